@@ -1,0 +1,230 @@
+"""The two small interfaces the engine works through, and the values they exchange.
+
+Local backends (``sa3p_host.LocalVfs``/``LocalTerminal``) and remote ones (over the binary
+protocol) implement them. Each method is one request/response, so each maps onto one protocol
+operation; nothing here needs callbacks or shared memory.
+
+Backends report failures by raising ``FileSystemError`` or ``TerminalError`` with a stable
+``ErrorCode``; the engine turns them into failed command outputs. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class ErrorCode(enum.Enum):
+    """Why a backend operation failed. Stable names: the protocol carries them on the wire."""
+
+    NOT_FOUND = "not_found"
+    OUTSIDE_WORKSPACE = "outside_workspace"
+    INVALID_PATH = "invalid_path"
+    IS_A_DIRECTORY = "is_a_directory"
+    NOT_A_DIRECTORY = "not_a_directory"
+    PERMISSION_DENIED = "permission_denied"
+    TOO_LARGE = "too_large"
+    WRITER_CLOSED = "writer_closed"
+    UNKNOWN_PROCESS = "unknown_process"
+    INVALID_SIGNAL = "invalid_signal"
+    SPAWN_FAILED = "spawn_failed"
+    CLOSED = "closed"
+    CONNECTION_LOST = "connection_lost"
+    IO_ERROR = "io_error"
+
+
+class BackendError(Exception):
+    """A backend operation failed for a reason the model should hear about.
+
+    Attributes:
+        code: the stable reason.
+        message: a sentence for the model, naming what was wrong.
+        path: the workspace path concerned, if any.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.path = path
+
+
+class FileSystemError(BackendError):
+    """A ``VirtualFileSystem`` operation failed."""
+
+
+class TerminalError(BackendError):
+    """A ``TerminalProvider`` operation failed."""
+
+
+class NodeKind(enum.Enum):
+    FILE = "file"
+    DIRECTORY = "directory"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeNode:
+    """One node of a listing.
+
+    Attributes:
+        path: relative to the workspace root, ``/``-separated, never empty.
+        kind: file or directory.
+        descendant_file_count: for a directory, the number of non-ignored files anywhere below
+            it; for a file, 0.
+        modified_recently: modified within the backend's recent window (24 h by default).
+    """
+
+    path: str
+    kind: NodeKind
+    descendant_file_count: int = 0
+    modified_recently: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileStat:
+    """What ``stat`` knows about a path. ``mtime`` is seconds since the epoch."""
+
+    path: str
+    kind: NodeKind
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileHash:
+    """A file and the SHA-256 (lowercase hex) of its content."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteReceipt:
+    """The result of a committed write."""
+
+    path: str
+    bytes_written: int
+    sha256: str
+    created: bool
+
+
+class FileWriter(Protocol):
+    """A streaming, atomic write. Nothing is visible at ``path`` until ``commit``.
+
+    After ``commit`` or ``abort`` the writer is closed; ``write``/``commit`` then raise
+    ``FileSystemError(WRITER_CLOSED)`` and ``abort`` does nothing.
+    """
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> WriteReceipt: ...
+
+    def abort(self) -> None: ...
+
+
+@runtime_checkable
+class VirtualFileSystem(Protocol):
+    """A workspace's files. Paths are relative to the root (or absolute inside it).
+
+    Every method raises ``FileSystemError`` for a path it cannot serve; confinement to the
+    workspace is the implementation's duty.
+    """
+
+    def cwd(self) -> str:
+        """The workspace root as the model should see it."""
+        ...
+
+    def stat(self, path: str) -> FileStat: ...
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Up to ``length`` bytes from ``offset`` (all remaining bytes when ``length`` is None)."""
+        ...
+
+    def open_writer(self, path: str) -> FileWriter:
+        """Start an atomic write; parent directories are created at commit."""
+        ...
+
+    def hash(self, path: str) -> str:
+        """SHA-256 of the file's content, lowercase hex."""
+        ...
+
+    def list_tree(self, path: str) -> list[TreeNode]:
+        """Every non-ignored node below ``path`` (not ``path`` itself), sorted by path."""
+        ...
+
+    def recent_file_hashes(self, limit: int) -> list[FileHash]:
+        """Up to ``limit`` files this filesystem wrote or read most recently, newest first,
+        with their current hashes; files that no longer exist are left out."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """What a command (or a poll of a detached one) produced.
+
+    Output is stdout and stderr merged in order, capped: ``head`` is the first bytes, ``tail``
+    the last ones, and ``total_bytes`` how many there were in all (``omitted_bytes`` between).
+
+    Attributes:
+        pid: the process (group leader) id.
+        exit_code: the exit status; negative for death by signal (as ``subprocess``); None while
+            still running (the command outlived its timeout and was detached).
+        duration: seconds from start to exit, or to the end of the wait.
+    """
+
+    pid: int
+    head: bytes
+    tail: bytes = b""
+    total_bytes: int = 0
+    exit_code: int | None = None
+    duration: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.total_bytes < len(self.head) + len(self.tail):
+            object.__setattr__(self, "total_bytes", len(self.head) + len(self.tail))
+
+    @property
+    def running(self) -> bool:
+        return self.exit_code is None
+
+    @property
+    def omitted_bytes(self) -> int:
+        return self.total_bytes - len(self.head) - len(self.tail)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalResult:
+    """The result of signalling a process group. ``exited`` within the provider's grace wait."""
+
+    pid: int
+    signal: int
+    exited: bool
+    exit_code: int | None = None
+
+
+@runtime_checkable
+class TerminalProvider(Protocol):
+    """Runs shell commands in the workspace. Raises ``TerminalError`` for what it cannot do."""
+
+    def run(self, command: str, *, timeout: float) -> RunResult:
+        """Run ``command``; after ``timeout`` seconds return what it printed so far, leaving it
+        running (detached, listed by ``active_pids``)."""
+        ...
+
+    def poll(self, pid: int, *, timeout: float) -> RunResult:
+        """Output a detached process printed since it was last read, waiting up to ``timeout``
+        seconds for it to exit."""
+        ...
+
+    def signal(self, pid: int, signal: int) -> SignalResult:
+        """Send ``signal`` to the process group of a process this terminal started."""
+        ...
+
+    def active_pids(self) -> list[int]:
+        """Processes this terminal started that are still running, ascending."""
+        ...
+
+    def close(self) -> None:
+        """End every process this terminal started, and their descendants."""
+        ...
