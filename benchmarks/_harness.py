@@ -29,7 +29,7 @@ class Measurement:
         subject: sa3p's figure.
         baseline_name: what sa3p is compared with.
         baseline: the baseline's figure, measured in the same run.
-        goal: ``ratio >= x``, ``ratio <= x`` or ``subject <= x`` (absolute), as text.
+        goal: ``ratio >= x``, ``ratio <= x``, or an absolute ``subject <= x`` / ``subject >= x``.
         met: whether the goal is met.
     """
 
@@ -55,7 +55,7 @@ def measurement(
     subject: float,
     baseline_name: str,
     baseline: float,
-    goal: Literal["ratio>=", "ratio<=", "subject<="],
+    goal: Literal["ratio>=", "ratio<=", "subject<=", "subject>="],
     target: float,
 ) -> Measurement:
     """Build a row and decide whether its goal is met."""
@@ -64,8 +64,10 @@ def measurement(
         met = ratio >= target
     elif goal == "ratio<=":
         met = ratio <= target
-    else:
+    elif goal == "subject<=":
         met = subject <= target
+    else:
+        met = subject >= target
     return Measurement(
         group=group,
         case=case,
