@@ -1,0 +1,533 @@
+"""The Sans-IO connection both ends use (h2-style): bytes in, events out, bytes to send.
+
+``receive_data(bytes) -> list[Event]`` and ``data_to_send() -> bytes``; methods to open
+streams, send messages, end, reset, acknowledge and ping. No sockets, no clock, no logging.
+Frames the peer gets wrong become events (``StreamReset``, ``ConnectionFailed``), never
+exceptions; ``UsageError`` is raised only for local misuse.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+
+from sa3p_protocol._errors import (
+    ControlFlood,
+    ErrorCode,
+    FlowControlError,
+    HandshakeFailed,
+    MalformedPayload,
+    ProtocolError,
+    UnexpectedFrame,
+    UsageError,
+)
+from sa3p_protocol._events import (
+    ConnectionFailed,
+    Event,
+    GoAwayReceived,
+    HandshakeCompleted,
+    MessageReceived,
+    PingReceived,
+    PongReceived,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+)
+from sa3p_protocol._flow import ReceiveWindow, StreamRecord
+from sa3p_protocol._frames import Frame, FrameCodec, Opcode
+from sa3p_protocol._handshake import (
+    CLIENT_LABEL,
+    MAX_WINDOW,
+    NONCE_LEN,
+    Limits,
+    Role,
+    answer_client_hello,
+    answer_server_hello,
+    build_hello,
+    verify_proof,
+)
+from sa3p_protocol._messages import (
+    CONTROL_OPCODES,
+    STREAM_OPENING_OPCODES,
+    decode_message,
+    message_frame,
+)
+from sa3p_protocol._replies import (
+    Auth,
+    End,
+    ErrorReply,
+    GoAway,
+    Hello,
+    Ping,
+    Pong,
+    Reset,
+    WindowUpdate,
+)
+from sa3p_protocol._scheduler import SendScheduler
+from sa3p_protocol._schema import Message
+from sa3p_protocol._state import (
+    CONNECTION_TRANSITIONS,
+    STREAM_TRANSITIONS,
+    ConnectionInput,
+    ConnectionState,
+    StreamInput,
+    StreamState,
+)
+from sa3p_protocol._streams import StreamTable
+
+_STREAM_CONTROL = frozenset({Opcode.WINDOW_UPDATE, Opcode.RESET, Opcode.END})
+_CONNECTION_ONLY = CONTROL_OPCODES - {Opcode.RESET, Opcode.END}
+
+
+class Connection:
+    """One end of a connection. Client streams have odd ids, server streams even ones.
+
+    Args:
+        role: client or server. A client queues its HELLO at once.
+        limits: what this side accepts (announced in HELLO).
+        token: the shared secret for the challenge-response, or None.
+        features: optional capabilities offered; ``features`` after the handshake holds the
+            ones both sides offered.
+        nonce: the 32-byte handshake nonce (random by default; fixed ones are for tests).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        limits: Limits | None = None,
+        token: bytes | None = None,
+        features: tuple[str, ...] = (),
+        nonce: bytes | None = None,
+    ) -> None:
+        self.role = role
+        self.limits = limits or Limits()
+        self._token = token
+        self._features = tuple(features)
+        self._nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_LEN)
+        if len(self._nonce) != NONCE_LEN:
+            raise ValueError(f"nonce must be {NONCE_LEN} bytes")
+        self._state = ConnectionState.AWAIT_HELLO
+        self._codec = FrameCodec(self.limits.max_frame_payload)
+        self._control: deque[Frame] = deque()
+        self._scheduler = SendScheduler()
+        self._table = StreamTable(role, self.limits)
+        self._streams = self._table.records
+        self._receive = ReceiveWindow(self.limits.connection_window, self.limits.max_frame_payload)
+        self._peer: Hello | None = None
+        self.features: tuple[str, ...] = ()
+        self._burst = 0
+        if role is Role.CLIENT:
+            self._queue_control(0, self._hello(auth_required=False))
+
+    # ---- properties ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def peer_hello(self) -> Hello | None:
+        """The peer's HELLO once received."""
+        return self._peer
+
+    @property
+    def max_send_payload(self) -> int:
+        """The largest payload the peer accepts (0 before its HELLO)."""
+        return self._peer.max_frame_payload if self._peer else 0
+
+    @property
+    def open_stream_ids(self) -> list[int]:
+        """Streams not yet closed (or with frames still to send), ascending."""
+        return sorted(self._streams)
+
+    def stream_state(self, stream_id: int) -> StreamState:
+        """The stream's state; CLOSED for any stream no longer tracked."""
+        record = self._streams.get(stream_id)
+        return record.state if record else StreamState.CLOSED
+
+    def send_window(self, stream_id: int) -> int:
+        """Bytes that could go on ``stream_id`` now: min(stream credit, connection credit),
+        less what is already queued there. Writers wait for this to be positive."""
+        record = self._streams.get(stream_id)
+        if record is None:
+            return 0
+        window = min(record.send_window, self._scheduler.connection_window)
+        return max(0, window - self._scheduler.queued_bytes(stream_id))
+
+    def queued_bytes(self, stream_id: int) -> int:
+        """Payload bytes queued on ``stream_id`` and not yet returned by ``data_to_send``."""
+        return self._scheduler.queued_bytes(stream_id)
+
+    def can_open_stream(self) -> bool:
+        """Whether ``open_stream`` would be accepted now."""
+        if self._state is not ConnectionState.OPEN or self._peer is None:
+            return False
+        return self._table.can_open_local(self._peer.max_open_streams)
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    def open_stream(self, message: Message, *, end_stream: bool = False) -> int:
+        """Open a new stream with a request; return its id.
+
+        Raises:
+            UsageError: before the handshake, after a GOAWAY, at the peer's stream limit, or
+                for an opcode that cannot open a stream.
+        """
+        if not self.can_open_stream():
+            raise UsageError(f"cannot open a stream now (state {self._state.value}, or at limit)")
+        if type(message).OPCODE not in STREAM_OPENING_OPCODES:
+            raise UsageError(f"{type(message).__name__} cannot open a stream")
+        assert self._peer is not None
+        stream_id = self._table.open_local(self._peer.initial_stream_window).stream_id
+        self.send(stream_id, message, end_stream=end_stream)
+        return stream_id
+
+    def send(self, stream_id: int, message: Message, *, end_stream: bool = False) -> None:
+        """Queue ``message`` on an open stream (then END if ``end_stream``).
+
+        Raises:
+            UsageError: unknown or ended stream, a control message, or a payload above the
+                peer's ``max_frame_payload`` (split bulk data by ``max_send_payload``).
+        """
+        opcode = type(message).OPCODE
+        if opcode is None or opcode in CONTROL_OPCODES:
+            raise UsageError(f"{type(message).__name__} is not a stream message")
+        frame = message_frame(stream_id, message)
+        if len(frame.payload) > self.max_send_payload:
+            raise UsageError(
+                f"payload of {len(frame.payload)} bytes exceeds the peer's limit of "
+                f"{self.max_send_payload}"
+            )
+        self._enqueue(self._local_step(stream_id, StreamInput.SEND), frame)
+        if end_stream:
+            self.end_stream(stream_id)
+
+    def send_error(
+        self,
+        stream_id: int,
+        code: ErrorCode,
+        message: str,
+        details: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Answer a request with a typed failure: ERROR then END.
+
+        Args:
+            message: a sentence naming what failed and where (path, pid...).
+            details: structured context, e.g. ``(("path", "src/a.py"),)``.
+        """
+        self.send(stream_id, ErrorReply(code, message, details), end_stream=True)
+
+    def end_stream(self, stream_id: int) -> None:
+        """Queue END: this side sends nothing more on ``stream_id``."""
+        self._enqueue(
+            self._local_step(stream_id, StreamInput.SEND_END), Frame(stream_id, Opcode.END)
+        )
+
+    def reset_stream(
+        self, stream_id: int, code: ErrorCode = ErrorCode.CANCELLED, message: str = ""
+    ) -> None:
+        """Abandon ``stream_id`` now: queued frames are dropped, RESET goes out first.
+        Resetting a stream that is already closed does nothing."""
+        record = self._streams.get(stream_id)
+        if record is None or record.state is StreamState.CLOSED:
+            return
+        record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
+        self._scheduler.discard(record)
+        self._forget(record)
+        self._queue_control(stream_id, Reset(code, message))
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        """Give back ``size`` bytes of receive credit (a ``flow_length``) once dealt with."""
+        if size == 0:
+            return
+        increment = self._receive.acknowledge(size)
+        if increment:
+            self._queue_control(0, WindowUpdate(increment))
+        record = self._streams.get(stream_id)
+        if record is not None and record.state in (StreamState.OPEN, StreamState.LOCAL_ENDED):
+            increment = record.receive.acknowledge(min(size, record.receive.unacknowledged))
+            if increment:
+                self._queue_control(stream_id, WindowUpdate(increment))
+
+    def ping(self, opaque: int = 0) -> None:
+        """Queue a PING; the peer's PONG comes back as ``PongReceived(opaque)``."""
+        self._queue_control(0, Ping(opaque))
+
+    def close(self, code: ErrorCode = ErrorCode.NO_ERROR, message: str = "") -> None:
+        """Queue GOAWAY: no new peer streams; existing streams may finish."""
+        if self._state is ConnectionState.CLOSED:
+            return
+        self._queue_control(0, GoAway(self._table.highest_peer_id, code, message))
+        self._transition(ConnectionInput.GOAWAY_SENT)
+
+    def data_to_send(self, max_bytes: int | None = None) -> bytes:
+        """Bytes to write to the transport: control frames first, then stream frames one per
+        stream in turn (round robin), each only once both windows have room for it.
+
+        Args:
+            max_bytes: stop adding stream frames once this much is gathered (at least one
+                frame goes out if any can). Small values make interleaving finer.
+        """
+        parts: list[bytes] = []
+        while self._control:
+            parts.append(self._control.popleft().encode())
+        if self._peer is not None and self._state in (
+            ConnectionState.OPEN,
+            ConnectionState.CLOSING,
+        ):
+            for record in self._scheduler.gather(self._streams, parts, max_bytes):
+                self._burst = 0
+                self._forget(record)
+        return b"".join(parts)
+
+    # ---- receiving -------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Process bytes from the transport; return what happened, in order.
+
+        A peer's protocol violation ends the list with ``ConnectionFailed`` (a GOAWAY is
+        queued); after that, data is ignored. ``b""`` (end of file) changes nothing.
+        """
+        if self._state is ConnectionState.CLOSED:
+            return []
+        events: list[Event] = []
+        try:
+            for frame in self._codec.feed(data):
+                self._receive_frame(frame, events)
+                if self._closed():
+                    break
+        except ProtocolError as error:
+            self._fail(error, events)
+        return events
+
+    def _receive_frame(self, frame: Frame, events: list[Event]) -> None:
+        opcode = frame.opcode
+        if frame.stream_id == 0:
+            if opcode not in _CONNECTION_ONLY:
+                raise UnexpectedFrame(f"{opcode.name} is not allowed on stream 0", stream_id=0)
+            self._receive_control(frame, events)
+        elif opcode in _CONNECTION_ONLY and opcode is not Opcode.WINDOW_UPDATE:
+            raise UnexpectedFrame(f"{opcode.name} belongs on stream 0", stream_id=frame.stream_id)
+        elif self._state in (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH):
+            raise HandshakeFailed(f"{opcode.name} before the handshake completed")
+        elif opcode is Opcode.WINDOW_UPDATE:
+            self._receive_stream_window_update(frame)
+        elif opcode is Opcode.RESET:
+            self._receive_reset(frame, events)
+        else:
+            self._receive_stream_frame(frame, events)
+
+    def _receive_control(self, frame: Frame, events: list[Event]) -> None:
+        message = decode_message(frame.opcode, frame.payload)
+        match message:
+            case Hello():
+                self._receive_hello(message, events)
+            case Auth(proof=received):
+                self._receive_auth(received, events)
+            case GoAway():
+                self._receive_goaway(message, events)
+            case _ if self._state in (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH):
+                raise HandshakeFailed(f"{frame.opcode.name} before the handshake completed")
+            case Ping(opaque=opaque):
+                self._count_unproductive()
+                self._queue_control(0, Pong(opaque))
+                if len(self._control) > self.limits.max_pending_control:
+                    raise ControlFlood("too many control replies waiting to be read")
+                events.append(PingReceived(opaque))
+            case Pong(opaque=opaque):
+                self._count_unproductive()
+                events.append(PongReceived(opaque))
+            case WindowUpdate(increment=increment):
+                self._scheduler.connection_window += increment
+                if self._scheduler.connection_window > MAX_WINDOW:
+                    raise FlowControlError("connection window above 2**31-1")
+            case _:  # pragma: no cover - the opcode checks above leave nothing else
+                raise UnexpectedFrame(f"{frame.opcode.name} on stream 0", stream_id=0)
+
+    def _receive_hello(self, hello: Hello, events: list[Event]) -> None:
+        if self._state is not ConnectionState.AWAIT_HELLO or self._peer is not None:
+            raise HandshakeFailed("a second HELLO")
+        if self.role is Role.CLIENT:
+            client_proof = answer_server_hello(hello, self._token, self._nonce)
+            self._accept_peer(hello)
+            self._queue_control(0, Auth(client_proof))
+            self._transition(ConnectionInput.SERVER_HELLO_RECEIVED)
+            events.append(HandshakeCompleted(peer=hello, features=self.features))
+        else:
+            server_proof = answer_client_hello(hello, self._token, self._nonce)
+            self._accept_peer(hello)
+            self._queue_control(
+                0, self._hello(auth_required=self._token is not None, proof=server_proof)
+            )
+            self._transition(ConnectionInput.CLIENT_HELLO_RECEIVED)
+
+    def _receive_auth(self, received: bytes, events: list[Event]) -> None:
+        if self.role is not Role.SERVER or self._state is not ConnectionState.AWAIT_AUTH:
+            raise HandshakeFailed("an unexpected AUTH")
+        assert self._peer is not None
+        verify_proof(self._token, received, CLIENT_LABEL, self._peer.nonce, self._nonce)
+        self._transition(ConnectionInput.AUTH_RECEIVED)
+        events.append(HandshakeCompleted(peer=self._peer, features=self.features))
+
+    def _receive_goaway(self, goaway: GoAway, events: list[Event]) -> None:
+        for record in list(self._streams.values()):
+            if record.local and record.stream_id > goaway.last_stream_id:
+                self._abandon(record, goaway.code, "not served: the peer is going away", events)
+        self._transition(ConnectionInput.GOAWAY_RECEIVED)
+        events.append(
+            GoAwayReceived(
+                last_stream_id=goaway.last_stream_id, code=goaway.code, message=goaway.message
+            )
+        )
+
+    def _receive_stream_window_update(self, frame: Frame) -> None:
+        update = decode_message(frame.opcode, frame.payload)
+        assert isinstance(update, WindowUpdate)
+        record = self._streams.get(frame.stream_id)
+        if record is None:
+            self._count_unproductive()
+            return
+        record.send_window += update.increment
+        if record.send_window > MAX_WINDOW:
+            raise FlowControlError("stream window above 2**31-1", stream_id=frame.stream_id)
+        self._scheduler.unblock(record)
+
+    def _receive_reset(self, frame: Frame, events: list[Event]) -> None:
+        reset = decode_message(frame.opcode, frame.payload)
+        assert isinstance(reset, Reset)
+        self._count_unproductive()
+        record = self._streams.get(frame.stream_id)
+        if record is not None:
+            self._abandon(record, reset.code, reset.message, events)
+
+    def _receive_stream_frame(self, frame: Frame, events: list[Event]) -> None:
+        size = len(frame.payload)
+        if not self._receive.consume(size):
+            raise FlowControlError(
+                "the peer overran the connection window", stream_id=frame.stream_id
+            )
+        record = self._streams.get(frame.stream_id) or self._open_peer_stream(frame)
+        if record is None:  # a stream already closed here, or refused after GOAWAY
+            self._count_unproductive()
+            self.acknowledge(0, size)
+            return
+        self._burst = 0
+        if not record.receive.consume(size):
+            raise FlowControlError("the peer overran a stream window", stream_id=frame.stream_id)
+        step = StreamInput.RECEIVE_END if frame.opcode is Opcode.END else StreamInput.RECEIVE
+        new_state = STREAM_TRANSITIONS.get((record.state, step))
+        if new_state is None:
+            self._stream_error(record, ErrorCode.STREAM_CLOSED, "a frame after END", size, events)
+            return
+        try:
+            message = decode_message(frame.opcode, frame.payload)
+        except MalformedPayload as error:
+            self._stream_error(record, error.code, error.message, size, events)
+            return
+        self._deliver(record, new_state, message, size, events)
+
+    def _deliver(
+        self,
+        record: StreamRecord,
+        new_state: StreamState,
+        message: Message,
+        size: int,
+        events: list[Event],
+    ) -> None:
+        record.state = new_state
+        stream_id = record.stream_id
+        if isinstance(message, End):
+            events.append(StreamEnded(stream_id))
+        elif not record.opened:
+            record.opened = True
+            events.append(RequestReceived(stream_id=stream_id, message=message, flow_length=size))
+        else:
+            events.append(MessageReceived(stream_id=stream_id, message=message, flow_length=size))
+        self._forget(record)
+
+    def _open_peer_stream(self, frame: Frame) -> StreamRecord | None:
+        assert self._peer is not None
+        accepting = self._state is ConnectionState.OPEN
+        return self._table.open_peer(frame, self._peer.initial_stream_window, accepting=accepting)
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _closed(self) -> bool:
+        return self._state is ConnectionState.CLOSED
+
+    def _hello(self, *, auth_required: bool, proof: bytes = b"") -> Hello:
+        return build_hello(
+            self.role,
+            self.limits,
+            self._features,
+            self._nonce,
+            auth_required=auth_required,
+            proof=proof,
+        )
+
+    def _accept_peer(self, hello: Hello) -> None:
+        self._peer = hello
+        self._scheduler.connection_window = hello.connection_window
+        self.features = tuple(name for name in self._features if name in hello.features)
+
+    def _transition(self, step: ConnectionInput) -> None:
+        new_state = CONNECTION_TRANSITIONS.get((self._state, step))
+        if new_state is None:
+            raise HandshakeFailed(f"{step.value} in state {self._state.value}")
+        self._state = new_state
+
+    def _local_step(self, stream_id: int, step: StreamInput) -> StreamRecord:
+        record = self._streams.get(stream_id)
+        new_state = STREAM_TRANSITIONS.get((record.state, step)) if record else None
+        if record is None or new_state is None:
+            state = record.state.value if record else "closed"
+            raise UsageError(f"cannot {step.value} on stream {stream_id} (state {state})")
+        record.state = new_state
+        if record.local:
+            record.opened = True
+        return record
+
+    def _enqueue(self, record: StreamRecord, frame: Frame) -> None:
+        self._scheduler.push(record, frame)
+
+    def _forget(self, record: StreamRecord) -> None:
+        if record.state is StreamState.CLOSED and not self._scheduler.has_frames(record.stream_id):
+            self._streams.pop(record.stream_id, None)
+
+    def _abandon(
+        self, record: StreamRecord, code: ErrorCode, message: str, events: list[Event]
+    ) -> None:
+        record.state = StreamState.CLOSED
+        self._scheduler.discard(record)
+        self._forget(record)
+        events.append(
+            StreamReset(stream_id=record.stream_id, code=code, message=message, remote=True)
+        )
+
+    def _stream_error(
+        self, record: StreamRecord, code: ErrorCode, message: str, size: int, events: list[Event]
+    ) -> None:
+        self._count_unproductive()
+        self.acknowledge(record.stream_id, size)
+        self.reset_stream(record.stream_id, code, message)
+        events.append(
+            StreamReset(stream_id=record.stream_id, code=code, message=message, remote=False)
+        )
+
+    def _queue_control(self, stream_id: int, message: Message) -> None:
+        self._control.append(message_frame(stream_id, message))
+
+    def _count_unproductive(self) -> None:
+        self._burst += 1
+        if self._burst > self.limits.max_control_burst:
+            raise ControlFlood(f"more than {self.limits.max_control_burst} control frames in a row")
+
+    def _fail(self, error: ProtocolError, events: list[Event]) -> None:
+        self._scheduler.clear()
+        self._streams.clear()
+        self._queue_control(0, GoAway(self._table.highest_peer_id, error.code, error.message))
+        self._transition(ConnectionInput.FAILED)
+        events.append(
+            ConnectionFailed(code=error.code, message=error.message, stream_id=error.stream_id)
+        )

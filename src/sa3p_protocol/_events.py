@@ -1,0 +1,110 @@
+"""What ``Connection.receive_data`` reports: one frozen value per thing that happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from sa3p_protocol._errors import ErrorCode
+from sa3p_protocol._replies import Hello
+from sa3p_protocol._schema import Message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandshakeCompleted:
+    """Both HELLOs (and, on the server, the client's AUTH) were accepted; streams may open.
+
+    Attributes:
+        peer: the peer's HELLO.
+        features: the features both sides offered.
+    """
+
+    peer: Hello
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestReceived:
+    """The peer opened ``stream_id`` with ``message``.
+
+    ``flow_length`` bytes count against the receive windows until ``Connection.acknowledge``.
+    """
+
+    stream_id: int
+    message: Message
+    flow_length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived:
+    """A further message on an open stream (a reply, a write chunk, process input...).
+
+    ``flow_length`` bytes count against the receive windows until ``Connection.acknowledge``.
+    """
+
+    stream_id: int
+    message: Message
+    flow_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnded:
+    """The peer sent END: it will send nothing more on ``stream_id``."""
+
+    stream_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamReset:
+    """``stream_id`` was abandoned. ``remote``: the peer reset it (else we did, because the
+    peer broke the stream's rules; the peer was told with a RESET carrying ``code``)."""
+
+    stream_id: int
+    code: ErrorCode
+    message: str
+    remote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PingReceived:
+    """The peer pinged; the PONG is already queued."""
+
+    opaque: int
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    opaque: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoAwayReceived:
+    """The peer will serve no stream of ours above ``last_stream_id``; streams above it were
+    reset (reported before this event). A ``code`` other than NO_ERROR means it failed."""
+
+    last_stream_id: int
+    code: ErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionFailed:
+    """The peer broke the protocol. A GOAWAY with ``code`` is queued; close the transport after
+    sending ``data_to_send()``. Nothing further is processed."""
+
+    code: ErrorCode
+    message: str
+    stream_id: int | None = None
+
+
+Event: TypeAlias = (
+    HandshakeCompleted
+    | RequestReceived
+    | MessageReceived
+    | StreamEnded
+    | StreamReset
+    | PingReceived
+    | PongReceived
+    | GoAwayReceived
+    | ConnectionFailed
+)

@@ -1,0 +1,82 @@
+"""The connection's and each stream's state machines, as tables (nothing else assigns state).
+
+A pair missing from a table is not allowed: for a local action that is a ``UsageError``, for
+something the peer sent it is a protocol error.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ConnectionState(enum.Enum):
+    AWAIT_HELLO = "await_hello"
+    """Client: its HELLO sent, the server's awaited. Server: the client's HELLO awaited."""
+    AWAIT_AUTH = "await_auth"
+    """Server: its HELLO sent, the client's AUTH awaited."""
+    OPEN = "open"
+    CLOSING = "closing"
+    """A GOAWAY went one way or the other: no new streams, existing ones finish."""
+    CLOSED = "closed"
+    """Failed (or refused in the handshake): nothing more is processed."""
+
+
+class ConnectionInput(enum.Enum):
+    SERVER_HELLO_RECEIVED = "server_hello_received"
+    CLIENT_HELLO_RECEIVED = "client_hello_received"
+    AUTH_RECEIVED = "auth_received"
+    GOAWAY_SENT = "goaway_sent"
+    GOAWAY_RECEIVED = "goaway_received"
+    FAILED = "failed"
+
+
+_C = ConnectionState
+_CI = ConnectionInput
+CONNECTION_TRANSITIONS: dict[tuple[ConnectionState, ConnectionInput], ConnectionState] = {
+    (_C.AWAIT_HELLO, _CI.SERVER_HELLO_RECEIVED): _C.OPEN,
+    (_C.AWAIT_HELLO, _CI.CLIENT_HELLO_RECEIVED): _C.AWAIT_AUTH,
+    (_C.AWAIT_AUTH, _CI.AUTH_RECEIVED): _C.OPEN,
+    (_C.AWAIT_HELLO, _CI.GOAWAY_SENT): _C.CLOSED,
+    (_C.AWAIT_HELLO, _CI.GOAWAY_RECEIVED): _C.CLOSED,
+    (_C.AWAIT_AUTH, _CI.GOAWAY_SENT): _C.CLOSED,
+    (_C.AWAIT_AUTH, _CI.GOAWAY_RECEIVED): _C.CLOSED,
+    (_C.OPEN, _CI.GOAWAY_SENT): _C.CLOSING,
+    (_C.OPEN, _CI.GOAWAY_RECEIVED): _C.CLOSING,
+    (_C.CLOSING, _CI.GOAWAY_SENT): _C.CLOSING,
+    (_C.CLOSING, _CI.GOAWAY_RECEIVED): _C.CLOSING,
+    **{(state, _CI.FAILED): _C.CLOSED for state in ConnectionState},
+}
+
+
+class StreamState(enum.Enum):
+    OPEN = "open"
+    LOCAL_ENDED = "local_ended"
+    """We sent END; the peer may still send."""
+    REMOTE_ENDED = "remote_ended"
+    """The peer sent END; we may still send."""
+    CLOSED = "closed"
+
+
+class StreamInput(enum.Enum):
+    SEND = "send"
+    SEND_END = "send_end"
+    RECEIVE = "receive"
+    RECEIVE_END = "receive_end"
+    RESET = "reset"
+
+
+_S = StreamState
+_SI = StreamInput
+STREAM_TRANSITIONS: dict[tuple[StreamState, StreamInput], StreamState] = {
+    (_S.OPEN, _SI.SEND): _S.OPEN,
+    (_S.OPEN, _SI.RECEIVE): _S.OPEN,
+    (_S.OPEN, _SI.SEND_END): _S.LOCAL_ENDED,
+    (_S.OPEN, _SI.RECEIVE_END): _S.REMOTE_ENDED,
+    (_S.LOCAL_ENDED, _SI.RECEIVE): _S.LOCAL_ENDED,
+    (_S.LOCAL_ENDED, _SI.RECEIVE_END): _S.CLOSED,
+    (_S.REMOTE_ENDED, _SI.SEND): _S.REMOTE_ENDED,
+    (_S.REMOTE_ENDED, _SI.SEND_END): _S.CLOSED,
+    (_S.OPEN, _SI.RESET): _S.CLOSED,
+    (_S.LOCAL_ENDED, _SI.RESET): _S.CLOSED,
+    (_S.REMOTE_ENDED, _SI.RESET): _S.CLOSED,
+}

@@ -1,0 +1,73 @@
+"""The table of live streams: id allocation, who may open what, and the open-stream caps."""
+
+from __future__ import annotations
+
+from sa3p_protocol._errors import StreamLimitExceeded, UnexpectedFrame
+from sa3p_protocol._flow import ReceiveWindow, StreamRecord
+from sa3p_protocol._frames import MAX_STREAM_ID, Frame
+from sa3p_protocol._handshake import Limits, Role
+from sa3p_protocol._messages import STREAM_OPENING_OPCODES
+from sa3p_protocol._state import StreamState
+
+
+class StreamTable:
+    """Live streams by id. Client streams are odd, server streams even; ids only grow, so an
+    id at or below the highest seen that is not in the table is a closed stream."""
+
+    def __init__(self, role: Role, limits: Limits) -> None:
+        self.records: dict[int, StreamRecord] = {}
+        self.next_local_id = 1 if role is Role.CLIENT else 2
+        self.highest_peer_id = 0
+        self._peer_parity = 0 if role is Role.CLIENT else 1
+        self._limits = limits
+
+    def can_open_local(self, peer_max_open_streams: int) -> bool:
+        """Ids left, and fewer of our streams open than the peer allows."""
+        if self.next_local_id > MAX_STREAM_ID:
+            return False  # ids are never reused: open a new connection
+        local = sum(1 for record in self.records.values() if record.local)
+        return local < peer_max_open_streams
+
+    def open_local(self, send_window: int) -> StreamRecord:
+        stream_id = self.next_local_id
+        self.next_local_id += 2
+        record = self.records[stream_id] = self._new(stream_id, send_window, local=True)
+        return record
+
+    def open_peer(self, frame: Frame, send_window: int, *, accepting: bool) -> StreamRecord | None:
+        """The record for a frame on a stream not in the table, or None to ignore the frame
+        (a stream already closed, or a new one after our GOAWAY).
+
+        Raises:
+            UnexpectedFrame: a stream of ours never opened, or opened by a non-request opcode.
+            StreamLimitExceeded: one stream more than ``max_open_streams``.
+        """
+        stream_id = frame.stream_id
+        if stream_id % 2 != self._peer_parity:
+            if stream_id >= self.next_local_id:
+                raise UnexpectedFrame(
+                    f"frame on stream {stream_id}, never opened", stream_id=stream_id
+                )
+            return None
+        if stream_id <= self.highest_peer_id or not accepting:
+            return None
+        if frame.opcode not in STREAM_OPENING_OPCODES:
+            message = f"stream {stream_id} opened by {frame.opcode.name}"
+            raise UnexpectedFrame(message, stream_id=stream_id)
+        peer_streams = sum(1 for record in self.records.values() if not record.local)
+        if peer_streams >= self._limits.max_open_streams:
+            message = f"more than {self._limits.max_open_streams} open streams"
+            raise StreamLimitExceeded(message, stream_id=stream_id)
+        self.highest_peer_id = stream_id
+        record = self.records[stream_id] = self._new(stream_id, send_window, local=False)
+        return record
+
+    def _new(self, stream_id: int, send_window: int, *, local: bool) -> StreamRecord:
+        limits = self._limits
+        return StreamRecord(
+            stream_id=stream_id,
+            local=local,
+            state=StreamState.OPEN,
+            send_window=send_window,
+            receive=ReceiveWindow(limits.initial_stream_window, limits.max_frame_payload),
+        )
