@@ -1,6 +1,7 @@
 """sa3p_engine: the Sans-IO executor that gives the model's commands their meaning.
 
-Public surface only; the implementation lives in private modules.
+Public surface only; the implementation lives in private modules. Test support (in-memory
+backends, conformance checks) is in ``sa3p_engine.testing``.
 """
 
 from sa3p_engine._backend import (
@@ -19,20 +20,68 @@ from sa3p_engine._backend import (
     VirtualFileSystem,
     WriteReceipt,
 )
+from sa3p_engine._edit_tiers import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD, EditTier
+from sa3p_engine._engine import Engine, EngineClosedError
+from sa3p_engine._limits import Limits
+from sa3p_engine._outputs import (
+    ApplyEditOutput,
+    CommandOutput,
+    CommandStatistics,
+    EditReport,
+    ListFilesOutput,
+    NoticeOutput,
+    ReadFileOutput,
+    SignalOutput,
+    StateHeader,
+    TerminalOutput,
+    TurnResult,
+    WriteFileOutput,
+)
+from sa3p_engine._prompt import (
+    AttributeSpec,
+    CapabilityManifest,
+    CommandSpec,
+    build_manifest,
+    generate_system_prompt,
+)
 
 __all__ = [
+    "FUZZY_MARGIN",
+    "FUZZY_MIN_CHARS",
+    "FUZZY_THRESHOLD",
+    "ApplyEditOutput",
+    "AttributeSpec",
     "BackendError",
+    "CapabilityManifest",
+    "CommandOutput",
+    "CommandSpec",
+    "CommandStatistics",
+    "EditReport",
+    "EditTier",
+    "Engine",
+    "EngineClosedError",
     "ErrorCode",
     "FileHash",
     "FileStat",
     "FileSystemError",
     "FileWriter",
+    "Limits",
+    "ListFilesOutput",
     "NodeKind",
+    "NoticeOutput",
+    "ReadFileOutput",
     "RunResult",
+    "SignalOutput",
     "SignalResult",
+    "StateHeader",
     "TerminalError",
+    "TerminalOutput",
     "TerminalProvider",
     "TreeNode",
+    "TurnResult",
     "VirtualFileSystem",
+    "WriteFileOutput",
     "WriteReceipt",
+    "build_manifest",
+    "generate_system_prompt",
 ]

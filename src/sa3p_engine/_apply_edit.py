@@ -1,0 +1,167 @@
+"""``apply_edit``: every pair of one command applies, in order, or none does.
+
+The file is read once, checked against ``expected_sha256`` (stale-file detection), decoded as
+UTF-8, edited in memory pair by pair (each pair sees the result of the ones before it), and
+written back through one atomic writer. Nothing is written unless every pair found its unique
+place. Replacement text is literal: ``$&``, ``\\1`` and ``\\g<0>`` stay as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sa3p_engine._attributes import AttributeProblem, required_path, sha256_attribute
+from sa3p_engine._backend import FileSystemError, VirtualFileSystem
+from sa3p_engine._edit_formats import BodyPart, EditPair, parse_edit_body
+from sa3p_engine._edit_tiers import Match, MatchFailure, find_match, split_lines
+from sa3p_engine._limits import Limits
+from sa3p_engine._outputs import ApplyEditOutput, CommandOutput, EditReport
+from sa3p_engine._read import iter_blocks
+
+__all__ = ["run_apply_edit"]
+
+_DIFF_LINES_PER_EDIT = 12
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    content: str
+    report: EditReport
+    diff: str
+
+
+def _failed(path: str, message: str) -> CommandOutput:
+    return CommandOutput(command="apply_edit", ok=False, error=message, subject=path)
+
+
+def run_apply_edit(
+    vfs: VirtualFileSystem,
+    attributes: Mapping[str, str],
+    parts: list[BodyPart],
+    limits: Limits,
+) -> CommandOutput:
+    """Run one ``apply_edit`` command (backend errors propagate to the engine)."""
+    path = required_path("apply_edit", attributes)
+    expected = sha256_attribute(attributes)
+    if isinstance(path, AttributeProblem):
+        return _failed("", path.message)
+    if isinstance(expected, AttributeProblem):
+        return _failed(path, expected.message)
+    pairs = parse_edit_body(parts)
+    if isinstance(pairs, str):
+        return _failed(path, pairs)
+    loaded = _load(vfs, path, expected, limits)
+    if isinstance(loaded, str):
+        return _failed(path, loaded)
+    return _edit(vfs, path, loaded, pairs)
+
+
+def _load(
+    vfs: VirtualFileSystem, path: str, expected: str | None, limits: Limits
+) -> str | tuple[str, str]:
+    """(content, sha256 before the edit), or a message."""
+    if vfs.stat(path).size > limits.edit_max_bytes:
+        return f"the file is larger than {limits.edit_max_bytes} bytes; use write_file instead"
+    data = b"".join(iter_blocks(vfs, path, limits.read_block_bytes))
+    digest = hashlib.sha256(data).hexdigest()
+    if expected is not None and digest != expected:
+        return (
+            f"stale file: its sha256 is now {digest}, not the expected {expected}; it changed "
+            f"since you read it, so read_file it again and redo the edit"
+        )
+    try:
+        return data.decode("utf-8"), digest
+    except UnicodeDecodeError as error:
+        return f"the file is not UTF-8 text (byte {error.start}); use write_file to replace it"
+
+
+def _edit(
+    vfs: VirtualFileSystem, path: str, loaded: tuple[str, str], pairs: list[EditPair]
+) -> CommandOutput:
+    content = loaded[0]
+    reports: list[EditReport] = []
+    diffs: list[str] = []
+    for index, pair in enumerate(pairs, start=1):
+        applied = _apply_pair(content, pair, index)
+        if isinstance(applied, str):
+            prefix = f"edit {index} of {len(pairs)}: " if len(pairs) > 1 else ""
+            rest = " No edit was applied (all edits of one apply_edit apply or none do)."
+            return _failed(path, f"{prefix}{applied}.{rest if len(pairs) > 1 else ''}")
+        content = applied.content
+        reports.append(applied.report)
+        diffs.append(applied.diff)
+    data = content.encode("utf-8")
+    writer = vfs.open_writer(path)
+    try:
+        writer.write(data)
+        receipt = writer.commit()
+    except FileSystemError:
+        writer.abort()
+        raise
+    return ApplyEditOutput(
+        command="apply_edit",
+        ok=True,
+        subject=path,
+        path=path,
+        edits=tuple(reports),
+        sha256=receipt.sha256,
+        diff="\n".join(diffs),
+    )
+
+
+def _apply_pair(content: str, pair: EditPair, index: int) -> _Applied | str:
+    if not pair.search.strip():
+        return "the search text is empty; quote the lines to change in <search>"
+    if pair.search == pair.replace:
+        return "the search and replace texts are identical; nothing would change"
+    match = find_match(content, pair.search, pair.replace)
+    if isinstance(match, MatchFailure):
+        return match.reason
+    new_content = content[: match.start] + match.new_text + content[match.end :]
+    return _Applied(new_content, _report(new_content, match, index), _diff(content, match))
+
+
+def _report(new_content: str, match: Match, index: int) -> EditReport:
+    start_line = new_content.count("\n", 0, match.start) + 1
+    span = match.new_text.count("\n") - (1 if match.new_text.endswith("\n") else 0)
+    end_line = start_line + span if match.new_text else start_line - 1
+    return EditReport(
+        index=index,
+        tier=match.tier,
+        similarity=round(match.similarity, 4),
+        start_line=start_line,
+        end_line=end_line,
+    )
+
+
+def _diff(content: str, match: Match) -> str:
+    """A unified-diff hunk of the whole lines the match touched."""
+    line_start = content.rfind("\n", 0, match.start) + 1
+    last = max(match.end - 1, match.start)
+    newline = content.find("\n", last)
+    line_end = len(content) if newline < 0 else newline + 1
+    old = content[line_start:line_end]
+    new = content[line_start : match.start] + match.new_text + content[match.end : line_end]
+    first = content.count("\n", 0, line_start) + 1
+    old_lines, new_lines = split_lines(old), split_lines(new)
+    same_head = 0
+    while same_head < min(len(old_lines), len(new_lines)) - 1 and (
+        old_lines[same_head] == new_lines[same_head]
+    ):
+        same_head += 1
+    context = [f" {line.rstrip(chr(13) + chr(10))}" for line in old_lines[:same_head][-2:]]
+    old_lines, new_lines = old_lines[same_head:], new_lines[same_head:]
+    first += same_head - len(context)
+    header = (
+        f"@@ -{first},{len(context) + len(old_lines)} +{first},{len(context) + len(new_lines)} @@"
+    )
+    return "\n".join([header, *context, *_marked("-", old_lines), *_marked("+", new_lines)])
+
+
+def _marked(marker: str, lines: list[str]) -> list[str]:
+    shown = [f"{marker}{line.rstrip(chr(13) + chr(10))}" for line in lines[:_DIFF_LINES_PER_EDIT]]
+    if len(lines) > _DIFF_LINES_PER_EDIT:
+        shown.append(f"{marker}… {len(lines) - _DIFF_LINES_PER_EDIT} more lines")
+    return shown

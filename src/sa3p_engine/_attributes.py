@@ -1,0 +1,109 @@
+"""Reading a command's attributes into typed values, with messages that say what to write.
+
+Each reader returns the value, or an ``AttributeProblem`` naming the attribute, what was wrong
+and an example of a correct tag; the engine turns a problem into a failed output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "SIGNALS",
+    "AttributeProblem",
+    "optional_int",
+    "optional_seconds",
+    "required_path",
+    "sha256_attribute",
+    "signal_attribute",
+]
+
+SIGNALS: Mapping[str, int] = {
+    "SIGHUP": 1,
+    "SIGINT": 2,
+    "SIGQUIT": 3,
+    "SIGKILL": 9,
+    "SIGUSR1": 10,
+    "SIGUSR2": 12,
+    "SIGTERM": 15,
+}
+"""The signals a model may send, with their POSIX (Linux) numbers; the wire carries numbers."""
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeProblem:
+    """A missing or invalid attribute: ``message`` says which, why and how to fix it."""
+
+    message: str
+
+
+def required_path(command: str, attributes: Mapping[str, str]) -> str | AttributeProblem:
+    path = attributes.get("path")
+    if path is None or not path.strip():
+        return AttributeProblem(f'missing attribute path: write <{command} path="relative/path" …>')
+    return path.strip()
+
+
+def optional_int(
+    command: str, attributes: Mapping[str, str], name: str, *, minimum: int = 1
+) -> int | AttributeProblem | None:
+    raw = attributes.get(name)
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    if not re.fullmatch(r"[+-]?\d{1,18}", text) or int(text) < minimum:
+        return AttributeProblem(
+            f'{name}="{raw}" is not an integer >= {minimum} (in <{command}>): '
+            f'write {name}="{max(minimum, 1)}"'
+        )
+    return int(text)
+
+
+def optional_seconds(
+    command: str, attributes: Mapping[str, str], name: str
+) -> float | AttributeProblem | None:
+    raw = attributes.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw.strip().removesuffix("s"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        return AttributeProblem(
+            f'{name}="{raw}" is not a positive number of seconds (in <{command}>): '
+            f'write {name}="30"'
+        )
+    return value
+
+
+def sha256_attribute(attributes: Mapping[str, str]) -> str | AttributeProblem | None:
+    raw = attributes.get("expected_sha256")
+    if raw is None or not raw.strip():
+        return None
+    if not _SHA256.fullmatch(raw.strip()):
+        return AttributeProblem(
+            f'expected_sha256="{raw}" is not a SHA-256 (64 hex digits); copy it from read_file'
+        )
+    return raw.strip().lower()
+
+
+def signal_attribute(attributes: Mapping[str, str]) -> tuple[str, int] | AttributeProblem:
+    """The signal's canonical name and number; names with or without ``SIG``, or numbers."""
+    raw = attributes.get("signal", "").strip()
+    name = raw.upper()
+    if name and not name.startswith("SIG") and not name.isdigit():
+        name = f"SIG{name}"
+    if name in SIGNALS:
+        return name, SIGNALS[name]
+    by_number = {number: key for key, number in SIGNALS.items()}
+    if name.isdigit() and int(name) in by_number:
+        return by_number[int(name)], int(name)
+    allowed = ", ".join(SIGNALS)
+    what = f'signal="{raw}" is not allowed' if raw else "missing attribute signal"
+    return AttributeProblem(f"{what}: use one of {allowed} (or its number)")

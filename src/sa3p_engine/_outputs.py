@@ -1,0 +1,297 @@
+"""The values the engine returns: one frozen output class per command, the turn, the header.
+
+Every output shares ``command`` (the tag name), ``ok``, ``error`` (None when ok), ``subject``
+(the path or pid it concerns) and ``render()`` (the text the model sees). A failure of any
+command is a plain ``CommandOutput``; a success is the command's own subclass with its fields.
+``render()`` is deterministic: the same value renders to the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sa3p_engine._backend import FileHash
+from sa3p_engine._edit_tiers import EditTier
+
+__all__ = [
+    "ApplyEditOutput",
+    "CommandOutput",
+    "CommandStatistics",
+    "EditReport",
+    "EditTier",
+    "ListFilesOutput",
+    "NoticeOutput",
+    "ReadFileOutput",
+    "SignalOutput",
+    "StateHeader",
+    "TerminalOutput",
+    "TurnResult",
+    "WriteFileOutput",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandOutput:
+    """The result of one command. Failures of every command are this class itself.
+
+    Attributes:
+        command: the tag name (``write_file``…), or ``markup`` for a problem in the model's markup
+            that belongs to no command.
+        ok: whether the command did what was asked.
+        error: why not, naming what and where; None when ok.
+        subject: the path, command line or pid the output concerns ("" if none).
+    """
+
+    command: str
+    ok: bool
+    error: str | None = None
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if self.ok == (self.error is not None):
+            raise ValueError("an output has an error exactly when it is not ok")
+
+    def render(self) -> str:
+        subject = f" {self.subject}" if self.subject else ""
+        return f"[{self.command}{subject}] FAILED: {self.error}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoticeOutput(CommandOutput):
+    """Something the model should know that is not a command's result (e.g. a quoted command).
+
+    ``ok`` is False (nothing ran) and ``error`` holds the notice.
+    """
+
+    def render(self) -> str:
+        return f"[notice] {self.error}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteFileOutput(CommandOutput):
+    """A committed ``write_file``."""
+
+    path: str
+    bytes_written: int
+    sha256: str
+    created: bool
+
+    def render(self) -> str:
+        verb = "created" if self.created else "replaced"
+        return (
+            f"[write_file {self.path}] ok: {verb}, {self.bytes_written} bytes, sha256 {self.sha256}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadFileOutput(CommandOutput):
+    """A ``read_file``: the served lines, numbered, and what to do to continue.
+
+    Attributes:
+        requested: the (start_line, end_line) asked for; end None means "to the end".
+        served: the (first, last) line served; (0, 0) when none.
+        content: the served lines, each prefixed by its number; "" for a binary file.
+        next_start_line: where to continue when the read was capped, else None.
+    """
+
+    path: str
+    requested: tuple[int, int | None]
+    served: tuple[int, int]
+    total_lines: int
+    size: int
+    sha256: str
+    content: str
+    binary: bool = False
+    warnings: tuple[str, ...] = ()
+    next_start_line: int | None = None
+
+    def render(self) -> str:
+        first, last = self.served
+        header = (
+            f"[read_file {self.path}] ok: lines {first}-{last} of {self.total_lines}, "
+            f"{self.size} bytes, sha256 {self.sha256}"
+        )
+        parts = [header, *(f"warning: {text}" for text in self.warnings)]
+        if self.binary:
+            parts.append("binary file: not shown (it is not UTF-8 text)")
+        elif self.content:
+            parts.append(self.content.rstrip("\n"))
+        if self.next_start_line is not None:
+            parts.append(
+                f"(truncated; continue with "
+                f'<read_file path="{self.path}" start_line="{self.next_start_line}"/>)'
+            )
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListFilesOutput(CommandOutput):
+    """A ``list_files`` tree, already laid out within the line budget."""
+
+    path: str
+    listing: str
+    total_files: int
+    collapsed_directories: int = 0
+
+    def render(self) -> str:
+        notes = _count(self.total_files, "file")
+        if self.collapsed_directories:
+            notes += f", {self.collapsed_directories} dense directories collapsed"
+        legend = "  (* = modified in the last 24 h)" if "*" in self.listing else ""
+        body = self.listing or "(empty)"
+        return f"[list_files {self.path}] ok: {notes}{legend}\n{body}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminalOutput(CommandOutput):
+    """A ``terminal`` run, or a poll of a detached process (``polled``)."""
+
+    pid: int
+    exit_code: int | None
+    duration: float
+    output: str
+    total_bytes: int
+    omitted_bytes: int = 0
+    polled: bool = False
+    timeout: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.exit_code is None
+
+    def render(self) -> str:
+        if self.running:
+            status = (
+                f"still running as pid {self.pid} after {self.timeout:g}s; read more with "
+                f'<terminal pid="{self.pid}" timeout="30"/> or stop it with '
+                f'<terminal_signal pid="{self.pid}" signal="SIGINT"/>'
+            )
+        else:
+            status = f"exit code {self.exit_code}, {self.duration:.2f}s"
+        head = f"[terminal {self.subject}] {status}, {self.total_bytes} bytes of output"
+        if self.omitted_bytes:
+            head += f" ({self.omitted_bytes} bytes omitted in the middle)"
+        output = self.output.removesuffix("\n")
+        return f"{head}\n{output}" if output else head
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalOutput(CommandOutput):
+    """A ``terminal_signal``."""
+
+    pid: int
+    signal: str
+    exited: bool
+    exit_code: int | None = None
+
+    def render(self) -> str:
+        if self.exited:
+            result = f"the process exited (exit code {self.exit_code})"
+        else:
+            result = "the process is still running"
+        return f"[terminal_signal {self.pid}] ok: sent {self.signal}; {result}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditReport:
+    """How one search/replace pair (or hunk) of an ``apply_edit`` was applied.
+
+    Attributes:
+        index: 1-based position of the pair in the command.
+        tier: the matching tier that found it.
+        similarity: 1.0 for exact and whitespace matches; the fuzzy score otherwise.
+        start_line: first line of the replacement in the file right after this pair applied.
+        end_line: its last line (start_line - 1 when the replacement is empty).
+    """
+
+    index: int
+    tier: EditTier
+    similarity: float
+    start_line: int
+    end_line: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyEditOutput(CommandOutput):
+    """A committed ``apply_edit``: per pair its tier and lines, the new hash, a short diff."""
+
+    path: str
+    edits: tuple[EditReport, ...]
+    sha256: str
+    diff: str
+
+    def render(self) -> str:
+        count = _count(len(self.edits), "edit")
+        lines = [f"[apply_edit {self.path}] ok: {count}, sha256 {self.sha256}"]
+        for edit in self.edits:
+            score = f" (similarity {edit.similarity:.2f})" if edit.tier is EditTier.FUZZY else ""
+            lines.append(
+                f"edit {edit.index}: {edit.tier.value} match{score}, now lines "
+                f"{edit.start_line}-{edit.end_line}"
+            )
+        if self.diff:
+            lines.append(self.diff.rstrip("\n"))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class StateHeader:
+    """The state the model sees at the top of each observation.
+
+    Attributes are kept sorted (files by path, pids ascending) so the same state always renders
+    to the same bytes.
+    """
+
+    cwd: str
+    recent_hashes: list[FileHash] = field(default_factory=list)
+    active_pids: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recent_hashes", sorted(self.recent_hashes, key=_hash_key))
+        object.__setattr__(self, "active_pids", sorted(self.active_pids))
+
+    def render(self) -> str:
+        pids = ", ".join(str(pid) for pid in self.active_pids) or "none"
+        lines = ["[state]", f"cwd: {self.cwd}", f"active pids: {pids}"]
+        if self.recent_hashes:
+            lines.append("recent files (sha256):")
+            lines += [f"  {item.path} {item.sha256}" for item in self.recent_hashes]
+        else:
+            lines.append("recent files: none")
+        return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _hash_key(item: FileHash) -> tuple[str, str]:
+    return (item.path, item.sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """Everything one turn produced: the outputs in command order and the state after them."""
+
+    outputs: tuple[CommandOutput, ...]
+    state_header: StateHeader
+
+    @classmethod
+    def of(cls, outputs: Iterable[CommandOutput], header: StateHeader) -> TurnResult:
+        return cls(tuple(outputs), header)
+
+    def render(self) -> str:
+        """The whole observation for the model's next turn."""
+        body = [output.render() for output in self.outputs] or ["(no commands ran in this turn)"]
+        return "\n\n".join([self.state_header.render(), *body]) + "\n"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandStatistics:
+    """Calls, failures and total seconds of one command since the engine started."""
+
+    command: str
+    calls: int = 0
+    failures: int = 0
+    seconds: float = 0.0

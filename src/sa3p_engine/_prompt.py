@@ -1,0 +1,210 @@
+"""The capability manifest (what an engine accepts) and the system prompt generated from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sa3p_engine._attributes import SIGNALS
+from sa3p_engine._edit_tiers import FUZZY_MIN_CHARS, FUZZY_THRESHOLD
+from sa3p_engine._limits import Limits
+
+__all__ = [
+    "AttributeSpec",
+    "CapabilityManifest",
+    "CommandSpec",
+    "build_manifest",
+    "generate_system_prompt",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttributeSpec:
+    """One attribute of a command."""
+
+    name: str
+    required: bool
+    description: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandSpec:
+    """One command: its tag, attributes, body and an example."""
+
+    name: str
+    description: str
+    attributes: tuple[AttributeSpec, ...]
+    body: str
+    example: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapabilityManifest:
+    """Everything a model (or a host) needs to know about what this engine accepts."""
+
+    commands: tuple[CommandSpec, ...]
+    limits: Limits
+    edit_formats: tuple[str, ...]
+    edit_tiers: tuple[str, ...]
+    fuzzy_threshold: float
+    signals: tuple[str, ...]
+
+    @property
+    def command_names(self) -> tuple[str, ...]:
+        return tuple(command.name for command in self.commands)
+
+
+def _attribute(name: str, description: str, *, required: bool = False) -> AttributeSpec:
+    return AttributeSpec(name=name, required=required, description=description)
+
+
+def _commands(limits: Limits) -> tuple[CommandSpec, ...]:
+    path = _attribute("path", "file path, relative to the workspace root", required=True)
+    return (
+        CommandSpec(
+            name="write_file",
+            description="create or replace a file; written atomically when the tag closes",
+            attributes=(path,),
+            body="the exact file content (raw: nothing is decoded or trimmed)",
+            example='<write_file path="src/app.py">\nprint("hi")\n</write_file>',
+        ),
+        CommandSpec(
+            name="read_file",
+            description=(
+                f"show numbered lines, at most {limits.read_max_lines} lines / "
+                f"{limits.read_max_bytes} bytes per read, with total lines, size and sha256"
+            ),
+            attributes=(
+                path,
+                _attribute("start_line", "first line, 1-based (default 1)"),
+                _attribute("end_line", "last line, inclusive (default: the end)"),
+            ),
+            body="none",
+            example='<read_file path="src/app.py" start_line="10" end_line="40"/>',
+        ),
+        CommandSpec(
+            name="list_files",
+            description=(
+                f"the file tree (at most {limits.list_max_lines} lines; dense directories show "
+                f"a file count; * marks files modified in the last 24 h)"
+            ),
+            attributes=(_attribute("path", 'directory to list (default ".")'),),
+            body="none",
+            example='<list_files path="src"/>',
+        ),
+        CommandSpec(
+            name="terminal",
+            description=(
+                f"run a shell command in the workspace; output, exit code and duration come "
+                f"back (at most {limits.terminal_output_bytes} bytes shown, head and tail). "
+                f"A command still running at its timeout keeps running: its pid comes back"
+            ),
+            attributes=(
+                _attribute(
+                    "timeout",
+                    f"seconds to wait (default {limits.terminal_timeout:g}, "
+                    f"max {limits.max_terminal_timeout:g})",
+                ),
+                _attribute("pid", "with an empty body: read later output of that process"),
+            ),
+            body="the shell command (raw)",
+            example='<terminal timeout="120">pytest -q</terminal>\n<terminal pid="1234"/>',
+        ),
+        CommandSpec(
+            name="terminal_signal",
+            description="signal a process this terminal started; says whether it exited",
+            attributes=(
+                _attribute("pid", "the process id", required=True),
+                _attribute("signal", ", ".join(SIGNALS) + " (name or number)", required=True),
+            ),
+            body="none",
+            example='<terminal_signal pid="1234" signal="SIGINT"/>',
+        ),
+        CommandSpec(
+            name="apply_edit",
+            description=("replace text in a file; every edit of one command applies or none does"),
+            attributes=(
+                path,
+                _attribute("expected_sha256", "refuse if the file changed since you read it"),
+            ),
+            body=(
+                "<search>old</search><replace>new</replace> pairs, or <<<<<<< SEARCH / ======= "
+                "/ >>>>>>> REPLACE blocks, or unified diff hunks"
+            ),
+            example=(
+                '<apply_edit path="src/app.py">\n<search>\nprint("hi")\n</search>\n'
+                '<replace>\nprint("hello")\n</replace>\n</apply_edit>'
+            ),
+        ),
+    )
+
+
+def build_manifest(limits: Limits | None = None) -> CapabilityManifest:
+    """The manifest of an engine with ``limits`` (the defaults when None)."""
+    limits = limits or Limits()
+    return CapabilityManifest(
+        commands=_commands(limits),
+        limits=limits,
+        edit_formats=("search_replace", "conflict_markers", "unified_diff"),
+        edit_tiers=("exact", "whitespace", "fuzzy"),
+        fuzzy_threshold=FUZZY_THRESHOLD,
+        signals=tuple(SIGNALS),
+    )
+
+
+_SYNTAX = """\
+## How to act
+Write commands as XML-style tags in your reply; each runs as soon as its closing tag arrives,
+in order, and you see every result at the start of your next turn (after a [state] header with
+the working directory, recently used files with their sha256, and running process ids).
+
+Rules:
+- Bodies of write_file, terminal, search and replace are raw: taken byte for byte, with no
+  entity decoding (write `&amp;` to get `&amp;` in a file). One newline right after the opening
+  tag is dropped, so the content may start on its own line.
+- If a body must contain its own closing tag (e.g. a file that contains `</write_file>`), wrap
+  the whole body in `<![CDATA[` … `]]>`: everything between is taken literally.
+- Attribute values are quoted ("…" or '…'); `&quot;` `&amp;` `&lt;` work inside them.
+- A command inside markdown code (`inline` or a ``` fence) is only shown, never run: write
+  commands outside code.
+- Close every command before the next one. A command cut off (reply ended early) does nothing:
+  a partial write_file writes nothing.
+"""
+
+_EDITS = """\
+## Editing files with apply_edit
+- Give the current text in <search> and its replacement in <replace>; several pairs may follow
+  each other in one apply_edit. Or use `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE` blocks,
+  or unified diff hunks (`@@ … @@`, ` ` context, `-` old, `+` new; line numbers are hints).
+- The search must match exactly one place. Matching tries exact text, then ignores trailing
+  whitespace, CRLF/LF and a uniform indentation shift (your replacement is re-indented), then
+  (for searches of {min_chars}+ characters) a fuzzy match of similarity >= {threshold:.2f}.
+  Ambiguous or missing matches are refused with the candidate line numbers or the closest
+  region.
+- Replacement text is literal (no regex: `$1`, `\\1` stay as written). Line endings and tabs
+  are kept. Add expected_sha256 (from read_file) to refuse edits to a file that changed.
+- For large rewrites or new files, use write_file.
+"""
+
+
+def generate_system_prompt(capabilities: CapabilityManifest | None = None) -> str:
+    """The prompt that teaches a model the commands, their formats and limits.
+
+    Args:
+        capabilities: the manifest to describe; the default engine's when None.
+    """
+    manifest = capabilities or build_manifest()
+    lines = [
+        "You work in a workspace through the commands below.",
+        "",
+        _SYNTAX,
+        "## Commands",
+    ]
+    for command in manifest.commands:
+        lines.append(f"### {command.name}: {command.description}")
+        for attribute in command.attributes:
+            need = "required" if attribute.required else "optional"
+            lines.append(f"- {attribute.name} ({need}): {attribute.description}")
+        lines.append(f"- body: {command.body}")
+        lines += ["Example:", command.example, ""]
+    lines.append(_EDITS.format(threshold=manifest.fuzzy_threshold, min_chars=FUZZY_MIN_CHARS))
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""Builders for hand-made instruction streams (what the parser would emit)."""
+
+from __future__ import annotations
+
+from sa3p_engine import CommandOutput, Engine
+from sa3p_engine.testing import MemoryFileSystem, ScriptedCommand, ScriptedTerminal
+from sa3p_parser import EndTag, Instruction, RawChunk, StartTag, Text, WriteChunk
+
+RAW_BODY_TAGS = {"terminal", "search", "replace"}
+
+
+def command(name: str, body: bytes | str = b"", **attributes: str) -> list[Instruction]:
+    """One command as the parser emits it: start tag, body pieces, end tag."""
+    data = body.encode() if isinstance(body, str) else body
+    pieces: list[Instruction] = [StartTag(name, attributes)]
+    if data and name == "write_file":
+        pieces.append(WriteChunk(data))
+    elif data and name in RAW_BODY_TAGS:
+        pieces.append(RawChunk(name, data))
+    elif data:
+        pieces.append(Text(data.decode()))
+    pieces.append(EndTag(name))
+    return pieces
+
+
+def edit(path: str, *pairs: tuple[str, str], **attributes: str) -> list[Instruction]:
+    """An apply_edit with search/replace pairs."""
+    pieces: list[Instruction] = [StartTag("apply_edit", {"path": path, **attributes})]
+    for search, replace in pairs:
+        pieces += [*command("search", search), Text("\n"), *command("replace", replace)]
+    return [*pieces, EndTag("apply_edit")]
+
+
+def text_edit(path: str, body: str, **attributes: str) -> list[Instruction]:
+    """An apply_edit whose body is text (conflict markers or a diff)."""
+    return [StartTag("apply_edit", {"path": path, **attributes}), Text(body), EndTag("apply_edit")]
+
+
+def make_engine(
+    files: dict[str, bytes] | None = None,
+    scripts: dict[str, ScriptedCommand] | None = None,
+    **options: object,
+) -> tuple[Engine, MemoryFileSystem, ScriptedTerminal]:
+    vfs = MemoryFileSystem(files or {})
+    terminal = ScriptedTerminal(scripts or {})
+    return Engine(vfs, terminal, **options), vfs, terminal  # type: ignore[arg-type]
+
+
+def run_one(engine: Engine, instructions: list[Instruction]) -> CommandOutput:
+    """Run a turn that must produce exactly one output; return it."""
+    outputs = engine.execute_turn(instructions).outputs
+    assert len(outputs) == 1, [output.render() for output in outputs]
+    return outputs[0]

@@ -1,0 +1,47 @@
+"""The capability manifest and the generated system prompt."""
+
+from __future__ import annotations
+
+from engine_helpers import make_engine
+
+from sa3p_engine import FUZZY_THRESHOLD, Limits, build_manifest, generate_system_prompt
+
+
+def test_manifest_lists_every_command_and_the_limits() -> None:
+    engine, _, _ = make_engine(limits=Limits(read_max_lines=123))
+    manifest = engine.capability_manifest()
+    assert manifest.command_names == (
+        "write_file",
+        "read_file",
+        "list_files",
+        "terminal",
+        "terminal_signal",
+        "apply_edit",
+    )
+    assert manifest.limits.read_max_lines == 123
+    assert manifest.fuzzy_threshold == FUZZY_THRESHOLD
+    assert manifest.edit_formats == ("search_replace", "conflict_markers", "unified_diff")
+    assert "SIGINT" in manifest.signals
+    required = {
+        command.name: [a.name for a in command.attributes if a.required]
+        for command in manifest.commands
+    }
+    assert required["terminal_signal"] == ["pid", "signal"] and required["list_files"] == []
+
+
+def test_prompt_teaches_formats_escape_and_limits() -> None:
+    prompt = generate_system_prompt(build_manifest(Limits(read_max_lines=77)))
+    for needle in (
+        "<![CDATA[",
+        "markdown code",
+        "<<<<<<< SEARCH",
+        "@@",
+        "expected_sha256",
+        "at most 77 lines",
+        "0.85",
+        '<terminal_signal pid="1234" signal="SIGINT"/>',
+        "raw",
+        "literal",
+    ):
+        assert needle in prompt, needle
+    assert generate_system_prompt() == generate_system_prompt(build_manifest())
