@@ -1,8 +1,21 @@
 """sa3p_parser: an incremental, Sans-IO parser for the command tags a model streams.
 
-Public surface only; the implementation lives in private modules.
+Public surface only; the implementation lives in private modules. See docs/PARSER.md.
 """
 
+from sa3p_parser._config import (
+    DEFAULT_CHILD_TAGS,
+    DEFAULT_COMMAND_TAGS,
+    DEFAULT_RAW_TAGS,
+    MarkdownPolicy,
+    ParserConfig,
+)
+from sa3p_parser._errors import (
+    ParserConfigError,
+    ParserError,
+    ParserFinishedError,
+    ParserInputTypeError,
+)
 from sa3p_parser._instructions import (
     EndTag,
     Instruction,
@@ -15,15 +28,29 @@ from sa3p_parser._instructions import (
     WriteChunk,
     coalesce,
 )
+from sa3p_parser._parser import ParserEvent
+from sa3p_parser._public import InstructionParser, StreamingParser
 
 __all__ = [
+    "DEFAULT_CHILD_TAGS",
+    "DEFAULT_COMMAND_TAGS",
+    "DEFAULT_RAW_TAGS",
     "EndTag",
     "Instruction",
+    "InstructionParser",
+    "MarkdownPolicy",
     "ParseProblem",
+    "ParserConfig",
+    "ParserConfigError",
+    "ParserError",
+    "ParserEvent",
+    "ParserFinishedError",
+    "ParserInputTypeError",
     "Position",
     "ProblemKind",
     "RawChunk",
     "StartTag",
+    "StreamingParser",
     "Text",
     "WriteChunk",
     "coalesce",
