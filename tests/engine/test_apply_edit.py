@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from engine_helpers import edit, make_engine, run_one, text_edit
 
 from sa3p_engine import ApplyEditOutput, CommandOutput, EditTier
 from sa3p_parser import Instruction
+
+from .engine_helpers import edit, make_engine, run_one, text_edit
 
 SOURCE = b"""\
 def alpha():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from engine_helpers import command, edit, make_engine, run_one, text_edit
 
 from sa3p_engine import (
     ApplyEditOutput,
@@ -23,6 +22,8 @@ from sa3p_parser import (
     StartTag,
     Text,
 )
+
+from .engine_helpers import command, edit, make_engine, run_one, text_edit
 
 CODE = (
     b"class A:\n    def run(self):\n        step_one()\n        step_two()\n        return True\n"

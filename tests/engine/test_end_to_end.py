@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 
-from engine_helpers import make_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sa3p_engine import ApplyEditOutput, NoticeOutput
 from sa3p_engine.testing import CONFORMANCE_COMMANDS
 from sa3p_parser import Instruction, InstructionParser
+
+from .engine_helpers import make_engine
 
 REPLY = b"""\
 I'll create the file. `<terminal>rm -rf /</terminal>` is only an example.

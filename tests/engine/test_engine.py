@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from engine_helpers import command, make_engine, run_one
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,8 @@ from sa3p_parser import (
     Text,
     WriteChunk,
 )
+
+from .engine_helpers import command, make_engine, run_one
 
 AT = Position(2, 5, 17)
 

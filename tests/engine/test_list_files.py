@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine_helpers import command, make_engine, run_one
-
 from sa3p_engine import Limits, ListFilesOutput, NodeKind, TreeNode
 from sa3p_engine._listing import layout_tree
+
+from .engine_helpers import command, make_engine, run_one
 
 FILES = {
     "README.md": b"",

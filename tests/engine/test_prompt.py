@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine_helpers import make_engine
-
 from sa3p_engine import FUZZY_THRESHOLD, Limits, build_manifest, generate_system_prompt
+
+from .engine_helpers import make_engine
 
 
 def test_manifest_lists_every_command_and_the_limits() -> None:

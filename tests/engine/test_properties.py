@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 from typing import AnyStr
 
-from engine_helpers import command, edit, make_engine
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sa3p_engine import ApplyEditOutput, EditTier
 from sa3p_parser import Instruction, RawChunk, Text, WriteChunk
+
+from .engine_helpers import command, edit, make_engine
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TEXT = st.text(alphabet=st.sampled_from("ab \n\t$\\&<>é\r{}"), max_size=40)

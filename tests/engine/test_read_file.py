@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from engine_helpers import command, make_engine, run_one
 
 from sa3p_engine import Limits, ReadFileOutput
+
+from .engine_helpers import command, make_engine, run_one
 
 TEN = b"".join(b"line %d\n" % number for number in range(1, 11))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from engine_helpers import command, make_engine, run_one
 
 from sa3p_engine import (
     Engine,
@@ -14,6 +13,8 @@ from sa3p_engine import (
     TerminalOutput,
 )
 from sa3p_engine.testing import MemoryFileSystem, ScriptedCommand, ScriptedTerminal
+
+from .engine_helpers import command, make_engine, run_one
 
 SCRIPTS = {
     "make test": ScriptedCommand(output=b"ok\n", exit_code=2, duration=1.5),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from engine_helpers import command, make_engine, run_one
 
 from sa3p_engine import (
     ErrorCode,
@@ -24,6 +23,8 @@ from sa3p_parser import (
     StartTag,
     WriteChunk,
 )
+
+from .engine_helpers import command, make_engine, run_one
 
 HERE = Position(1, 1, 0)
 
