@@ -1,0 +1,229 @@
+"""The ``sa3p`` command: ``sa3p run`` and ``sa3p prompt``.
+
+Argument parsing (``build_parser`` → a frozen options value) is kept apart from execution (one
+small ``execute_*`` function per subcommand), so a subcommand or an option is added in one place.
+Exit status: 0 when the stream was processed (failed commands are results, not failures of
+sa3p), 1 when the input could not be read, the output was closed or sa3p was interrupted
+(SIGINT/SIGTERM; every process it started is ended first), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, BinaryIO, TextIO
+
+from sa3p_engine import Engine, generate_system_prompt
+from sa3p_host._render import Printer
+from sa3p_host._terminal import LocalTerminal
+from sa3p_host._vfs import LocalVfs
+from sa3p_parser import InstructionParser
+
+__all__ = ["PromptOptions", "RunOptions", "build_parser", "execute_prompt", "execute_run", "main"]
+
+_READ_SIZE = 1 << 20
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """``sa3p run``: where the model's output comes from and where it acts.
+
+    Attributes:
+        source: a file path, or ``-`` for standard input.
+        workspace: the directory the commands act on.
+        json: one JSON object per output line instead of text.
+        timeout: seconds before a terminal command is detached (None: the engine's default).
+    """
+
+    source: str
+    workspace: str
+    json: bool
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptOptions:
+    """``sa3p prompt``: no options yet."""
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"timeout must be a positive number, not {text!r}")
+    return value
+
+
+def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = subcommands.add_parser(
+        "run",
+        help="run the commands in a model's output against a workspace",
+        description="Read model output as it arrives and run each command once complete.",
+    )
+    run.add_argument("source", nargs="?", default="-", help="a file, or - for stdin (default)")
+    run.add_argument(
+        "--workspace", default=".", metavar="DIR", help="the workspace directory (default: .)"
+    )
+    run.add_argument(
+        "--json", action="store_true", help="one JSON object per result, then the state header"
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long a terminal command may run before it is detached (default: the engine's)",
+    )
+    run.set_defaults(
+        build=lambda ns: RunOptions(
+            source=ns.source, workspace=ns.workspace, json=ns.json, timeout=ns.timeout
+        )
+    )
+
+
+def _add_prompt(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prompt = subcommands.add_parser("prompt", help="print the system prompt for the model")
+    prompt.set_defaults(build=lambda ns: PromptOptions())
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_run,
+    _add_prompt,
+]
+"""Each adds one subcommand; its ``build`` default turns the namespace into an options value."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sa3p``."""
+    parser = argparse.ArgumentParser(
+        prog="sa3p", description="Let a language model act on a workspace through its output."
+    )
+    subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sa3p`` console script and ``python -m sa3p_host``."""
+    parser = build_parser()
+    namespace = parser.parse_args(argv)
+    options = namespace.build(namespace)
+    match options:
+        case RunOptions():
+            if not os.path.isdir(options.workspace):
+                parser.error(f"--workspace {options.workspace!r} is not a directory")
+            return execute_run(options, sys.stdout.buffer, sys.stderr)
+        case PromptOptions():
+            return execute_prompt(options, sys.stdout.buffer)
+        case _:
+            raise AssertionError(f"no executor for {options!r}")
+
+
+def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
+    """Print the system prompt."""
+    out.write(generate_system_prompt().encode("utf-8"))
+    out.write(b"\n")
+    out.flush()
+    return EXIT_OK
+
+
+def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -> int:
+    """Stream ``options.source`` through the parser and the engine, printing each result.
+
+    Args:
+        options: what to run, where.
+        out: where results go (flushed after each one).
+        err: a text stream for sa3p's own errors (default ``sys.stderr``).
+    """
+    errors = err if err is not None else sys.stderr
+    try:
+        fd = 0 if options.source == "-" else os.open(options.source, os.O_RDONLY)
+    except OSError as exc:
+        print(f"sa3p run: cannot read {options.source!r}: {exc.strerror}", file=errors)
+        return EXIT_FAILURE
+    printer = Printer(out, json_lines=options.json)
+    engine = Engine(
+        LocalVfs(options.workspace),
+        LocalTerminal(options.workspace),
+        terminal_timeout=options.timeout,
+    )
+    previous = _on_sigterm(_raise_interrupt)
+    try:
+        return _stream(fd, engine, printer, options.source, errors)
+    except KeyboardInterrupt:
+        print("sa3p run: interrupted; every process it started was ended", file=errors)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        # Whoever read the results went away: stop, end what was started, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        print("sa3p run: the output was closed; stopped", file=errors)
+        return EXIT_FAILURE
+    finally:
+        engine.close()
+        if previous is not None:
+            _on_sigterm(previous)
+        if fd != 0:
+            os.close(fd)
+
+
+def _stream(fd: int, engine: Engine, printer: Printer, source: str, errors: TextIO) -> int:
+    _widen_pipe(fd)
+    parser = InstructionParser()
+    printed = 0
+    while True:
+        try:
+            chunk = os.read(fd, _READ_SIZE)
+        except OSError as exc:
+            print(f"sa3p run: reading {source!r} failed: {exc.strerror}", file=errors)
+            return EXIT_FAILURE
+        instructions = parser.feed(chunk) if chunk else parser.finish()
+        for instruction in instructions:
+            for output in engine.feed(instruction):
+                printer.output(output)
+                printed += 1
+        if not chunk:
+            break
+    turn = engine.finish_turn()
+    for output in turn.outputs[printed:]:
+        printer.output(output)
+    printer.state_header(turn.state_header)
+    return EXIT_OK
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask Linux for a 1 MiB pipe buffer on a piped input: fewer, larger reads of a big reply.
+
+    Harmless elsewhere: a file, a terminal or another OS just keeps its buffer.
+    """
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _READ_SIZE)
+
+
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def _on_sigterm(handler: _SignalHandler) -> _SignalHandler:
+    """Install ``handler`` for SIGTERM; return the previous one (None off the main thread, where
+    Python cannot install handlers: SIGTERM then keeps its default action)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM ends `sa3p run` like Ctrl-C: through `finally`, so every started process is ended.
+    raise KeyboardInterrupt

@@ -1,0 +1,295 @@
+"""``LocalTerminal``: the engine's ``TerminalProvider`` over this machine's processes.
+
+Each command is ``<shell> -c <command>`` run in the workspace root, in a session and process
+group of its own, with stdin closed (``/dev/null``: a prompt reads EOF instead of hanging) and
+stderr merged into stdout in order. Nothing but the filesystem persists between commands: a
+``cd``, a variable or a shell function is gone at the next command.
+
+Output is drained as it comes and capped (``CappedOutput``: head + tail + total). A command that
+outlives its timeout is detached: a background thread keeps draining it (still capped), it is
+listed by ``active_pids`` until it exits, ``poll`` returns what it printed since the last read,
+and it is reaped when it exits. A command whose shell exited while background jobs (``cmd &``)
+still hold its output open is treated alike: its leftover output stays readable with ``poll``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import select
+import signal as signals
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sa3p_engine import ErrorCode, RunResult, SignalResult, TerminalError
+from sa3p_host._output import CappedOutput
+from sa3p_host._processes import MARKER_VARIABLE, become_subreaper, end_process_tree
+
+__all__ = ["LocalTerminal"]
+
+_READ_SIZE = 64 * 1024
+_LINGER = 0.05  # seconds to wait for the pipe's EOF after the shell exited
+_MAX_FINISHED = 1024
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One started command (mutable: its state changes as the process runs)."""
+
+    process: subprocess.Popen[bytes]
+    output: CappedOutput
+    started: float
+    exit_fd: int
+    stdout_fd: int | None
+    exited: threading.Event = field(default_factory=threading.Event)
+    drained: threading.Event = field(default_factory=threading.Event)
+    ended: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class LocalTerminal:
+    """Runs shell commands in ``root``, one process group each.
+
+    Args:
+        root: the working directory of every command.
+        shell: the shell run as ``[shell, "-c", command]``.
+        output_limit: bytes of output kept per result (half head, half tail).
+        signal_grace: seconds ``signal`` waits for the group to exit.
+        environment: the commands' environment (default: this process's, at construction).
+        subreaper: on Linux, mark this process a child subreaper so orphaned descendants can be
+            found and reaped by ``close`` (process-wide; see ``_processes``).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        shell: str = "bash",
+        output_limit: int = 256 * 1024,
+        signal_grace: float = 1.0,
+        environment: Mapping[str, str] | None = None,
+        subreaper: bool = True,
+    ) -> None:
+        self._root = os.fspath(root)
+        self._shell = shell
+        self._output_limit = output_limit
+        self._signal_grace = signal_grace
+        self._token = secrets.token_hex(16)
+        self._environment = {**(os.environ if environment is None else environment)}
+        self._environment[MARKER_VARIABLE] = self._token
+        self._jobs: dict[int, _Job] = {}
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        if subreaper:
+            become_subreaper()
+
+    def run(self, command: str, *, timeout: float) -> RunResult:
+        """Run ``command``; return its result, or what it printed so far after ``timeout``.
+
+        Raises:
+            TerminalError: CLOSED after ``close``; SPAWN_FAILED when the shell cannot start.
+        """
+        job = self._spawn(command)
+        finished = _pump(job, time.monotonic() + max(0.0, timeout))
+        if not (finished and job.drained.is_set()):
+            self._drain_in_background(job)
+        return self._result(job, wait_end=time.monotonic())
+
+    def poll(self, pid: int, *, timeout: float) -> RunResult:
+        """What process ``pid`` printed since the last read, waiting up to ``timeout`` for exit.
+
+        Raises:
+            TerminalError: UNKNOWN_PROCESS for a pid this terminal did not start.
+        """
+        job = self._job(pid)
+        if job.exited.wait(max(0.0, timeout)):
+            job.drained.wait(_LINGER)
+        return self._result(job, wait_end=time.monotonic())
+
+    def signal(self, pid: int, signal: int) -> SignalResult:
+        """Send ``signal`` to the process group of ``pid``; wait briefly for it to exit.
+
+        Raises:
+            TerminalError: UNKNOWN_PROCESS for a pid this terminal did not start;
+                INVALID_SIGNAL for a number that is not a signal here.
+        """
+        job = self._job(pid)
+        if signal not in signals.valid_signals() and signal != 0:
+            raise TerminalError(
+                ErrorCode.INVALID_SIGNAL, f"{signal} is not a valid signal number on this system"
+            )
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal)  # the group id is the pid: every command has its own session
+        exited = job.exited.wait(self._signal_grace) if signal else job.exited.is_set()
+        return SignalResult(pid=pid, signal=signal, exited=exited, exit_code=job.process.returncode)
+
+    def active_pids(self) -> list[int]:
+        """Commands this terminal started that are still running, ascending."""
+        with self._lock:
+            return sorted(pid for pid, job in self._jobs.items() if not job.exited.is_set())
+
+    def close(self) -> None:
+        """Kill every process this terminal started and their descendants; reap them.
+
+        Idempotent. Later ``run`` calls raise ``TerminalError(CLOSED)``.
+        """
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+            groups = set(self._groups)
+        for job in jobs:
+            with contextlib.suppress(OSError):
+                os.killpg(job.pid, signals.SIGKILL)
+        for job in jobs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                job.process.wait(timeout=5.0)  # reap leaders first, keeping their exit status
+        if groups:  # descendants can only come from commands: none ran, nothing to look for
+            end_process_tree(self._token, groups)
+        for job in jobs:
+            job.drained.wait(1.0)  # the drain threads see EOF once every writer is gone
+
+    def __enter__(self) -> LocalTerminal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _spawn(self, command: str) -> _Job:
+        with self._lock:
+            if self._closed:
+                raise TerminalError(ErrorCode.CLOSED, "the terminal is closed")
+        try:
+            process = subprocess.Popen(
+                [self._shell, "-c", command],
+                cwd=self._root,
+                env=self._environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except (OSError, ValueError) as exc:
+            raise TerminalError(
+                ErrorCode.SPAWN_FAILED, f"cannot start {self._shell!r} -c {command!r}: {exc}"
+            ) from exc
+        assert process.stdout is not None
+        job = _Job(
+            process=process,
+            output=CappedOutput(self._output_limit),
+            started=time.monotonic(),
+            exit_fd=_exit_notifier(process),
+            stdout_fd=process.stdout.fileno(),
+        )
+        with self._lock:
+            self._jobs[process.pid] = job
+            self._groups.add(process.pid)
+            self._forget_old_jobs()
+        return job
+
+    def _job(self, pid: int) -> _Job:
+        with self._lock:
+            job = self._jobs.get(pid)
+        if job is None:
+            raise TerminalError(
+                ErrorCode.UNKNOWN_PROCESS, f"process {pid} was not started by this terminal"
+            )
+        return job
+
+    def _forget_old_jobs(self) -> None:
+        finished = [pid for pid, job in self._jobs.items() if job.drained.is_set()]
+        for pid in finished[: max(0, len(finished) - _MAX_FINISHED)]:
+            del self._jobs[pid]
+
+    def _drain_in_background(self, job: _Job) -> None:
+        thread = threading.Thread(
+            target=_pump, args=(job, None), name=f"sa3p-drain-{job.pid}", daemon=True
+        )
+        thread.start()
+
+    def _result(self, job: _Job, *, wait_end: float) -> RunResult:
+        segment = job.output.take()
+        exited = job.exited.is_set()
+        return RunResult(
+            pid=job.pid,
+            head=segment.head,
+            tail=segment.tail,
+            total_bytes=segment.total_bytes,
+            exit_code=job.process.returncode if exited else None,
+            duration=((job.ended if exited and job.ended else wait_end) - job.started),
+        )
+
+
+def _exit_notifier(process: subprocess.Popen[bytes]) -> int:
+    """A file descriptor that becomes readable when ``process`` exits (a pidfd on Linux)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return os.pidfd_open(process.pid)
+    read_end, write_end = os.pipe()
+
+    def wait_then_notify() -> None:
+        process.wait()
+        os.close(write_end)
+
+    threading.Thread(target=wait_then_notify, daemon=True).start()
+    return read_end
+
+
+def _pump(job: _Job, deadline: float | None) -> bool:
+    """Move output into ``job.output`` until the process exited and its pipe is drained, or the
+    deadline passed (None: no deadline). Returns whether the process exited."""
+    poller = select.poll()
+    if job.stdout_fd is not None:
+        poller.register(job.stdout_fd, select.POLLIN)
+    if not job.exited.is_set():
+        poller.register(job.exit_fd, select.POLLIN)
+    linger_until: float | None = None
+    while not (job.exited.is_set() and job.stdout_fd is None):
+        now = time.monotonic()
+        limit = _earliest(deadline, linger_until)
+        if limit is not None and now >= limit:
+            break
+        wait_ms = None if limit is None else max(0, int((limit - now) * 1000) + 1)
+        for fd, _ in poller.poll(wait_ms):
+            if fd == job.stdout_fd:
+                _read_some(job, poller)
+            elif fd == job.exit_fd:
+                poller.unregister(job.exit_fd)
+                _mark_exited(job)
+                linger_until = time.monotonic() + _LINGER if deadline is not None else None
+    return job.exited.is_set()
+
+
+def _read_some(job: _Job, poller: select.poll) -> None:
+    assert job.stdout_fd is not None
+    try:
+        data = os.read(job.stdout_fd, _READ_SIZE)
+    except OSError:
+        data = b""
+    if data:
+        job.output.append(data)
+        return
+    poller.unregister(job.stdout_fd)
+    if job.process.stdout is not None:
+        job.process.stdout.close()
+    job.stdout_fd = None
+    job.drained.set()
+
+
+def _mark_exited(job: _Job) -> None:
+    job.process.wait()
+    job.ended = time.monotonic()
+    os.close(job.exit_fd)
+    job.exited.set()
+
+
+def _earliest(*moments: float | None) -> float | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None

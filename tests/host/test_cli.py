@@ -1,0 +1,210 @@
+"""`sa3p run` / `sa3p prompt` end to end, as separate processes reading real pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sa3p_host import LocalVfs
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SA3P = [sys.executable, "-m", "sa3p_host"]
+
+
+def _start(workspace: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*SA3P, "run", "--workspace", str(workspace), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _read_line(process: subprocess.Popen[bytes], seconds: float = 20.0) -> bytes:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], seconds)
+    assert ready, "no output in time"
+    return process.stdout.readline()
+
+
+def _wait_until(condition: object, seconds: float = 20.0) -> None:
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition never became true")
+
+
+def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> None:
+    process = _start(tmp_path, "--json")
+    assert process.stdin is not None
+    try:
+        process.stdin.write(b'Some prose first.\n<write_file path="a.txt">hello</write_file>\n')
+        process.stdin.flush()
+        first = json.loads(_read_line(process))
+        assert (first["command"], first["ok"], first["path"]) == ("write_file", True, "a.txt")
+        assert (tmp_path / "a.txt").read_bytes() == b"hello"
+        process.stdin.write(b"<terminal>cat a.txt</terminal>")
+        process.stdin.flush()
+        second = json.loads(_read_line(process))
+        assert (second["command"], second["output"]) == ("terminal", "hello")
+        assert process.poll() is None  # still reading: stdin is open
+    finally:
+        process.stdin.close()
+    assert process.wait(timeout=20) == 0
+    assert process.stdout is not None
+    last = json.loads(process.stdout.read().splitlines()[-1])
+    assert last["state_header"]["recent_hashes"][0]["path"] == "a.txt"
+
+
+def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_bytes(b"old content")
+    process = _start(tmp_path)
+    assert process.stdin is not None
+    process.stdin.write(b'<write_file path="big.txt">' + b"x" * (4 << 20))
+    process.stdin.flush()
+
+    def temporary_has_data() -> bool:
+        found = list(tmp_path.glob(".big.txt.sa3p-*.tmp"))
+        return bool(found) and found[0].stat().st_size > 0
+
+    _wait_until(temporary_has_data)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=20)
+    process.stdin.close()
+    assert (tmp_path / "big.txt").read_bytes() == b"old content"
+    assert [n.path for n in LocalVfs(tmp_path).list_tree("")] == ["big.txt"]
+    LocalVfs(tmp_path, stale_temporary_age=-1).list_tree("")
+    assert os.listdir(tmp_path) == ["big.txt"]
+
+
+def test_sigterm_ends_every_process_it_started(tmp_path: Path) -> None:
+    process = _start(tmp_path, "--json")
+    assert process.stdin is not None
+    process.stdin.write(b'<terminal timeout="0.3">sleep 60</terminal>')
+    process.stdin.flush()
+    detached = json.loads(_read_line(process))
+    assert detached["exit_code"] is None
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 1
+    process.stdin.close()
+    _wait_until(lambda: not psutil.pid_exists(detached["pid"]))
+
+
+def test_cut_off_write_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SA3P, "run", "--workspace", str(tmp_path), "--json"],
+        input=b'<write_file path="half.txt">partial content',
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["ok"] is False and lines[0]["error"]
+    assert "state_header" in lines[-1]
+    assert not (tmp_path / "half.txt").exists()
+
+
+def test_example_runs_end_to_end(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SA3P, "run", str(EXAMPLES / "fix_a_bug.txt"), "--workspace", str(tmp_path), "--json"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    outputs, header = lines[:-1], lines[-1]["state_header"]
+    assert all(line["ok"] for line in outputs), [o for o in outputs if not o["ok"]]
+    commands = [line["command"] for line in outputs]
+    assert {"write_file", "read_file", "apply_edit", "list_files", "terminal"} <= set(commands)
+    terminals = [line for line in outputs if line["command"] == "terminal"]
+    assert "FAILED" in terminals[0]["output"] and terminals[-1]["output"].rstrip().endswith("OK")
+    assert header["active_pids"] == []
+
+
+def test_text_output_shows_results_then_state(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SA3P, "run", "-", "--workspace", str(tmp_path)],
+        input=b"<terminal>echo hi</terminal> and an `<terminal>echo quoted</terminal>`",
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    text = result.stdout.decode()
+    assert text.startswith("[terminal echo hi] exit code 0")
+    assert "[notice] <terminal>" in text  # the in-band problem (a quoted command) is shown
+    assert "echo quoted" not in text.split("[notice]")[0]
+    assert "\n\n\n" not in text
+    assert "\n[state]\ncwd: " in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status"),
+    [
+        (["run", "/no/such/file"], 1),
+        (["run", "--timeout", "0"], 2),
+        (["run", "--timeout", "soon"], 2),
+        (["run", "--workspace", "/no/such/dir"], 2),
+        (["bogus"], 2),
+        ([], 2),
+    ],
+)
+def test_exit_status(arguments: list[str], status: int, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SA3P, *arguments],
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == status
+    assert result.stderr
+
+
+def test_prompt_prints_the_system_prompt() -> None:
+    result = subprocess.run([*SA3P, "prompt"], capture_output=True, timeout=60, check=True)
+    assert b"<write_file" in result.stdout and b"apply_edit" in result.stdout
+
+
+def test_closed_output_stops_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*SA3P, "run", "--workspace", str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdout.close()  # the reader goes away before the first result
+    _, stderr = process.communicate(b"<terminal>echo one</terminal>" * 50, timeout=60)
+    assert process.returncode == 1
+    assert b"output was closed" in stderr and b"Traceback" not in stderr
+
+
+def test_workspace_defaults_to_the_current_directory_and_timeout_detaches(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [*SA3P, "run", "--json", "--timeout", "0.3"],
+        input=b'<write_file path="here.txt">x</write_file><terminal>sleep 30</terminal>',
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (tmp_path / "here.txt").read_bytes() == b"x"
+    terminal = lines[1]
+    assert terminal["exit_code"] is None and terminal["timeout"] == 0.3
+    assert lines[-1]["state_header"]["active_pids"] == [terminal["pid"]]
+    _wait_until(lambda: not psutil.pid_exists(terminal["pid"]))  # ended when sa3p run ended

@@ -1,0 +1,207 @@
+"""Every path resolves inside the workspace root, or the operation fails and touches nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sa3p_engine import ErrorCode, FileSystemError
+from sa3p_host import LocalVfs
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> tuple[Path, Path]:
+    """A workspace with links of every kind, and an outside directory holding a secret."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    root = tmp_path / "ws"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "inner.txt").write_text("inner")
+    (root / "top.txt").write_text("top")
+    (root / "link_out").symlink_to(outside)
+    (root / "a" / "b" / "deep_up").symlink_to("../../..")
+    (root / "dangling_out").symlink_to(outside / "new.txt")
+    (root / "dangling_in").symlink_to("made_through_link.txt")
+    (root / "link_in").symlink_to("a/b")
+    (root / "loop1").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop1")
+    return root, outside
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
+    }
+
+
+OUTSIDE_PATHS = [
+    "../outside/secret.txt",
+    "a/../../outside/secret.txt",
+    "a/b/../../../outside/secret.txt",
+    "link_out/secret.txt",
+    "a/b/deep_up/outside/secret.txt",
+    "dangling_out",
+    "/etc/passwd",
+    "/",
+    "..",
+]
+
+
+def _operations(vfs: LocalVfs, path: str) -> list[Callable[[], object]]:
+    def write() -> object:
+        writer = vfs.open_writer(path)
+        writer.write(b"pwned")
+        return writer.commit()
+
+    return [
+        lambda: vfs.read(path),
+        lambda: vfs.stat(path),
+        lambda: vfs.hash(path),
+        lambda: vfs.list_tree(path),
+        write,
+    ]
+
+
+@pytest.mark.parametrize("path", OUTSIDE_PATHS, ids=repr)
+def test_paths_leaving_the_root_are_refused_by_every_operation(
+    layout: tuple[Path, Path], path: str
+) -> None:
+    root, outside = layout
+    before = _snapshot(outside)
+    vfs = LocalVfs(root)
+    for operation in _operations(vfs, path):
+        with pytest.raises(FileSystemError) as caught:
+            operation()
+        assert caught.value.code is ErrorCode.OUTSIDE_WORKSPACE
+        assert path in caught.value.message
+    assert _snapshot(outside) == before
+    assert not (outside / "new.txt").exists()
+
+
+def test_dotdot_after_a_symlink_is_resolved_after_the_link(layout: tuple[Path, Path]) -> None:
+    # link_out/.. is the parent of `outside` (the kernel's view), and ws/top.txt is below it:
+    # that lands back inside the root, legitimately.
+    root, _ = layout
+    assert LocalVfs(root).read("link_out/../ws/top.txt") == b"top"
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("top.txt", b"top"),
+        ("./top.txt", b"top"),
+        ("a/../top.txt", b"top"),
+        ("a/b/inner.txt", b"inner"),
+        ("link_in/inner.txt", b"inner"),
+        ("a/b/deep_up/ws/top.txt", b"top"),
+    ],
+)
+def test_paths_inside_the_root_work(layout: tuple[Path, Path], path: str, content: bytes) -> None:
+    root, _ = layout
+    assert LocalVfs(root).read(path) == content
+
+
+def test_absolute_paths_inside_the_root_work(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
+    vfs = LocalVfs(root)
+    assert vfs.read(str(root / "top.txt")) == b"top"
+    writer = vfs.open_writer(str(root / "a" / "new.txt"))
+    writer.write(b"x")
+    assert writer.commit().path == "a/new.txt"
+
+
+def test_root_reached_through_a_symlink(layout: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = layout
+    alias = tmp_path / "alias"
+    alias.symlink_to(root)
+    vfs = LocalVfs(alias)
+    assert vfs.read(str(alias / "top.txt")) == b"top"
+    assert vfs.cwd() == str(root)
+
+
+def test_dangling_symlink_inside_is_written_through(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
+    writer = LocalVfs(root).open_writer("dangling_in")
+    writer.write(b"through")
+    assert writer.commit().path == "made_through_link.txt"
+    assert (root / "made_through_link.txt").read_bytes() == b"through"
+
+
+def test_nul_bytes_are_invalid(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
+    vfs = LocalVfs(root)
+    for operation in _operations(vfs, "top.txt\0../../etc/passwd"):
+        with pytest.raises(FileSystemError) as caught:
+            operation()
+        assert caught.value.code is ErrorCode.INVALID_PATH
+
+
+def test_symlink_loop_is_an_error_not_a_crash(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
+    with pytest.raises(FileSystemError) as caught:
+        LocalVfs(root).read("loop1")
+    assert caught.value.code in {ErrorCode.INVALID_PATH, ErrorCode.OUTSIDE_WORKSPACE}
+
+
+def test_directory_swapped_for_a_symlink_before_commit(layout: tuple[Path, Path]) -> None:
+    root, outside = layout
+    (root / "victim").mkdir()
+    vfs = LocalVfs(root)
+    writer = vfs.open_writer("victim/file.txt")
+    writer.write(b"data")
+    os.rename(root / "victim", root / "victim_moved")
+    (root / "victim").symlink_to(outside)
+    with pytest.raises(FileSystemError) as caught:
+        writer.commit()
+    assert caught.value.code is ErrorCode.OUTSIDE_WORKSPACE
+    assert not (outside / "file.txt").exists()
+
+
+def test_final_component_swapped_for_a_symlink_is_not_followed_on_read(
+    layout: tuple[Path, Path],
+) -> None:
+    root, outside = layout
+    vfs = LocalVfs(root)
+    resolved = vfs._confinement.resolve("top.txt")
+    (root / "top.txt").unlink()
+    (root / "top.txt").symlink_to(outside / "secret.txt")
+    with pytest.raises(FileSystemError):
+        vfs._open_for_reading(resolved)
+
+
+SEGMENTS = st.sampled_from(
+    ["..", ".", "a", "b", "link_out", "link_in", "deep_up", "dangling_out", "top.txt", "", "x"]
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(segments=st.lists(SEGMENTS, max_size=6), absolute=st.booleans())
+def test_any_path_resolves_inside_or_fails(
+    layout: tuple[Path, Path], segments: list[str], absolute: bool
+) -> None:
+    root, outside = layout
+    before = _snapshot(outside)
+    path = "/".join(segments)
+    if absolute:
+        path = str(root) + "/" + path
+    vfs = LocalVfs(root)
+    try:
+        resolved = vfs._confinement.resolve(path)
+    except FileSystemError as error:
+        assert error.code in {ErrorCode.OUTSIDE_WORKSPACE, ErrorCode.INVALID_PATH}
+    else:
+        assert os.path.commonpath([resolved.real, str(root)]) == str(root)
+    for operation in _operations(vfs, path):
+        with contextlib.suppress(FileSystemError):
+            operation()
+    assert _snapshot(outside) == before
+    assert not (outside / "new.txt").exists()

@@ -1,0 +1,180 @@
+"""LocalTerminal: sessions, closed stdin, merged and capped output, detach, signals, close."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sa3p_engine import ErrorCode, TerminalError
+from sa3p_host import LocalTerminal
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[LocalTerminal]:
+    local = LocalTerminal(tmp_path, output_limit=1024)
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_for_file(path: Path, seconds: float = 10.0) -> str:
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        if path.exists() and path.read_text().strip():
+            time.sleep(0.05)
+            return path.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never appeared")
+
+
+def test_runs_in_the_workspace_and_nothing_but_files_persist(
+    terminal: LocalTerminal, tmp_path: Path
+) -> None:
+    (tmp_path / "sub").mkdir()
+    first = terminal.run("cd sub && export X=1 && f() { :; } && touch made", timeout=10)
+    assert first.exit_code == 0
+    second = terminal.run('pwd; echo "X=$X"; type f >/dev/null 2>&1 || echo no-f', timeout=10)
+    assert second.head.decode().splitlines() == [str(tmp_path), "X=", "no-f"]
+    assert (tmp_path / "sub" / "made").exists()
+
+
+def test_stdin_is_closed_so_prompts_get_eof(terminal: LocalTerminal) -> None:
+    result = terminal.run('read -p "Continue? [y/N] " answer; echo "got:$answer"', timeout=10)
+    assert result.exit_code == 0
+    assert result.head.endswith(b"got:\n")
+
+
+def test_stdout_and_stderr_merged_in_order(terminal: LocalTerminal) -> None:
+    result = terminal.run("echo 1; echo 2 >&2; echo 3; echo 4 >&2", timeout=10)
+    assert result.head == b"1\n2\n3\n4\n"
+
+
+def test_exit_code_and_death_by_signal(terminal: LocalTerminal) -> None:
+    assert terminal.run("exit 7", timeout=10).exit_code == 7
+    assert terminal.run("kill -TERM $$", timeout=10).exit_code == -signal.SIGTERM
+
+
+def test_flood_is_capped_head_and_tail_with_total(terminal: LocalTerminal) -> None:
+    result = terminal.run("seq 1 200000", timeout=30)
+    expected = b"".join(b"%d\n" % n for n in range(1, 200001))
+    assert result.total_bytes == len(expected)
+    assert result.head == expected[:512]
+    assert result.tail == expected[-512:]
+    assert result.omitted_bytes == len(expected) - 1024
+
+
+def test_endless_flood_costs_bounded_memory_and_is_detached(terminal: LocalTerminal) -> None:
+    result = terminal.run("yes", timeout=0.5)
+    assert result.running
+    assert len(result.head) + len(result.tail) <= 1024
+    assert result.total_bytes > 1024
+    later = terminal.poll(result.pid, timeout=0.2)
+    assert later.running and len(later.head) + len(later.tail) <= 1024
+    assert terminal.signal(result.pid, signal.SIGKILL).exited
+
+
+def test_timeout_detaches_then_poll_reads_later_output_and_reaps(
+    terminal: LocalTerminal,
+) -> None:
+    result = terminal.run("echo start; sleep 0.6; echo done; exit 4", timeout=0.2)
+    assert result.running and result.head == b"start\n"
+    assert terminal.active_pids() == [result.pid]
+    final = terminal.poll(result.pid, timeout=10)
+    assert (final.head, final.exit_code) == (b"done\n", 4)
+    assert terminal.active_pids() == []
+    assert _gone(result.pid)
+    again = terminal.poll(result.pid, timeout=0)
+    assert (again.head, again.exit_code) == (b"", 4)
+
+
+def test_background_job_output_after_the_shell_exits(terminal: LocalTerminal) -> None:
+    result = terminal.run("(sleep 0.3; echo late) & echo now", timeout=10)
+    assert (result.head, result.exit_code) == (b"now\n", 0)
+    assert terminal.active_pids() == []
+    give_up = time.monotonic() + 10
+    collected = b""
+    while b"late" not in collected and time.monotonic() < give_up:
+        collected += terminal.poll(result.pid, timeout=0.1).head
+    assert collected == b"late\n"
+
+
+def test_signal_goes_to_the_whole_group(terminal: LocalTerminal, tmp_path: Path) -> None:
+    result = terminal.run("sleep 30 & echo $! > child.pid; sleep 30", timeout=0.5)
+    child = int(_wait_for_file(tmp_path / "child.pid"))
+    outcome = terminal.signal(result.pid, signal.SIGTERM)
+    assert outcome.exited and outcome.exit_code == -signal.SIGTERM
+    give_up = time.monotonic() + 5
+    while not _gone(child) and time.monotonic() < give_up:
+        time.sleep(0.02)
+    assert _gone(child)
+
+
+def test_only_own_processes_can_be_signalled(terminal: LocalTerminal) -> None:
+    with pytest.raises(TerminalError) as caught:
+        terminal.signal(os.getpid(), signal.SIGTERM)
+    assert caught.value.code is ErrorCode.UNKNOWN_PROCESS
+    with pytest.raises(TerminalError) as caught:
+        terminal.poll(1, timeout=0)
+    assert caught.value.code is ErrorCode.UNKNOWN_PROCESS
+    result = terminal.run("sleep 30", timeout=0.1)
+    with pytest.raises(TerminalError) as caught:
+        terminal.signal(result.pid, 12345)
+    assert caught.value.code is ErrorCode.INVALID_SIGNAL
+
+
+def test_close_leaves_no_orphans(tmp_path: Path) -> None:
+    local = LocalTerminal(tmp_path)
+    script = (
+        "sleep 60 & echo $! >> pids;"  # a child in the group
+        "bash -c 'sleep 60 & echo $! >> pids; wait' &"  # a grandchild in the group
+        # a grandchild that starts its own session and whose parent exits (double fork)
+        "setsid bash -c 'sleep 60 & echo $! >> pids; echo $$ >> pids; wait' & "
+        "sleep 0.5; echo ready; sleep 60"
+    )
+    result = local.run(script, timeout=3)
+    assert result.running
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    assert len(pids) == 4
+    others = local.run("setsid sleep 60 & echo $!", timeout=5)
+    pids.append(int(others.head))
+    local.close()
+    assert [pid for pid in [result.pid, *pids] if psutil.pid_exists(pid)] == []  # reaped too
+    with pytest.raises(TerminalError) as caught:
+        local.run("true", timeout=1)
+    assert caught.value.code is ErrorCode.CLOSED
+    local.close()  # idempotent
+
+
+def test_unstartable_shell_is_a_spawn_failure(tmp_path: Path) -> None:
+    local = LocalTerminal(tmp_path, shell=str(tmp_path / "no-such-shell"))
+    with pytest.raises(TerminalError) as caught:
+        local.run("true", timeout=1)
+    assert caught.value.code is ErrorCode.SPAWN_FAILED
+    with pytest.raises(TerminalError) as caught:
+        LocalTerminal(tmp_path).run("echo \0", timeout=1)
+    assert caught.value.code is ErrorCode.SPAWN_FAILED
+
+
+def test_other_shells_can_be_configured(tmp_path: Path) -> None:
+    with LocalTerminal(tmp_path, shell="sh") as local:
+        assert local.run("echo $0", timeout=5).head == b"sh\n"
+
+
+def test_each_command_has_its_own_session_and_group(terminal: LocalTerminal) -> None:
+    result = terminal.run("ps -o sid=,pgid= -p $$", timeout=10)
+    session, group = (int(field) for field in result.head.split())
+    assert session == group == result.pid != os.getsid(0)

@@ -1,0 +1,209 @@
+"""LocalVfs writes are streamed, atomic, keep the mode, and leave nothing behind on abort."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sa3p_engine import ErrorCode, FileSystemError
+from sa3p_host import LocalVfs
+
+
+def _write(vfs: LocalVfs, path: str, *chunks: bytes) -> None:
+    writer = vfs.open_writer(path)
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.commit()
+
+
+def _visible(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def test_existing_mode_is_kept(tmp_path: Path) -> None:
+    script = tmp_path / "run.sh"
+    script.write_text("old")
+    script.chmod(0o750)
+    _write(LocalVfs(tmp_path), "run.sh", b"#!/bin/sh\n")
+    assert stat.S_IMODE(script.stat().st_mode) == 0o750
+    assert script.read_bytes() == b"#!/bin/sh\n"
+
+
+def test_new_file_gets_the_umask_default(tmp_path: Path) -> None:
+    mask = os.umask(0o027)
+    try:
+        vfs = LocalVfs(tmp_path)
+    finally:
+        os.umask(mask)
+    _write(vfs, "new.txt", b"x")
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
+
+
+def test_parents_are_created(tmp_path: Path) -> None:
+    _write(LocalVfs(tmp_path), "a/b/c/d.txt", b"deep")
+    assert (tmp_path / "a" / "b" / "c" / "d.txt").read_bytes() == b"deep"
+
+
+def test_abort_leaves_old_file_and_removes_created_parents(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_bytes(b"old")
+    vfs = LocalVfs(tmp_path)
+    writer = vfs.open_writer("keep.txt")
+    writer.write(b"new")
+    other = vfs.open_writer("fresh/dir/file.txt")
+    other.write(b"x")
+    writer.abort()
+    other.abort()
+    assert (tmp_path / "keep.txt").read_bytes() == b"old"
+    assert _visible(tmp_path) == {"keep.txt"}
+
+
+def test_temporary_file_is_beside_target_and_hidden_from_listing(tmp_path: Path) -> None:
+    vfs = LocalVfs(tmp_path)
+    writer = vfs.open_writer("sub/file.txt")
+    writer.write(b"partial")
+    names = os.listdir(tmp_path / "sub")
+    assert len(names) == 1
+    assert names[0].startswith(".file.txt.sa3p-")
+    assert [node.path for node in vfs.list_tree("")] == ["sub"]
+    writer.abort()
+
+
+def test_stale_temporary_files_are_removed_young_ones_kept(tmp_path: Path) -> None:
+    stale = tmp_path / ".a.txt.sa3p-0123456789abcdef.tmp"
+    young = tmp_path / ".b.txt.sa3p-fedcba9876543210.tmp"
+    stale.write_bytes(b"left by a crash")
+    young.write_bytes(b"being written")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    assert LocalVfs(tmp_path, stale_temporary_age=3600).list_tree("") == []
+    assert not stale.exists()
+    assert young.exists()
+
+
+def test_writing_a_directory_or_below_a_file_fails(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    vfs = LocalVfs(tmp_path)
+    with pytest.raises(FileSystemError) as caught:
+        vfs.open_writer("dir")
+    assert caught.value.code is ErrorCode.IS_A_DIRECTORY
+    with pytest.raises(FileSystemError) as caught:
+        vfs.open_writer("").commit()
+    assert caught.value.code is ErrorCode.IS_A_DIRECTORY
+    writer = vfs.open_writer("file/child.txt")
+    with pytest.raises(FileSystemError) as caught:
+        writer.write(b"x")
+    assert caught.value.code is ErrorCode.NOT_A_DIRECTORY
+    assert "file/child.txt" in caught.value.message
+
+
+def test_receipt_reports_size_hash_and_creation(tmp_path: Path) -> None:
+    vfs = LocalVfs(tmp_path)
+    first = vfs.open_writer("f.bin")
+    first.write(b"abc")
+    receipt = first.commit()
+    assert (receipt.path, receipt.bytes_written, receipt.created) == ("f.bin", 3, True)
+    assert receipt.sha256 == hashlib.sha256(b"abc").hexdigest()
+    second = vfs.open_writer("f.bin")
+    assert second.commit().created is False
+    assert (tmp_path / "f.bin").read_bytes() == b""
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(0, 3000), max_size=8))
+def test_chunk_boundaries_carry_no_meaning(data: bytes, cuts: list[int]) -> None:
+    import tempfile
+
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    with tempfile.TemporaryDirectory() as directory:
+        vfs = LocalVfs(directory)
+        writer = vfs.open_writer("out.bin")
+        for chunk in chunks:
+            writer.write(chunk)
+        receipt = writer.commit()
+        assert Path(directory, "out.bin").read_bytes() == data
+        assert receipt.sha256 == hashlib.sha256(data).hexdigest() == vfs.hash("out.bin")
+
+
+def test_recent_file_hashes_newest_first_and_current(tmp_path: Path) -> None:
+    vfs = LocalVfs(tmp_path)
+    _write(vfs, "one.txt", b"1")
+    _write(vfs, "two.txt", b"2")
+    (tmp_path / "three.txt").write_bytes(b"3")
+    vfs.read("three.txt")
+    vfs.read("one.txt")
+    assert [h.path for h in vfs.recent_file_hashes(10)] == ["one.txt", "three.txt", "two.txt"]
+    assert [h.path for h in vfs.recent_file_hashes(2)] == ["one.txt", "three.txt"]
+    (tmp_path / "one.txt").write_bytes(b"changed elsewhere")
+    (tmp_path / "two.txt").unlink()
+    hashes = {h.path: h.sha256 for h in vfs.recent_file_hashes(10)}
+    assert hashes == {
+        "one.txt": hashlib.sha256(b"changed elsewhere").hexdigest(),
+        "three.txt": hashlib.sha256(b"3").hexdigest(),
+    }
+
+
+def test_read_ranges_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"0123456789")
+    (tmp_path / "d").mkdir()
+    vfs = LocalVfs(tmp_path)
+    assert vfs.read("f", 2, 3) == b"234"
+    assert vfs.read("f", 8) == b"89"
+    assert vfs.read("f", 20) == b""
+    for path, code in [("missing", ErrorCode.NOT_FOUND), ("d", ErrorCode.IS_A_DIRECTORY)]:
+        with pytest.raises(FileSystemError) as caught:
+            vfs.read(path)
+        assert caught.value.code is code
+        assert path in caught.value.message
+
+
+def test_missing_root_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileSystemError) as caught:
+        LocalVfs(tmp_path / "nope")
+    assert caught.value.code is ErrorCode.NOT_FOUND
+
+
+def test_large_writes_go_through_the_worker_and_stay_exact(tmp_path: Path) -> None:
+    vfs = LocalVfs(tmp_path)
+    chunks = [bytes([n % 251]) * (300_000 + n) for n in range(12)]  # ~3.6 MB, past 1 MiB
+    writer = vfs.open_writer("big.bin")
+    for chunk in chunks:
+        writer.write(chunk)
+    receipt = writer.commit()
+    data = b"".join(chunks)
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert (receipt.bytes_written, receipt.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_abort_during_a_large_write_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(b"old")
+    writer = LocalVfs(tmp_path).open_writer("big.bin")
+    for _ in range(6):
+        writer.write(b"z" * 500_000)
+    writer.abort()
+    assert os.listdir(tmp_path) == ["big.bin"]
+    assert (tmp_path / "big.bin").read_bytes() == b"old"
+
+
+def test_a_failing_disk_is_reported_at_write_or_commit(tmp_path: Path) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    vfs = LocalVfs(tmp_path)
+    writer = vfs.open_writer("f.bin")
+    writer.write(b"a" * (2 << 20))  # starts the worker
+    assert writer._fd is not None
+    os.dup2(os.open("/dev/full", os.O_WRONLY), writer._fd)  # every later write: ENOSPC
+    with pytest.raises(FileSystemError) as caught:
+        for _ in range(20):
+            writer.write(b"b" * 100_000)
+        writer.commit()
+    assert caught.value.code is ErrorCode.IO_ERROR and "f.bin" in caught.value.message
+    assert os.listdir(tmp_path) == []
