@@ -78,6 +78,23 @@ class MarkdownTracker:
         self._settle()
         self._at_line_start = False
 
+    def is_plain(self) -> bool:
+        """Whether no fence, span or run is pending (``skip_plain`` would succeed)."""
+        return not (self._fence_char or self._span_length or self._run_length or self._closing_line)
+
+    def skip_plain(self) -> bool:
+        """Advance over text without backticks or tildes followed by a command tag, if no fence,
+        span or run is pending (then neither the text nor the tag can be quoted).
+
+        Returns ``False`` and changes nothing otherwise. Same effect as ``feed`` of that text,
+        ``code_at_next_byte()`` (which is ``NONE``), then ``note_command()``: the line is then
+        not at its start, and the indentation count only matters at a line's start.
+        """
+        if self._fence_char or self._span_length or self._run_length or self._closing_line:
+            return False
+        self._at_line_start = False
+        return True
+
     def feed(self, data: bytearray, start: int, end: int) -> None:
         """Advance over ``data[start:end]``."""
         if not self._run_length and not _FENCE_CHARS.search(data, start, end):

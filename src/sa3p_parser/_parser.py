@@ -1,4 +1,6 @@
-"""``StreamingParser``: the Sans-IO incremental parser over generic events.
+"""``GeneralParser``: the Sans-IO incremental parser's general path, which decides everything.
+
+``_hot.ParserCore`` adds hot paths that take only inputs they decide exactly as this does.
 
 One receive buffer (a ``bytearray``) with a consumed position; every step looks only at
 unconsumed bytes, and what it leaves unconsumed is bounded (an incomplete tag up to
@@ -9,10 +11,18 @@ the cost is linear in the stream and memory does not grow with it (issue rules 3
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol, TypeAlias
 
 from sa3p_parser._config import MarkdownPolicy, ParserConfig
 from sa3p_parser._errors import ParserFinishedError, ParserInputTypeError
+from sa3p_parser._fast import (
+    new_end_tag,
+    new_raw_chunk,
+    new_start_tag,
+    new_text,
+    new_write_chunk,
+)
 from sa3p_parser._instructions import (
     EndTag,
     Instruction,
@@ -24,6 +34,7 @@ from sa3p_parser._instructions import (
     Text,
     WriteChunk,
 )
+from sa3p_parser._lines import LineCounter
 from sa3p_parser._markdown import CodeKind, MarkdownTracker
 from sa3p_parser._scan import (
     CDATA_OPEN,
@@ -34,16 +45,15 @@ from sa3p_parser._scan import (
     close_tag_end,
     find_cdata_end,
     find_raw_end,
-    held_back_prefix,
     match_simple_tag,
     raw_body_start,
     scan_name,
     scan_open_tag,
 )
 from sa3p_parser._states import TRANSITIONS, BodyKind, Frame, State
-from sa3p_parser._text import LineCounter, TextDecoder
+from sa3p_parser._text import TextDecoder
 
-__all__ = ["ParserCore", "ParserEvent"]
+__all__ = ["GeneralParser", "ParserEvent"]
 
 ParserEvent: TypeAlias = Text | StartTag | EndTag | RawChunk | ParseProblem
 """What ``StreamingParser`` emits: text, a start tag, a raw body chunk, an end tag, a problem."""
@@ -55,9 +65,11 @@ class _Finder(Protocol):
     ) -> tuple[int, int]: ...
 
 
-class ParserCore:
-    """The parser; ``StreamingParser`` and ``InstructionParser`` differ only in what a
-    ``write_chunk_tag`` body chunk becomes (built directly, to keep the hot path short).
+class GeneralParser:
+    """The general path of the parser: a state machine over one receive buffer.
+
+    ``write_tag`` is the raw tag whose body chunks become ``WriteChunk`` (``None``: all are
+    ``RawChunk``), the one difference between ``InstructionParser`` and ``StreamingParser``.
     """
 
     def __init__(self, config: ParserConfig | None, write_tag: str | None) -> None:
@@ -76,6 +88,8 @@ class ParserCore:
         self._lines = LineCounter()
         self._markdown = MarkdownTracker()
         self._decoder = TextDecoder(self._out, self._config.max_invalid_utf8_reports)
+        self._body_chunk = self._chunk_maker("")  # the open raw tag's (set by _push)
+        self._direct = False  # in a raw body with nothing buffered: chunks pass straight through
         self._steps: dict[State, Callable[[], bool]] = {
             State.TEXT: self._step_text,
             State.COMMAND_BODY: self._step_text,
@@ -87,6 +101,7 @@ class ParserCore:
             State.SKIPPED_BODY: self._step_skipped,
             State.FINISHED: lambda: False,
         }
+        self._step = self._steps[self._state]
 
     @property
     def config(self) -> ParserConfig:
@@ -103,31 +118,25 @@ class ParserCore:
         """The names of the tags open right now, outermost first."""
         return tuple(frame.name for frame in self._stack)
 
-    def _feed(self, data: bytes | bytearray | memoryview | str) -> list[Instruction]:
+    def _feed_general(self, data: bytes | bytearray | memoryview | str) -> list[Instruction]:
         if self._state is State.FINISHED:
             raise ParserFinishedError("feed() after finish()")
-        if type(data) is bytes and self._state is State.RAW_BODY and not self._buf:
-            if data.find(b"<") == -1 and not self._out:  # a big body's hot path: no copy
-                name = self._stack[-1].name
-                self._lines.skip(data, self._base, self._base + len(data))
-                self._base += len(data)
-                return [WriteChunk(data) if name == self._write_tag else RawChunk(name, data)]
-            data = self._raw_fast_path(data)
-            if not data:
-                return self._drain()
-        elif isinstance(data, str):
-            data = data.encode()
-        elif not isinstance(data, bytes | bytearray | memoryview):
-            raise ParserInputTypeError(type(data).__name__)
+        if type(data) is not bytes:  # the common case first: one identity test
+            if isinstance(data, str):
+                data = data.encode()
+            elif not isinstance(data, bytes | bytearray | memoryview):
+                raise ParserInputTypeError(type(data).__name__)
         self._buf += data
         self._run()
         self._compact()
+        self._direct = self._state is State.RAW_BODY and not self._buf
         return self._drain()
 
     def _finish(self) -> list[Instruction]:
         if self._state is State.FINISHED:
             raise ParserFinishedError("finish() called twice")
         self._final = True
+        self._direct = False
         self._run()
         end = self._position(len(self._buf))
         for frame in reversed(self._stack):
@@ -147,13 +156,14 @@ class ParserCore:
     # -- the loop -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while self._steps[self._state]():
+        while self._step():
             pass
 
     def _enter(self, state: State) -> None:
         if state not in TRANSITIONS[self._state]:
             raise AssertionError(f"parser bug: no transition {self._state} -> {state}")
         self._state = state
+        self._step = self._steps[state]  # looked up once per transition, not once per step
 
     def _compact(self) -> None:
         position = self._pos
@@ -235,7 +245,7 @@ class ParserCore:
         if after < 0:
             return self._text_to(angle + 1)
         if own and frame is not None:
-            self._out.append(EndTag(name))
+            self._out.append(new_end_tag(name))
             self._pos = after
             self._pop()
             return True
@@ -314,9 +324,9 @@ class ParserCore:
     def _start(
         self, name: str, attributes: dict[str, str], position: Position, self_closing: bool
     ) -> None:
-        self._out.append(StartTag(name, attributes, position))
+        self._out.append(new_start_tag(name, attributes, position))
         if self_closing:
-            self._out.append(EndTag(name))
+            self._out.append(new_end_tag(name))
         elif name in self._config.raw_tags:
             self._push(name, BodyKind.RAW, position)
         elif name in self._config.child_tags:
@@ -333,7 +343,7 @@ class ParserCore:
             self._position(angle),
             name,
         )
-        self._out.append(EndTag(frame.name))
+        self._out.append(new_end_tag(frame.name))
         self._pop()
         return True
 
@@ -361,6 +371,8 @@ class ParserCore:
 
     def _push(self, name: str, kind: BodyKind, position: Position) -> None:
         self._stack.append(Frame(name, b"</" + name.encode(), kind, position))
+        if kind is BodyKind.RAW:
+            self._body_chunk = self._chunk_maker(name)
         self._enter(kind.value)
 
     def _pop(self) -> None:
@@ -397,29 +409,10 @@ class ParserCore:
         self._pos = stop
         if resume < 0:
             return False
-        self._out.append(EndTag(frame.name))
+        self._out.append(new_end_tag(frame.name))
         self._pos = resume
         self._pop()
         return True
-
-    def _raw_fast_path(self, data: bytes) -> bytes:
-        """Inside a raw body with nothing buffered: emit the chunk without copying it.
-
-        Returns the bytes left for the general path (from a possible close tag on).
-        """
-        frame = self._stack[-1]
-        # memchr for "<" first: most bodies have few, and bytes.find(close) is ~10x slower.
-        angle = data.find(b"<")
-        if angle == -1:
-            stop = len(data)
-        else:
-            found = data.find(frame.close, angle)
-            stop = held_back_prefix(data, angle, len(data), frame.close) if found < 0 else found
-        if stop:
-            self._out.append(self._chunk(frame.name, data if stop == len(data) else data[:stop]))
-            self._lines.skip(data, self._base, self._base + stop)
-            self._base += stop
-        return data[stop:] if stop else data
 
     def _step_skipped(self) -> bool:
         frame, position, end = self._stack[-1], self._pos, len(self._buf)
@@ -450,8 +443,11 @@ class ParserCore:
 
     # -- emitting -------------------------------------------------------------------------
 
+    def _chunk_maker(self, tag: str) -> Callable[[bytes], RawChunk | WriteChunk]:
+        return new_write_chunk if tag == self._write_tag else partial(new_raw_chunk, tag)
+
     def _chunk(self, tag: str, data: bytes) -> RawChunk | WriteChunk:
-        return WriteChunk(data) if tag == self._write_tag else RawChunk(tag, data)
+        return new_write_chunk(data) if tag == self._write_tag else new_raw_chunk(tag, data)
 
     def _take(self, start: int, stop: int) -> bytes:
         with memoryview(self._buf) as view:
@@ -463,7 +459,7 @@ class ParserCore:
             return start
         data = self._buf[start:stop]
         try:  # the common case in one step; the decoder handles split and invalid characters
-            self._out.append(Text(data.decode()))
+            self._out.append(new_text(data.decode()))
             consumed = stop - start
         except UnicodeDecodeError:
             consumed = self._decoder.decode(

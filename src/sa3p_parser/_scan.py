@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TagScan",
     "TagVerdict",
     "close_tag_end",
+    "command_run_pattern",
     "decode_value",
     "find_cdata_end",
     "find_raw_end",
@@ -27,6 +29,7 @@ __all__ = [
     "raw_body_start",
     "scan_name",
     "scan_open_tag",
+    "simple_attributes",
 ]
 
 CDATA_OPEN = b"<![CDATA["
@@ -36,11 +39,12 @@ _TAG_REST = re.compile(rb"""(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+""")
 _ATTRIBUTE = re.compile(
     rb"""[ \t\r\n]+([A-Za-z_:][-A-Za-z0-9_:.]*)[ \t\r\n]*=[ \t\r\n]*(?:"([^"<]*)"|'([^'<]*)')"""
 )
-_SIMPLE_TAG = re.compile(
-    rb"<([A-Za-z_:][-A-Za-z0-9_:.]*+)"
+_SIMPLE_TAG_REST = (
     rb"((?:[ \t\r\n]++[A-Za-z_:][-A-Za-z0-9_:.]*+[ \t\r\n]*+=[ \t\r\n]*+"
     rb"""(?:"[^"<]*+"|'[^'<]*+'))*+)[ \t\r\n]*+(/?)>"""
 )
+_SIMPLE_TAG = re.compile(rb"<([A-Za-z_:][-A-Za-z0-9_:.]*+)" + _SIMPLE_TAG_REST)
+_NAME_PADDING = " \t\r\n="
 _SIMPLE_ATTRIBUTE = re.compile(
     rb"""([A-Za-z_:][-A-Za-z0-9_:.]*)[ \t\r\n]*=[ \t\r\n]*(?:"([^"<]*)"|'([^'<]*)')"""
 )
@@ -105,25 +109,45 @@ def match_simple_tag(buf: bytearray, start: int, end: int, limit: int) -> Simple
     if match is None:
         return None
     name, raw, slash = match.groups()
-    attributes = _simple_attributes(raw) if raw else {}
+    attributes = simple_attributes(raw) if raw else {}
     if attributes is None:
         return None
     return SimpleTag(name, attributes, slash == b"/", match.end())
 
 
-def _simple_attributes(raw: bytes) -> dict[str, str] | None:
+def simple_attributes(raw: bytes) -> dict[str, str] | None:
     """Attributes of a tag ``_SIMPLE_TAG`` accepted; ``None`` if a name repeats."""
     if b"'" in raw or b"&" in raw:
         found = _SIMPLE_ATTRIBUTE.findall(raw)
         attributes = {name.decode("ascii"): decode_value(dq + sq) for name, dq, sq in found}
         return attributes if len(attributes) == len(found) else None
-    # Only double quotes and no entities: the quotes alternate names and values, and neither
-    # can contain a '"', so each side is joined, decoded and split once.
-    parts = raw.split(b'"')
-    names = b" ".join(parts[0::2]).replace(b"=", b" ").decode("ascii").split()
-    values = b'"'.join(parts[1::2]).decode("utf-8", "replace").split('"')
-    attributes = dict(zip(names, values, strict=True))
-    return attributes if len(attributes) == len(names) else None
+    # Only double quotes and no entities: the quotes alternate "whitespace name = " and values,
+    # and neither contains a '"', so one split finds them all (names are ASCII: decoding the
+    # whole string decodes each value as it would alone).
+    parts = raw.decode("utf-8", "replace").split('"')
+    pairs = zip(parts[0::2], parts[1::2], strict=False)  # the last part is trailing whitespace
+    attributes = {name.strip(_NAME_PADDING): value for name, value in pairs}
+    return attributes if len(attributes) * 2 + 1 == len(parts) else None
+
+
+def command_run_pattern(names: Iterable[str]) -> re.Pattern[bytes]:
+    """A pattern for top-level text up to a complete, simple start tag of one of ``names``.
+
+    Group 1 is the text (it contains no ``<`` that could start one of these tags or their close
+    tags), group 2 the name, group 3 the raw attributes, group 4 ``/`` for a self-closing tag.
+    The pattern always matches; without group 2, group 1 ends where the general path must take
+    over (at a ``<`` that may matter, or at the end). The pattern never decides anything the
+    general path would decide differently.
+    """
+    alternatives = b"|".join(re.escape(name.encode()) for name in sorted(names, key=_longest_first))
+    return re.compile(
+        rb"((?:[^<]++|<(?!/?(?:" + alternatives + rb")[ \t\r\n/>]))*+)"
+        rb"(?:<(" + alternatives + rb")" + _SIMPLE_TAG_REST + rb")?"
+    )
+
+
+def _longest_first(name: str) -> tuple[int, str]:
+    return -len(name), name
 
 
 def scan_name(buf: bytearray, start: int, end: int, longest: int, final: bool) -> NameScan | None:

@@ -1,4 +1,4 @@
-"""UTF-8 decoding of text segments and line/column bookkeeping.
+"""UTF-8 decoding of text segments.
 
 Text outside raw bodies is decoded segment by segment; a segment that may be followed by more
 bytes of the same character keeps its incomplete tail in the buffer, so a multibyte character
@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 from sa3p_parser._instructions import Instruction, ParseProblem, Position, ProblemKind, Text
 
-__all__ = ["LineCounter", "TextDecoder", "decode_segment"]
+__all__ = ["TextDecoder", "decode_segment"]
 
-_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _TRUNCATED = "unexpected end of data"
 
 
@@ -48,43 +47,6 @@ def decode_segment(data: bytes, complete: bool) -> tuple[list[str | tuple[int, i
             pieces.append((bad_start, bad_end))
             position = bad_end
     return pieces, position
-
-
-class LineCounter:
-    """Turns stream byte offsets into ``Position`` values, counting each byte once.
-
-    Offsets must be asked for in non-decreasing order, and before the bytes are dropped from the
-    buffer (the parser advances the counter before it compacts).
-    """
-
-    __slots__ = ("_column", "_line", "_offset")
-
-    def __init__(self) -> None:
-        self._offset = 0
-        self._line = 1
-        self._column = 1
-
-    def advance(self, buf: bytes | bytearray, base: int, offset: int) -> Position:
-        """The position of stream offset ``offset``; ``buf[0]`` is at stream offset ``base``."""
-        self.skip(buf, base, offset)
-        return Position(self._line, self._column, max(offset, 0))
-
-    def skip(self, buf: bytes | bytearray, base: int, offset: int) -> None:
-        """Count the bytes up to stream offset ``offset`` without building a ``Position``."""
-        start, stop = self._offset - base, offset - base
-        if stop > start:
-            newlines = buf.count(b"\n", start, stop)
-            if newlines:
-                self._line += newlines
-                line_start = buf.rfind(b"\n", start, stop) + 1
-                self._column = 1 + _characters(buf, line_start, stop)
-            else:
-                self._column += _characters(buf, start, stop)
-            self._offset = offset
-
-
-def _characters(buf: bytes | bytearray, start: int, stop: int) -> int:
-    return len(buf[start:stop].translate(None, _CONTINUATION_BYTES))
 
 
 class TextDecoder:
