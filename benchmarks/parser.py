@@ -14,6 +14,7 @@ from lxml import etree
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
 from sa3p_parser import InstructionParser
+from sa3p_parser._accel import ACCELERATED
 
 GROUP = "parser"
 _DocumentOf = Callable[[int], bytes]
@@ -67,7 +68,8 @@ def _throughput(document: bytes, size: int, repeat: int) -> tuple[float, float]:
 
 
 def _label(size: int) -> str:
-    return f"{size // _KIB} KiB" if size >= _KIB else f"{size} B"
+    label = f"{size // _KIB} KiB" if size >= _KIB else f"{size} B"
+    return label if ACCELERATED else f"{label}, pure Python (no C accelerator)"
 
 
 @case(GROUP)

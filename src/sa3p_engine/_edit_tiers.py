@@ -23,9 +23,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel
-
 __all__ = [
     "FUZZY_MARGIN",
     "FUZZY_MIN_CHARS",
@@ -300,6 +297,11 @@ def _score_windows(keys: list[str], search_keys: list[str]) -> dict[tuple[int, i
     tokens), and only the best ``budget`` of them get the character-level ``ratio``, the budget
     shrinking as the search grows so the cost stays bounded.
     """
+    # rapidfuzz is imported here, on the first fuzzy match: it costs ~8 ms of start-up that a
+    # `sa3p run` without a fuzzy edit should not pay.
+    from rapidfuzz import fuzz  # noqa: PLC0415
+    from rapidfuzz.distance import Indel  # noqa: PLC0415
+
     needle = "\n".join(search_keys)
     windows = _candidate_windows(keys, search_keys)
     ids: dict[str, int] = {}
@@ -321,6 +323,8 @@ def _score_windows(keys: list[str], search_keys: list[str]) -> dict[tuple[int, i
 def _candidate_windows(keys: list[str], search_keys: list[str]) -> dict[tuple[int, int], int]:
     """Windows near the file lines most like the search's longest lines, with their distance
     (lines of shift plus lines of size change) from the anchored position."""
+    from rapidfuzz import fuzz, process  # noqa: PLC0415 - see _score_windows
+
     size = len(search_keys)
     anchors = sorted(range(size), key=lambda i: (-len(search_keys[i]), i))[:_ANCHORS]
     windows: dict[tuple[int, int], int] = {}

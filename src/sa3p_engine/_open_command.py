@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
-from sa3p_engine._apply_edit import run_apply_edit
 from sa3p_engine._attributes import AttributeProblem, required_path
 from sa3p_engine._backend import (
     BackendError,
@@ -23,7 +22,6 @@ from sa3p_engine._edit_formats import BodyPart
 from sa3p_engine._limits import Limits
 from sa3p_engine._listing import run_list_files
 from sa3p_engine._outputs import CommandOutput, WriteFileOutput
-from sa3p_engine._read import run_read_file
 from sa3p_engine._terminal import run_signal, run_terminal
 from sa3p_parser import Instruction, RawChunk, StartTag, Text, WriteChunk
 
@@ -183,6 +181,9 @@ def run_command(
         case "write_file":
             return _commit(command)
         case "read_file":
+            # Imported when first needed (here and below): start-up time of `sa3p run`.
+            from sa3p_engine._read import run_read_file  # noqa: PLC0415
+
             return run_read_file(vfs, attributes, limits)
         case "list_files":
             return run_list_files(vfs, attributes, limits)
@@ -191,6 +192,8 @@ def run_command(
         case "terminal_signal":
             return run_signal(terminal, attributes)
         case _:
+            from sa3p_engine._apply_edit import run_apply_edit  # noqa: PLC0415
+
             return run_apply_edit(vfs, attributes, command.parts, limits)
 
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, BinaryIO, TextIO
 
-from sa3p_engine import Engine, generate_system_prompt
+from sa3p_engine import Engine, RunResult, SignalResult, TerminalProvider, generate_system_prompt
 from sa3p_host._render import Printer
-from sa3p_host._terminal import LocalTerminal
 from sa3p_host._vfs import LocalVfs
 from sa3p_parser import InstructionParser
 
@@ -156,7 +155,7 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
     printer = Printer(out, json_lines=options.json)
     engine = Engine(
         LocalVfs(options.workspace),
-        LocalTerminal(options.workspace),
+        _DeferredTerminal(options.workspace),
         terminal_timeout=options.timeout,
     )
     previous = _on_sigterm(_raise_interrupt)
@@ -178,6 +177,46 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
             _on_sigterm(previous)
         if fd != 0:
             os.close(fd)
+
+
+class _DeferredTerminal:
+    """A ``LocalTerminal`` made on the first terminal command, not before.
+
+    Importing the terminal (subprocess, select, psutil's helpers) and becoming a subreaper cost
+    start-up time that a reply without terminal commands (a big ``write_file``) should not pay.
+    Until then no process exists, so ``active_pids`` is empty and ``close`` has nothing to end.
+    """
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+        self._real: TerminalProvider | None = None
+        self._closed = False
+
+    def _terminal(self) -> TerminalProvider:
+        if self._real is None:
+            from sa3p_host._terminal import LocalTerminal  # noqa: PLC0415 - the point of this
+
+            self._real = LocalTerminal(self._root)
+            if self._closed:
+                self._real.close()  # so that it refuses commands with its own CLOSED error
+        return self._real
+
+    def run(self, command: str, *, timeout: float) -> RunResult:
+        return self._terminal().run(command, timeout=timeout)
+
+    def poll(self, pid: int, *, timeout: float) -> RunResult:
+        return self._terminal().poll(pid, timeout=timeout)
+
+    def signal(self, pid: int, signal: int) -> SignalResult:
+        return self._terminal().signal(pid, signal)
+
+    def active_pids(self) -> list[int]:
+        return [] if self._real is None else self._real.active_pids()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._real is not None:
+            self._real.close()
 
 
 def _stream(fd: int, engine: Engine, printer: Printer, source: str, errors: TextIO) -> int:

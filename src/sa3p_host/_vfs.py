@@ -13,12 +13,14 @@ import hashlib
 import os
 import stat
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sa3p_engine import ErrorCode, FileHash, FileStat, FileSystemError, NodeKind, TreeNode
-from sa3p_host._listing import Lister
 from sa3p_host._paths import Confinement, ResolvedPath, error_from_os
 from sa3p_host._writer import LocalFileWriter
+
+if TYPE_CHECKING:
+    from sa3p_host._listing import Lister
 
 __all__ = ["LocalVfs"]
 
@@ -72,11 +74,9 @@ class LocalVfs:
         stale_temporary_age: float = 3600.0,
     ) -> None:
         self._confinement = Confinement(root)
-        self._lister = Lister(
-            self._confinement.root,
-            recent_window=recent_window,
-            stale_temporary_age=stale_temporary_age,
-        )
+        self._recent_window = recent_window
+        self._stale_temporary_age = stale_temporary_age
+        self._lister: Lister | None = None  # made on the first listing: start-up time
         self._default_mode = 0o666 & ~_process_umask()
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._hashes: dict[str, tuple[_Signature, str]] = {}
@@ -151,7 +151,18 @@ class LocalVfs:
             raise FileSystemError(
                 code, f"cannot list {resolved.shown!r}: {reason}", path=resolved.relative
             )
-        return self._lister.list_below(resolved.real, resolved.relative)
+        return self._listing().list_below(resolved.real, resolved.relative)
+
+    def _listing(self) -> Lister:
+        if self._lister is None:
+            from sa3p_host._listing import Lister  # noqa: PLC0415 - see __init__
+
+            self._lister = Lister(
+                self.root,
+                recent_window=self._recent_window,
+                stale_temporary_age=self._stale_temporary_age,
+            )
+        return self._lister
 
     def recent_file_hashes(self, limit: int) -> list[FileHash]:
         """Files this object read or wrote, newest first, with current hashes (gone ones left
