@@ -153,11 +153,26 @@ def _diff(content: str, match: Match) -> str:
         same_head += 1
     context = [f" {line.rstrip(chr(13) + chr(10))}" for line in old_lines[:same_head][-2:]]
     old_lines, new_lines = old_lines[same_head:], new_lines[same_head:]
+    same_tail = _common_tail(old_lines, new_lines)
+    after = [
+        f" {line.rstrip(chr(13) + chr(10))}" for line in old_lines[len(old_lines) - same_tail :][:2]
+    ]
+    if same_tail:  # a line kept after the change is context, not "-line +line"
+        old_lines, new_lines = old_lines[:-same_tail], new_lines[:-same_tail]
     first += same_head - len(context)
-    header = (
-        f"@@ -{first},{len(context) + len(old_lines)} +{first},{len(context) + len(new_lines)} @@"
-    )
-    return "\n".join([header, *context, *_marked("-", old_lines), *_marked("+", new_lines)])
+    shown = len(context) + len(after)
+    header = f"@@ -{first},{shown + len(old_lines)} +{first},{shown + len(new_lines)} @@"
+    return "\n".join([header, *context, *_marked("-", old_lines), *_marked("+", new_lines), *after])
+
+
+def _common_tail(old_lines: list[str], new_lines: list[str]) -> int:
+    """Lines equal at the end of both, leaving at least one line on each side."""
+    same = 0
+    while same < min(len(old_lines), len(new_lines)) - 1 and (
+        old_lines[-1 - same] == new_lines[-1 - same]
+    ):
+        same += 1
+    return same
 
 
 def _marked(marker: str, lines: list[str]) -> list[str]:

@@ -6,8 +6,10 @@ line numbers) instead of falling through to a looser tier. The replacement is al
 - **exact**: ``str.find``; the result equals ``content.replace(search, replace, 1)``. In a CRLF
   file an LF search (and its replacement) is first converted to CRLF.
 - **whitespace**: whole lines compared with leading and trailing whitespace (and ``\\r``)
-  ignored, provided the indentation differs by one uniform prefix; the replacement is
-  re-indented by that prefix and takes the file's line ending.
+  ignored, provided the indentation differs by one uniform prefix, possibly after converting
+  between spaces and tabs (a Makefile's tab-indented recipe quoted with spaces); the
+  replacement is re-indented the same way (so the tabs stay tabs) and takes the file's line
+  ending. The fuzzy tier re-indents its replacement likewise.
 - **fuzzy**: rapidfuzz ``ratio`` between the stripped search lines and a window of the file, at
   least ``FUZZY_THRESHOLD`` and ahead of every other scored, non-overlapping window by
   ``FUZZY_MARGIN``, for a search of at least ``FUZZY_MIN_CHARS`` characters. Candidate windows
@@ -169,22 +171,88 @@ def _whitespace(
         return None
     anchor = _longest(search_keys)  # the most distinctive line: fewest false candidates
     size = len(search_keys)
-    found: list[tuple[int, tuple[bool, str]]] = []
+    found: list[tuple[int, _Indentation]] = []
     for index, key in enumerate(keys):
         start = index - anchor
         if key != search_keys[anchor] or start < 0 or start + size > len(lines):
             continue
-        delta = _uniform_delta(
+        indentation = _window_indentation(
             lines[start : start + size], keys[start : start + size], search_lines, search_keys
         )
-        if delta is not None:
-            found.append((start, delta))
+        if indentation is not None:
+            found.append((start, indentation))
     if not found:
         return None
     if len(found) > 1:
         return _ambiguous(EditTier.WHITESPACE, [(s + 1, s + size) for s, _ in found])
-    start, delta = found[0]
-    return _line_match(EditTier.WHITESPACE, lines, start, size, replace, delta, 1.0)
+    start, indentation = found[0]
+    return _line_match(EditTier.WHITESPACE, lines, start, size, replace, indentation, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Indentation:
+    """How the search's indentation becomes the file's, applied to each replacement line.
+
+    ``tab_width`` > 0 first converts the line's indentation between spaces and tabs (``to_tabs``:
+    the file indents with tabs where the search used spaces, as models often write a Makefile's
+    recipe lines; otherwise the reverse), then ``delta`` adds or removes a uniform prefix.
+    """
+
+    delta: tuple[bool, str] = (True, "")
+    tab_width: int = 0
+    to_tabs: bool = True
+
+    def apply(self, line: str) -> str:
+        if self.tab_width and line.strip():
+            line = _convert_indent(line, self.tab_width, to_tabs=self.to_tabs)
+        return _reindent(line, self.delta)
+
+
+def _window_indentation(
+    window: list[str], keys: list[str], search_lines: list[str], search_keys: list[str]
+) -> _Indentation | None:
+    """The indentation change making the search equal to the window, or None if there is none:
+    a uniform prefix, else a tab/space conversion (of the width the lines imply) and a prefix."""
+    delta = _uniform_delta(window, keys, search_lines, search_keys)
+    if delta is not None:
+        return _Indentation(delta)
+    style = _tab_style(window, search_lines)
+    if style is None:
+        return None
+    width, to_tabs = style
+    converted = [
+        _convert_indent(line, width, to_tabs=to_tabs) if line.strip() else line
+        for line in search_lines
+    ]
+    delta = _uniform_delta(window, keys, converted, search_keys)
+    return None if delta is None else _Indentation(delta, width, to_tabs)
+
+
+def _tab_style(window: list[str], search_lines: list[str]) -> tuple[int, bool] | None:
+    """(spaces per tab, to_tabs) when one side indents with tabs and the other with spaces only.
+
+    The width is the one the paired lines imply (spaces / tabs of the first line indented on
+    both sides), else 4; the caller verifies it, so a wrong guess only means "no match".
+    """
+    file_indents = [_indent(line) for line in window if line.strip()]
+    search_indents = [_indent(line) for line in search_lines if line.strip()]
+    file_tabs = any("\t" in indent for indent in file_indents)
+    search_tabs = any("\t" in indent for indent in search_indents)
+    if file_tabs == search_tabs:
+        return None
+    tabbed, spaced = (file_indents, search_indents) if file_tabs else (search_indents, file_indents)
+    for tabs, spaces in zip(tabbed, spaced, strict=False):
+        count = tabs.count("\t")
+        if count and spaces and "\t" not in spaces and len(spaces) % count == 0:
+            return len(spaces) // count, file_tabs
+    return 4, file_tabs
+
+
+def _convert_indent(line: str, width: int, *, to_tabs: bool) -> str:
+    indent = _indent(line)
+    columns = len(indent.replace("\r", "").replace("\n", "").expandtabs(width))
+    new = "\t" * (columns // width) + " " * (columns % width) if to_tabs else " " * columns
+    return new + line[len(indent) :]
 
 
 def _uniform_delta(
@@ -228,7 +296,7 @@ def _line_match(  # noqa: PLR0917
     start: int,
     size: int,
     replace: str,
-    delta: tuple[bool, str],
+    indentation: _Indentation,
     similarity: float,
 ) -> Match:
     """Replace whole lines ``start .. start+size-1`` with the re-indented replacement."""
@@ -236,7 +304,7 @@ def _line_match(  # noqa: PLR0917
     window = lines[start : start + size]
     length = sum(len(line) for line in window)
     eol = "\r\n" if window and window[0].endswith("\r\n") else "\n"
-    new_lines = [_reindent(line.rstrip("\r\n"), delta) for line in split_lines(replace)]
+    new_lines = [indentation.apply(line.rstrip("\r\n")) for line in split_lines(replace)]
     new_text = eol.join(new_lines)
     if new_lines and window and window[-1].endswith("\n"):
         new_text += eol
@@ -281,8 +349,8 @@ def _fuzzy(
     if rivals:
         ranges = sorted({(best_start + 1, best_start + best_size)} | _merge(rivals))
         return _ambiguous(EditTier.FUZZY, ranges)
-    delta = _first_delta(lines[best_start : best_start + best_size], search_lines)
-    return _line_match(EditTier.FUZZY, lines, best_start, best_size, replace, delta, best)
+    indentation = _fuzzy_indentation(lines[best_start : best_start + best_size], search_lines)
+    return _line_match(EditTier.FUZZY, lines, best_start, best_size, replace, indentation, best)
 
 
 def _rank(item: tuple[tuple[int, int], float]) -> tuple[float, int, int]:
@@ -357,10 +425,20 @@ def _merge(windows: list[tuple[int, int]]) -> set[tuple[int, int]]:
     return {(a + 1, b) for a, b in merged}
 
 
-def _first_delta(window: list[str], search_lines: list[str]) -> tuple[bool, str]:
+def _fuzzy_indentation(window: list[str], search_lines: list[str]) -> _Indentation:
+    """Tab/space conversion as the lines imply, then the prefix change of the first non-blank
+    line (the lines are not equal, so no uniform change can be verified)."""
+    style = _tab_style(window, search_lines)
+    width, to_tabs = style if style is not None else (0, True)
+    if width:
+        search_lines = [
+            _convert_indent(line, width, to_tabs=to_tabs) if line.strip() else line
+            for line in search_lines
+        ]
     file_line = next((line for line in window if line.strip()), "")
     search_line = next((line for line in search_lines if line.strip()), "")
-    return _indent_delta(_indent(file_line), _indent(search_line)) or (True, "")
+    delta = _indent_delta(_indent(file_line), _indent(search_line))
+    return _Indentation(delta or (True, ""), width, to_tabs)
 
 
 def _no_match(lines: list[str], start: int, size: int, score: float) -> str:

@@ -273,6 +273,8 @@ class Engine:
             ProblemKind.UNCLOSED_COMMAND,
             ProblemKind.NESTED_COMMAND,
         )
+        if self._open is not None and ends_command and _reports_a_part(instruction, self._open):
+            return self._state  # the report for the command itself follows: one failure, not two
         if self._open is not None and ends_command:
             self._abandoned = self._open.name
             self._abandon(_problem_text(instruction))
@@ -318,6 +320,16 @@ class Engine:
             return function()
         except Exception:
             return default
+
+
+def _reports_a_part(problem: ParseProblem, command: OpenCommand) -> bool:
+    """An unclosed ``<search>``/``<replace>`` inside the open command: the parser reports the
+    enclosing command next (innermost first), and that report names the command the model sees."""
+    return (
+        problem.kind is ProblemKind.UNCLOSED_COMMAND
+        and problem.tag in PARTS
+        and problem.tag != command.name
+    )
 
 
 def _problem_text(problem: ParseProblem) -> str:
