@@ -12,20 +12,58 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sa3p_host._address import AddressError, parse_address
+    from sa3p_host._guest import Guest, GuestSettings, serve_forever
     from sa3p_host._output import CappedOutput, OutputSegment
+    from sa3p_host._remote import (
+        RemoteClient,
+        RemoteConnectionError,
+        RemoteOperationError,
+        RemoteProcess,
+        RemoteTerminal,
+        RemoteVfs,
+        connect,
+        open_remote_backends,
+    )
     from sa3p_host._terminal import LocalTerminal
     from sa3p_host._vfs import LocalVfs
     from sa3p_host._writer import LocalFileWriter
 
 __all__ = [
+    "AddressError",
     "CappedOutput",
+    "Guest",
+    "GuestSettings",
     "LocalFileWriter",
     "LocalTerminal",
     "LocalVfs",
     "OutputSegment",
+    "RemoteClient",
+    "RemoteConnectionError",
+    "RemoteOperationError",
+    "RemoteProcess",
+    "RemoteTerminal",
+    "RemoteVfs",
+    "connect",
+    "open_remote_backends",
+    "parse_address",
+    "serve_forever",
 ]
 
 _MODULE_OF = {
+    "AddressError": "sa3p_host._address",
+    "parse_address": "sa3p_host._address",
+    "Guest": "sa3p_host._guest",
+    "GuestSettings": "sa3p_host._guest",
+    "serve_forever": "sa3p_host._guest",
+    "RemoteClient": "sa3p_host._remote",
+    "RemoteConnectionError": "sa3p_host._remote",
+    "RemoteOperationError": "sa3p_host._remote",
+    "RemoteProcess": "sa3p_host._remote",
+    "RemoteTerminal": "sa3p_host._remote",
+    "RemoteVfs": "sa3p_host._remote",
+    "connect": "sa3p_host._remote",
+    "open_remote_backends": "sa3p_host._remote",
     "CappedOutput": "sa3p_host._output",
     "LocalFileWriter": "sa3p_host._writer",
     "LocalTerminal": "sa3p_host._terminal",

@@ -1,10 +1,11 @@
-"""The ``sa3p`` command: ``sa3p run`` and ``sa3p prompt``.
+"""The ``sa3p`` command: ``sa3p run``, ``sa3p prompt`` and ``sa3p serve``.
 
 Argument parsing (``build_parser`` → a frozen options value) is kept apart from execution (one
 small ``execute_*`` function per subcommand), so a subcommand or an option is added in one place.
 Exit status: 0 when the stream was processed (failed commands are results, not failures of
-sa3p), 1 when the input could not be read, the output was closed or sa3p was interrupted
-(SIGINT/SIGTERM; every process it started is ended first), 2 for bad arguments.
+sa3p), 1 when the input could not be read, the guest could not be reached or refused the
+token (nothing was executed), the output was closed or sa3p was interrupted (SIGINT/SIGTERM;
+every process it started is ended first), 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -16,17 +17,33 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, BinaryIO, TextIO
 
-from sa3p_engine import Engine, RunResult, SignalResult, TerminalProvider, generate_system_prompt
+from sa3p_engine import (
+    Engine,
+    RunResult,
+    SignalResult,
+    TerminalProvider,
+    VirtualFileSystem,
+    generate_system_prompt,
+)
 from sa3p_host._render import Printer
 from sa3p_host._vfs import LocalVfs
 from sa3p_parser import InstructionParser
 
-__all__ = ["PromptOptions", "RunOptions", "build_parser", "execute_prompt", "execute_run", "main"]
+__all__ = [
+    "PromptOptions",
+    "RunOptions",
+    "ServeOptions",
+    "build_parser",
+    "execute_prompt",
+    "execute_run",
+    "execute_serve",
+    "main",
+]
 
 _READ_SIZE = 1 << 20
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -41,12 +58,26 @@ class RunOptions:
         workspace: the directory the commands act on.
         json: one JSON object per output line instead of text.
         timeout: seconds before a terminal command is detached (None: the engine's default).
+        connect: a guest's address (``unix:PATH``, ``tcp:HOST:PORT``, ``vsock:CID:PORT``) to run
+            the commands in instead of ``workspace``; None runs them locally.
+        token_file: a file holding the token the guest expects (challenge-response; never sent).
     """
 
     source: str
     workspace: str
     json: bool
     timeout: float | None
+    connect: str | None = None
+    token_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeOptions:
+    """``sa3p serve``: the guest agent, serving ``workspace`` on ``listen``."""
+
+    listen: str
+    workspace: str
+    token_file: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,9 +115,45 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="SECONDS",
         help="how long a terminal command may run before it is detached (default: the engine's)",
     )
+    run.add_argument(
+        "--connect",
+        default=None,
+        metavar="ADDR",
+        help="run the commands in a guest (sa3p serve) at unix:PATH, tcp:HOST:PORT or "
+        "vsock:CID:PORT instead of --workspace",
+    )
+    run.add_argument(
+        "--token-file", default=None, metavar="FILE", help="the token the guest expects"
+    )
     run.set_defaults(
         build=lambda ns: RunOptions(
-            source=ns.source, workspace=ns.workspace, json=ns.json, timeout=ns.timeout
+            source=ns.source,
+            workspace=ns.workspace,
+            json=ns.json,
+            timeout=ns.timeout,
+            connect=ns.connect,
+            token_file=ns.token_file,
+        )
+    )
+
+
+def _add_serve(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subcommands.add_parser(
+        "serve",
+        help="serve a workspace to `sa3p run --connect` (the guest agent inside a sandbox)",
+        description="Serve a workspace over unix:PATH, tcp:HOST:PORT or vsock:CID:PORT until "
+        "SIGTERM. A non-loopback TCP address requires --token-file.",
+    )
+    serve.add_argument("--listen", required=True, metavar="ADDR", help="where to listen")
+    serve.add_argument(
+        "--workspace", default=".", metavar="DIR", help="the workspace directory (default: .)"
+    )
+    serve.add_argument(
+        "--token-file", default=None, metavar="FILE", help="a file holding the shared token"
+    )
+    serve.set_defaults(
+        build=lambda ns: ServeOptions(
+            listen=ns.listen, workspace=ns.workspace, token_file=ns.token_file
         )
     )
 
@@ -99,6 +166,7 @@ def _add_prompt(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_run,
     _add_prompt,
+    _add_serve,
 ]
 """Each adds one subcommand; its ``build`` default turns the namespace into an options value."""
 
@@ -121,11 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = namespace.build(namespace)
     match options:
         case RunOptions():
-            if not os.path.isdir(options.workspace):
+            if options.connect is None and not os.path.isdir(options.workspace):
                 parser.error(f"--workspace {options.workspace!r} is not a directory")
             return execute_run(options, sys.stdout.buffer, sys.stderr)
         case PromptOptions():
             return execute_prompt(options, sys.stdout.buffer)
+        case ServeOptions():
+            return execute_serve(options, sys.stderr)
         case _:
             raise AssertionError(f"no executor for {options!r}")
 
@@ -136,6 +206,21 @@ def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
     out.write(b"\n")
     out.flush()
     return EXIT_OK
+
+
+def execute_serve(options: ServeOptions, err: TextIO) -> int:
+    """Run the guest agent until SIGTERM/SIGINT (exit 0), or fail to start (1: cannot bind,
+    2: bad arguments)."""
+    from sa3p_host._guest import read_token, serve_forever  # noqa: PLC0415 - only for serve
+
+    token = None
+    if options.token_file is not None:
+        try:
+            token = read_token(options.token_file)
+        except (OSError, ValueError) as exc:
+            print(f"sa3p serve: cannot use the token file: {exc}", file=err)
+            return EXIT_USAGE
+    return serve_forever(options.listen, options.workspace, token, err=err)
 
 
 def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -> int:
@@ -152,15 +237,15 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
     except OSError as exc:
         print(f"sa3p run: cannot read {options.source!r}: {exc.strerror}", file=errors)
         return EXIT_FAILURE
-    printer = Printer(out, json_lines=options.json)
-    engine = Engine(
-        LocalVfs(options.workspace),
-        _DeferredTerminal(options.workspace),
-        terminal_timeout=options.timeout,
-    )
     previous = _on_sigterm(_raise_interrupt)
     try:
-        return _stream(fd, engine, printer, options.source, errors)
+        with _open_backends(options) as (vfs, terminal):
+            printer = Printer(out, json_lines=options.json)
+            with Engine(vfs, terminal, terminal_timeout=options.timeout) as engine:
+                return _stream(fd, engine, printer, options.source, errors)
+    except _BackendsUnavailable as exc:
+        print(f"sa3p run: {exc}; nothing was executed", file=errors)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("sa3p run: interrupted; every process it started was ended", file=errors)
         return EXIT_FAILURE
@@ -172,11 +257,34 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
         print("sa3p run: the output was closed; stopped", file=errors)
         return EXIT_FAILURE
     finally:
-        engine.close()
         if previous is not None:
             _on_sigterm(previous)
         if fd != 0:
             os.close(fd)
+
+
+class _BackendsUnavailable(Exception):
+    """The guest could not be reached, or refused us: said before anything ran."""
+
+
+@contextlib.contextmanager
+def _open_backends(options: RunOptions) -> Iterator[tuple[VirtualFileSystem, TerminalProvider]]:
+    """The local pair on ``options.workspace``, or a guest's pair with ``options.connect``."""
+    if options.connect is None:
+        yield LocalVfs(options.workspace), _DeferredTerminal(options.workspace)
+        return
+    # Imported only here: a local run does not pay for anyio and the protocol at start-up.
+    from sa3p_host._address import AddressError  # noqa: PLC0415
+    from sa3p_host._guest import read_token  # noqa: PLC0415
+    from sa3p_host._remote import RemoteConnectionError, open_remote_backends  # noqa: PLC0415
+
+    with contextlib.ExitStack() as stack:
+        try:
+            token = read_token(options.token_file) if options.token_file is not None else None
+            pair = stack.enter_context(open_remote_backends(options.connect, token))
+        except (RemoteConnectionError, AddressError, OSError, ValueError) as exc:
+            raise _BackendsUnavailable(str(exc)) from exc
+        yield pair
 
 
 class _DeferredTerminal:

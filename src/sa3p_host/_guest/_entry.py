@@ -1,0 +1,90 @@
+"""Running a guest from the command line: checks first, then serve until a signal.
+
+Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the address cannot be bound,
+2 for bad arguments (an invalid address, a missing workspace, an unreadable or empty token file,
+or a non-loopback TCP address without a token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import anyio
+
+from sa3p_host._address import AddressError, TcpAddress, is_loopback, parse_address
+from sa3p_host._guest._server import Guest, GuestSettings
+
+__all__ = ["main", "read_token", "serve_forever"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def read_token(path: str) -> bytes:
+    """The token in ``path``: its bytes without surrounding whitespace.
+
+    Raises:
+        ValueError: the file is empty. OSError: it cannot be read.
+    """
+    with open(path, "rb") as handle:
+        token = handle.read().strip()
+    if not token:
+        raise ValueError(f"the token file {path!r} is empty")
+    return token
+
+
+def serve_forever(
+    address: str,
+    workspace: str,
+    token: bytes | None = None,
+    *,
+    err: TextIO | None = None,
+) -> int:
+    """Check the arguments, then serve ``workspace`` on ``address`` until SIGTERM/SIGINT.
+
+    Returns:
+        The exit status (see the module docstring).
+    """
+    errors = err if err is not None else sys.stderr
+    try:
+        target = parse_address(address)
+    except AddressError as error:
+        print(f"sa3p serve: {error}", file=errors)
+        return EXIT_USAGE
+    if not os.path.isdir(workspace):
+        print(f"sa3p serve: --workspace {workspace!r} is not a directory", file=errors)
+        return EXIT_USAGE
+    if isinstance(target, TcpAddress) and not is_loopback(target) and token is None:
+        print(
+            f"sa3p serve: refusing to listen on {target} without a token: anyone who can reach"
+            " it could run commands; give --token-file, or listen on a loopback address",
+            file=errors,
+        )
+        return EXIT_USAGE
+    guest = Guest(GuestSettings(workspace=os.path.realpath(workspace), token=token))
+    try:
+        anyio.run(lambda: guest.serve(target, handle_signals=True))
+    except OSError as error:
+        print(f"sa3p serve: cannot listen on {target}: {error.strerror or error}", file=errors)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``--listen ADDR --workspace DIR [--token-file FILE]``."""
+    parser = argparse.ArgumentParser(prog="sa3p serve", description="Serve a workspace.")
+    parser.add_argument("--listen", required=True, metavar="ADDR", help="unix:/tcp:/vsock:")
+    parser.add_argument("--workspace", default=".", help="the workspace directory")
+    parser.add_argument("--token-file", default=None, help="a file holding the shared token")
+    options = parser.parse_args(argv)
+    token = None
+    if options.token_file is not None:
+        try:
+            token = read_token(options.token_file)
+        except (OSError, ValueError) as error:
+            print(f"sa3p serve: cannot use the token file: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    return serve_forever(options.listen, options.workspace, token)

@@ -1,0 +1,143 @@
+"""Faults with a real guest process: SIGTERM, SIGKILL mid-command, a client killed mid-write."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+
+from sa3p_engine import ErrorCode as EngineCode
+from sa3p_engine import TerminalError
+from sa3p_host._remote import RemoteConnectionError, connect, open_remote_backends
+from sa3p_protocol import ErrorCode
+
+from .helpers import free_tcp_port, short_socket_path, spawn_guest_process
+
+
+@pytest.fixture
+def guest_process(workspace: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    address = f"unix:{short_socket_path()}"
+    process = spawn_guest_process(address, workspace)
+    try:
+        yield address, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_sigterm_sends_goaway_ends_processes_and_exits_cleanly(
+    guest_process: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    address, guest = guest_process
+    with open_remote_backends(address) as (_vfs, terminal):
+        detached = terminal.run("sleep 60", timeout=0.2)
+        assert detached.running
+        guest.send_signal(signal.SIGTERM)
+        assert guest.wait(timeout=20) == 0
+        with pytest.raises(TerminalError) as caught:
+            terminal.active_pids()
+        assert caught.value.code is EngineCode.CONNECTION_LOST
+    assert not psutil.pid_exists(detached.pid) or (
+        psutil.Process(detached.pid).status() == psutil.STATUS_ZOMBIE
+    )
+    assert not os.path.exists(address.removeprefix("unix:"))  # the socket file is removed
+
+
+def test_a_guest_killed_mid_command_is_a_clear_error(
+    guest_process: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    address, guest = guest_process
+    with open_remote_backends(address) as (_vfs, terminal):
+        threading.Timer(0.5, guest.kill).start()
+        started = time.monotonic()
+        with pytest.raises(TerminalError) as caught:
+            terminal.run("sleep 60", timeout=30)
+        assert time.monotonic() - started < 20
+        assert caught.value.code is EngineCode.CONNECTION_LOST
+        assert address in caught.value.message
+
+
+CLIENT_KILLED_MID_WRITE = textwrap.dedent(
+    """
+    import sys, time
+    from sa3p_host._remote import open_remote_backends
+    with open_remote_backends(sys.argv[1]) as (vfs, terminal):
+        writer = vfs.open_writer("half.bin")
+        for _ in range(8):
+            writer.write(b"x" * 65536)
+        print("written", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def test_a_client_killed_mid_write_commits_nothing(
+    guest_process: tuple[str, subprocess.Popen[bytes]], workspace: Path
+) -> None:
+    address, guest = guest_process
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT_KILLED_MID_WRITE, address], stdout=subprocess.PIPE
+    )
+    assert client.stdout is not None
+    assert client.stdout.readline() == b"written\n"
+    client.kill()
+    client.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while os.listdir(workspace) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.listdir(workspace) == []  # neither the file nor a temporary
+    assert guest.poll() is None
+    with open_remote_backends(address) as (vfs, _terminal):
+        assert vfs.list_tree(".") == []
+
+
+def test_connecting_to_nothing_says_where(workspace: Path) -> None:
+    address = f"tcp:127.0.0.1:{free_tcp_port()}"
+    with (
+        pytest.raises(RemoteConnectionError, match=re.escape(f"cannot connect to {address}")),
+        open_remote_backends(address),
+    ):
+        pass  # pragma: no cover
+
+
+def test_a_guest_process_with_a_token_file(workspace: Path, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_bytes(b"s3cret-token\n")
+    address = f"tcp:127.0.0.1:{free_tcp_port()}"
+    guest = spawn_guest_process(address, workspace, token_file)
+    try:
+        with pytest.raises(RemoteConnectionError, match="token"), open_remote_backends(address):
+            pass  # pragma: no cover
+        with open_remote_backends(address, b"s3cret-token") as (_vfs, terminal):
+            assert terminal.run("printf ok", timeout=10).head == b"ok"
+        assert guest.poll() is None
+    finally:
+        guest.send_signal(signal.SIGTERM)
+        assert guest.wait(timeout=20) == 0
+
+
+@pytest.mark.anyio
+async def test_sigterm_reaches_the_client_as_goaway_shutting_down(
+    guest_process: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    address, guest = guest_process
+    async with connect(address) as client:
+        guest.send_signal(signal.SIGTERM)
+        with anyio.fail_after(20):
+            while client.connection_error is None:
+                await anyio.sleep(0.02)
+        assert client.connection_error.code is ErrorCode.SHUTTING_DOWN
+        assert "shutting down" in client.connection_error.message
+    assert guest.wait(timeout=20) == 0
