@@ -169,7 +169,9 @@ class RunResult:
     Attributes:
         pid: the process (group leader) id.
         exit_code: the exit status; negative for death by signal (as ``subprocess``); None while
-            still running (the command outlived its timeout and was detached).
+            still running (the command outlived its timeout and was detached). A shell that
+            exited after backgrounding a job (``server &``) has an exit code, yet its pid stays
+            in ``active_pids`` while anything in its process group lives.
         duration: seconds from start to exit, or to the end of the wait.
     """
 
@@ -222,7 +224,8 @@ class TerminalProvider(Protocol):
         ...
 
     def active_pids(self) -> list[int]:
-        """Processes this terminal started that are still running, ascending."""
+        """Commands this terminal started whose process group still has a live member, ascending
+        (a detached command, or one whose shell exited leaving a background job)."""
         ...
 
     def close(self) -> None:

@@ -3,8 +3,12 @@
 Each tier must find exactly one place. Several places at a tier refuse the edit (listing their
 line numbers) instead of falling through to a looser tier. The replacement is always literal.
 
-- **exact**: ``str.find``; the result equals ``content.replace(search, replace, 1)``. In a CRLF
-  file an LF search (and its replacement) is first converted to CRLF.
+- **exact**: ``str.find``. In a CRLF file an LF search (and its replacement) is first converted
+  to CRLF. The replacement takes the file's line ending when the file's endings are uniform: in
+  a file where every ``\n`` is preceded by ``\r`` its bare LFs become CRLF, in a file with no
+  CRLF its CRLFs become LF; a file with mixed endings (or none) gets the replacement as written.
+  So the result equals ``content.replace(search, replace, 1)`` whenever the replacement's line
+  endings already match the file's (always for LF text in an LF file).
 - **whitespace**: whole lines compared with leading and trailing whitespace (and ``\\r``)
   ignored, provided the indentation differs by one uniform prefix, possibly after converting
   between spaces and tabs (a Makefile's tab-indented recipe quoted with spaces); the
@@ -32,6 +36,7 @@ __all__ = [
     "EditTier",
     "Match",
     "MatchFailure",
+    "file_line_ending",
     "find_match",
     "split_lines",
 ]
@@ -126,7 +131,28 @@ def _exact(content: str, search: str, replace: str) -> Match | MatchFailure | No
             for start in _occurrences(content, search)
         ]
         return _ambiguous(tier, ranges, total=content.count(search))
-    return Match(tier=tier, start=first, end=first + len(search), new_text=replace)
+    new_text = _with_line_ending(replace, file_line_ending(content))
+    return Match(tier=tier, start=first, end=first + len(search), new_text=new_text)
+
+
+def file_line_ending(content: str) -> str | None:
+    """``"\r\n"`` if every ``\n`` of ``content`` is preceded by ``\r``, ``"\n"`` if none is,
+    ``None`` for mixed endings or text without a newline (then nothing is converted)."""
+    newlines = content.count("\n")
+    if newlines == 0:
+        return None
+    crlfs = content.count("\r\n")
+    if crlfs == newlines:
+        return "\r\n"
+    return "\n" if crlfs == 0 else None
+
+
+def _with_line_ending(text: str, ending: str | None) -> str:
+    if ending == "\r\n":
+        return _to_crlf(text)
+    if ending == "\n":
+        return text.replace("\r\n", "\n")
+    return text
 
 
 def _to_crlf(text: str) -> str:

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psutil
 
-__all__ = ["MARKER_VARIABLE", "become_subreaper", "end_process_tree", "marked_processes"]
+__all__ = [
+    "MARKER_VARIABLE",
+    "become_subreaper",
+    "end_process_tree",
+    "group_alive",
+    "marked_processes",
+]
 
 # psutil is imported where it is used (only when a terminal closes): it costs `sa3p run`
 # ~10 ms of start-up otherwise, for every run, most of which never need it.
@@ -46,6 +52,28 @@ def become_subreaper() -> bool:
         return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
+
+
+def group_alive(group: int) -> bool:
+    """Whether process group ``group`` still has a member, once its leader has been reaped.
+
+    Members that are our zombie children (orphans re-parented to us, the subreaper) are reaped
+    first: a zombie still counts as a group member for ``killpg``, so unreaped it would keep
+    the group "alive" for ever. Call this only after the leader was reaped (``Popen.wait``): it
+    reaps any child of ours in the group, and would otherwise steal the leader's exit status.
+
+    A group id is a pid number, kept by the kernel while any member has it; once the group is
+    empty the number may be reused (after the pid space wraps). Callers remember a group found
+    empty and never ask again; a group of another user (``EPERM``) counts as not ours: ended.
+    """
+    with contextlib.suppress(ChildProcessError):  # ECHILD: no child of ours in the group
+        while os.waitpid(-group, os.WNOHANG)[0] != 0:
+            continue
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def marked_processes(token: str, groups: set[int]) -> list[psutil.Process]:

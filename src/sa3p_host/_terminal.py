@@ -10,6 +10,17 @@ outlives its timeout is detached: a background thread keeps draining it (still c
 listed by ``active_pids`` until it exits, ``poll`` returns what it printed since the last read,
 and it is reaped when it exits. A command whose shell exited while background jobs (``cmd &``)
 still hold its output open is treated alike: its leftover output stays readable with ``poll``.
+
+A command is *active* while its process group has a live member, not only while its shell
+runs: ``sleep 100 & echo started`` returns at once with the shell's exit code (0), and its pid
+stays in ``active_pids`` (so the model knows a server runs and can signal it) until the last
+process of the group ends. After the shell was reaped, the group is probed with
+``killpg(pgid, 0)``, first reaping members that are our zombie children (orphans re-parented
+to us as subreaper; see ``_processes.group_alive``); a group once found empty is remembered as
+ended, so a later reuse of its number is never mistaken for it. ``poll`` and ``signal`` wait
+for that same end: ``poll(timeout=…)`` returns when the whole group ended or at the timeout,
+with the output printed since the last read; ``signal``'s ``exited`` means the group is empty.
+Processes that left the group (``setsid``) are not counted; ``close`` still ends them.
 """
 
 from __future__ import annotations
@@ -27,13 +38,19 @@ from dataclasses import dataclass, field
 
 from sa3p_engine import ErrorCode, RunResult, SignalResult, TerminalError
 from sa3p_host._output import CappedOutput
-from sa3p_host._processes import MARKER_VARIABLE, become_subreaper, end_process_tree
+from sa3p_host._processes import (
+    MARKER_VARIABLE,
+    become_subreaper,
+    end_process_tree,
+    group_alive,
+)
 
 __all__ = ["LocalTerminal"]
 
 _READ_SIZE = 64 * 1024
 _LINGER = 0.05  # seconds to wait for the pipe's EOF after the shell exited
 _MAX_FINISHED = 1024
+_GROUP_CHECK = 0.02  # seconds between probes of a group whose shell exited
 
 
 @dataclass(eq=False, slots=True)
@@ -48,10 +65,33 @@ class _Job:
     exited: threading.Event = field(default_factory=threading.Event)
     drained: threading.Event = field(default_factory=threading.Event)
     ended: float | None = None
+    group_ended: bool = False  # the shell was reaped and its process group found empty
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def is_active(self) -> bool:
+        """Whether the shell or any process of its group still runs (see the module notes)."""
+        if not self.exited.is_set():
+            return True
+        if self.group_ended:
+            return False
+        if group_alive(self.pid):  # the group id is the shell's pid: it has its own session
+            return True
+        self.group_ended = True
+        return False
+
+    def wait_for_end(self, deadline: float) -> bool:
+        """Wait until the shell exited and its group is empty, or ``deadline`` (monotonic)."""
+        if not self.exited.wait(max(0.0, deadline - time.monotonic())):
+            return False
+        while self.is_active():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(_GROUP_CHECK, left))
+        return True
 
 
 class LocalTerminal:
@@ -104,18 +144,22 @@ class LocalTerminal:
         return self._result(job, wait_end=time.monotonic())
 
     def poll(self, pid: int, *, timeout: float) -> RunResult:
-        """What process ``pid`` printed since the last read, waiting up to ``timeout`` for exit.
+        """What command ``pid`` printed since the last read, waiting up to ``timeout`` for it to
+        end (its shell and every process of its group, as ``active_pids``).
 
         Raises:
             TerminalError: UNKNOWN_PROCESS for a pid this terminal did not start.
         """
         job = self._job(pid)
-        if job.exited.wait(max(0.0, timeout)):
+        if job.wait_for_end(time.monotonic() + max(0.0, timeout)):
             job.drained.wait(_LINGER)
         return self._result(job, wait_end=time.monotonic())
 
     def signal(self, pid: int, signal: int) -> SignalResult:
-        """Send ``signal`` to the process group of ``pid``; wait briefly for it to exit.
+        """Send ``signal`` to the process group of ``pid``; wait briefly for the group to end.
+
+        Nothing is sent to a command that already ended (its group id may have been reused).
+        ``exited``: the shell exited and no process of its group is left.
 
         Raises:
             TerminalError: UNKNOWN_PROCESS for a pid this terminal did not start;
@@ -126,15 +170,20 @@ class LocalTerminal:
             raise TerminalError(
                 ErrorCode.INVALID_SIGNAL, f"{signal} is not a valid signal number on this system"
             )
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal)  # the group id is the pid: every command has its own session
-        exited = job.exited.wait(self._signal_grace) if signal else job.exited.is_set()
+        if job.is_active():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal)  # the group id is the pid: each command has its session
+        if signal:
+            exited = job.wait_for_end(time.monotonic() + self._signal_grace)
+        else:
+            exited = not job.is_active()
         return SignalResult(pid=pid, signal=signal, exited=exited, exit_code=job.process.returncode)
 
     def active_pids(self) -> list[int]:
-        """Commands this terminal started that are still running, ascending."""
+        """Commands this terminal started whose shell or process group still runs, ascending."""
         with self._lock:
-            return sorted(pid for pid, job in self._jobs.items() if not job.exited.is_set())
+            jobs = list(self._jobs.values())
+        return sorted(job.pid for job in jobs if job.is_active())
 
     def close(self) -> None:
         """Kill every process this terminal started and their descendants; reap them.
@@ -205,8 +254,11 @@ class LocalTerminal:
         return job
 
     def _forget_old_jobs(self) -> None:
-        finished = [pid for pid, job in self._jobs.items() if job.drained.is_set()]
-        for pid in finished[: max(0, len(finished) - _MAX_FINISHED)]:
+        finished = [job for job in self._jobs.values() if job.drained.is_set()]
+        if len(finished) <= _MAX_FINISHED:
+            return
+        ended = [job.pid for job in finished if not job.is_active()]  # a live group is kept
+        for pid in ended[: max(0, len(ended) - _MAX_FINISHED)]:
             del self._jobs[pid]
 
     def _drain_in_background(self, job: _Job) -> None:

@@ -2,13 +2,19 @@
 
 The rules, chosen to be decidable without lookahead so that chunking never changes a decision:
 
-* A fenced code block opens on a line that starts with at most three spaces and a run of at
-  least three backticks or tildes; the rest of that line (the info string) is code. It closes on
-  a line starting with at most three spaces and a run of the same character at least as long;
-  that closing line is still code up to its newline.
+* A fenced code block opens on a line whose first non-whitespace characters (any indentation of
+  spaces and tabs, so that a fence nested in a list item counts) are a run of at least three
+  tildes, or at least three backticks with no other backtick later on that line (CommonMark
+  4.5: a backtick fence's info string cannot contain backticks; such a line is inline code).
+  It closes on a line whose first non-whitespace characters are a run of the same character
+  at least as long; that closing line is still code up to its newline.
 * Outside fences, a run of backticks opens an inline code span that closes at a run of the same
   length, or at the end of the line.
-* Indented code blocks (four spaces) are not tracked: their commands are live.
+* Whether a backtick run at a line's start opens a fence is known only at the newline, but the
+  rest of that line is code either way: until then the run is an inline span opener (a command
+  after it is quoted as in a span, under every policy), and it becomes a fence at the newline
+  unless another backtick run came first. Nothing is held back.
+* Indented code blocks are not tracked: their commands are live.
 """
 
 from __future__ import annotations
@@ -20,12 +26,11 @@ __all__ = ["CodeKind", "MarkdownTracker"]
 
 _BACKTICK = 0x60
 _TILDE = 0x7E
-_SPACE = 0x20
 _NEWLINE = 0x0A
 _MID_LINE = re.compile(rb"`+|\n")
 _BACKTICKS = re.compile(rb"`*")
 _FENCE_CHARS = re.compile(rb"[`~]")
-_SPACES = re.compile(rb" *")
+_INDENTATION = re.compile(rb"[ \t]*")
 
 
 def _match_end(pattern: re.Pattern[bytes], data: bytearray, start: int, end: int) -> int:
@@ -49,7 +54,7 @@ class MarkdownTracker:
         "_closing_line",
         "_fence_char",
         "_fence_length",
-        "_indent",
+        "_pending_fence",
         "_run_char",
         "_run_length",
         "_span_length",
@@ -57,13 +62,13 @@ class MarkdownTracker:
 
     def __init__(self) -> None:
         self._at_line_start = True
-        self._indent = 0
         self._run_char = 0
         self._run_length = 0
         self._fence_char = 0
         self._fence_length = 0
         self._closing_line = False
         self._span_length = 0
+        self._pending_fence = 0  # a line-start backtick run that opens a fence at the newline
 
     def code_at_next_byte(self) -> CodeKind:
         """What code the next byte is in, given that it is not a backtick or tilde (a ``<``)."""
@@ -88,7 +93,7 @@ class MarkdownTracker:
 
         Returns ``False`` and changes nothing otherwise. Same effect as ``feed`` of that text,
         ``code_at_next_byte()`` (which is ``NONE``), then ``note_command()``: the line is then
-        not at its start, and the indentation count only matters at a line's start.
+        not at its start, and indentation only matters at a line's start.
         """
         if self._fence_char or self._span_length or self._run_length or self._closing_line:
             return False
@@ -126,23 +131,18 @@ class MarkdownTracker:
                 self._end_prefix()
             self._new_line()
             start = newline + 1
-        if not self._at_line_start or start == end:
-            return
-        spaces = _match_end(_SPACES, data, start, end)
-        if spaces == end and self._indent + (end - start) <= 3:
-            self._indent += end - start
-        else:
+        if self._at_line_start and _match_end(_INDENTATION, data, start, end) != end:
             self._end_prefix()
 
     def _line_prefix(self, data: bytearray, position: int, end: int) -> int:
+        if not self._run_length:  # any indentation, in one step
+            position = _match_end(_INDENTATION, data, position, end)
         while position < end:
             char = data[position]
-            if char == _SPACE and not self._run_length and self._indent < 3:
-                self._indent += 1
-            elif char in (_BACKTICK, _TILDE) and self._run_char in (0, char):
+            if char in (_BACKTICK, _TILDE) and self._run_char in (0, char):
                 self._run_char = char
                 self._run_length += 1
-            else:
+            else:  # indentation was skipped above; it also ends a run
                 self._end_prefix()
                 return position
             position += 1
@@ -152,7 +152,10 @@ class MarkdownTracker:
         self._at_line_start = False
         char, length = self._run_char, self._run_length
         self._run_char = self._run_length = 0
-        if length >= 3 and self._fence_char == 0:
+        if length >= 3 and self._fence_char == 0 and char == _BACKTICK:
+            self._backtick_run(length)
+            self._pending_fence = length
+        elif length >= 3 and self._fence_char == 0:
             self._fence_char, self._fence_length = char, length
         elif length >= 3 and length >= self._fence_length and char == self._fence_char:
             self._closing_line = True
@@ -187,6 +190,7 @@ class MarkdownTracker:
             self._backtick_run(length)
 
     def _backtick_run(self, length: int) -> None:
+        self._pending_fence = 0  # CommonMark 4.5: a backtick fence's info string has none
         if self._span_length == 0:
             self._span_length = length
         elif self._span_length == length:
@@ -197,5 +201,7 @@ class MarkdownTracker:
         if self._closing_line:
             self._fence_char = self._fence_length = 0
             self._closing_line = False
+        elif self._pending_fence:
+            self._fence_char, self._fence_length = _BACKTICK, self._pending_fence
+            self._pending_fence = 0
         self._at_line_start = True
-        self._indent = 0

@@ -348,13 +348,6 @@ def test_a_space_indented_file_edited_with_a_tab_indented_search_keeps_spaces(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug left for the lead: the exact tier inserts the replacement's own line "
-    "endings, so a one-line search with a multi-line replacement mixes LF into a CRLF file "
-    "(and CRLF from a CRLF reply into an LF file). Fixing it in _edit_tiers._exact breaks "
-    "tests/engine/test_properties.py::test_unique_exact_match_equals_str_replace (not ours)",
-)
 @pytest.mark.parametrize(
     ("source", "body", "expected"),
     [

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from sa3p_engine import NoticeOutput, TerminalOutput
 
 from .e2e_support import files_in, random_chunks, run_cli, run_in_process
@@ -88,12 +86,6 @@ def test_backticks_inside_a_body_do_not_start_markdown(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser gap: a fence indented 4+ spaces (a code block nested in a list item, as "
-    "models write numbered steps) is not recognised, so the command shown in it runs "
-    "(sa3p_parser/_markdown.py: fences open only with at most 3 leading spaces)",
-)
 def test_a_fence_nested_in_a_list_item_is_still_code(tmp_path: Path) -> None:
     reply = (
         b"To reset your checkout:\n\n"
@@ -109,13 +101,6 @@ def test_a_fence_nested_in_a_list_item_is_still_code(tmp_path: Path) -> None:
     assert files_in(tmp_path) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser bug: a line starting with ``` whose rest contains a backtick "
-    "(```<terminal>ls</terminal>```) opens a fenced block, so every later command is quoted; "
-    "CommonMark 4.5: a backtick fence's info string cannot contain backticks, it is an inline "
-    "span (sa3p_parser/_markdown.py fence opening)",
-)
 def test_triple_backticks_on_one_line_are_an_inline_span_not_a_fence(tmp_path: Path) -> None:
     reply = (
         b"```<terminal>touch shown</terminal>```\nNow for real: <terminal>touch ran</terminal>\n"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 
 from sa3p_engine import SignalOutput, TerminalOutput
 
@@ -152,12 +151,6 @@ def test_signal_ends_a_detached_command_within_one_turn(tmp_path: Path) -> None:
     assert psutil.pid_exists(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="host bug: a command whose shell exited while a background job (`cmd &`) still "
-    "runs in its process group is not listed in active pids (sa3p_host/_terminal.py "
-    "active_pids only checks the group leader)",
-)
 def test_a_backgrounded_server_is_listed_in_active_pids(tmp_path: Path) -> None:
     run = run_in_process(tmp_path, [b'<terminal timeout="5">sleep 100 & echo started</terminal>'])
     (started,) = run.turn.outputs

@@ -212,6 +212,33 @@ def test_crlf_file_line_based_edit_keeps_crlf() -> None:
     assert new == b"  uno\r\n  dos\r\nthree\r\n"
 
 
+@pytest.mark.parametrize(
+    ("data", "search", "replace", "expected"),
+    [
+        (b"x\r\ny\r\nz\r\n", "y", "y\nw", b"x\r\ny\r\nw\r\nz\r\n"),  # LF into CRLF
+        (b"x\r\ny\r\n", "y", "y\r\nw\nv", b"x\r\ny\r\nw\r\nv\r\n"),  # partly LF
+        (b"a\nb\n", "b", "b\r\nc", b"a\nb\nc\n"),  # CRLF into LF
+        (b"a\nb\n", "b", "b\rc", b"a\nb\rc\n"),  # a lone CR is not a line ending
+        (b"x\r\ny\nz\n", "y", "y\nw\r\nv", b"x\r\ny\nw\r\nv\nz\n"),  # mixed: as written
+        (b"only", "only", "one\r\ntwo", b"one\r\ntwo"),  # no newline: as written
+    ],
+    ids=["crlf-file", "crlf-file-mixed-reply", "lf-file", "lone-cr", "mixed-file", "one-line"],
+)
+def test_exact_replacement_takes_a_uniform_file_line_ending(
+    data: bytes, search: str, replace: str, expected: bytes
+) -> None:
+    output, new = applied({"e.txt": data}, edit("e.txt", (search, replace)))
+    assert output.edits[0].tier is EditTier.EXACT
+    assert new == expected
+
+
+def test_crlf_fallback_replacement_in_a_mixed_file_stays_crlf() -> None:
+    data = b"one\r\ntwo\r\nthree\n"
+    output, new = applied({"w.txt": data}, edit("w.txt", ("one\ntwo\n", "uno\ndos\n")))
+    assert new == b"uno\r\ndos\r\nthree\n"
+    assert output.edits[0].tier is EditTier.WHITESPACE
+
+
 def test_tabs_elsewhere_untouched() -> None:
     makefile = b"all:\n\tcc -o app main.c\n\nclean:\n\trm -f app\n"
     _, new = applied({"Makefile": makefile}, edit("Makefile", ("rm -f app", "rm -f app *.o")))

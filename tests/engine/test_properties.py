@@ -9,12 +9,21 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sa3p_engine import ApplyEditOutput, EditTier
+from sa3p_engine._edit_tiers import file_line_ending
 from sa3p_parser import Instruction, RawChunk, Text, WriteChunk
 
 from .engine_helpers import command, edit, make_engine
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TEXT = st.text(alphabet=st.sampled_from("ab \n\t$\\&<>é\r{}"), max_size=40)
+
+
+def _endings_match(content: str, replace: str) -> bool:
+    """Whether ``replace``'s line endings already are the file's (see ``file_line_ending``)."""
+    ending = file_line_ending(content)
+    if ending == "\r\n":
+        return replace.count("\n") == replace.count("\r\n")
+    return ending is None or "\r\n" not in replace
 
 
 @SETTINGS
@@ -25,6 +34,46 @@ def test_unique_exact_match_equals_str_replace(
     content = prefix + search + suffix
     assume(search.strip() and search != replace and content.count(search) == 1)
     assume(content.find(search, content.find(search) + 1) < 0)  # no overlapping second match
+    assume(_endings_match(content, replace))  # else the replacement takes the file's endings
+    engine, vfs, _ = make_engine({"f.txt": content.encode()})
+    [output] = engine.execute_turn(edit("f.txt", (search, replace))).outputs
+    assert isinstance(output, ApplyEditOutput), output.render()
+    assert output.edits[0].tier is EditTier.EXACT
+    assert vfs.read("f.txt") == content.replace(search, replace, 1).encode()
+
+
+LINE = st.text(alphabet=st.sampled_from("ab \t$\\&<>é{}"), max_size=12)
+LINES = st.lists(LINE, min_size=1, max_size=6)
+
+
+@SETTINGS
+@given(before=LINES, target=LINE, after=LINES, replacement=LINES, file_crlf=st.booleans())
+def test_replacement_takes_the_line_ending_of_a_uniform_file(
+    before: list[str], target: str, after: list[str], replacement: list[str], file_crlf: bool
+) -> None:
+    file_eol, reply_eol = ("\r\n", "\n") if file_crlf else ("\n", "\r\n")
+    search = f"<{target}>"  # unique: the other lines hold no "<" … ">" pair with this text
+    assume(all(search not in line for line in before + after))
+    content = file_eol.join([*before, search, *after]) + file_eol
+    replace = reply_eol.join(replacement)
+    assume(search != replace)
+    engine, vfs, _ = make_engine({"f.txt": content.encode()})
+    [output] = engine.execute_turn(edit("f.txt", (search, replace))).outputs
+    assert isinstance(output, ApplyEditOutput), output.render()
+    assert output.edits[0].tier is EditTier.EXACT
+    expected = content.replace(search, file_eol.join(replacement), 1)
+    assert vfs.read("f.txt") == expected.encode()
+    assert file_line_ending(expected) == file_eol
+
+
+@SETTINGS
+@given(prefix=TEXT, search=TEXT, suffix=TEXT, replace=TEXT)
+def test_a_mixed_file_gets_the_replacement_as_written(
+    prefix: str, search: str, suffix: str, replace: str
+) -> None:
+    content = "x\r\ny\n" + prefix + search + suffix
+    assume(search.strip() and search != replace and content.count(search) == 1)
+    assume(content.find(search, content.find(search) + 1) < 0)
     engine, vfs, _ = make_engine({"f.txt": content.encode()})
     [output] = engine.execute_turn(edit("f.txt", (search, replace))).outputs
     assert isinstance(output, ApplyEditOutput), output.render()

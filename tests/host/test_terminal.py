@@ -104,12 +104,69 @@ def test_timeout_detaches_then_poll_reads_later_output_and_reaps(
 def test_background_job_output_after_the_shell_exits(terminal: LocalTerminal) -> None:
     result = terminal.run("(sleep 0.3; echo late) & echo now", timeout=10)
     assert (result.head, result.exit_code) == (b"now\n", 0)
-    assert terminal.active_pids() == []
+    assert terminal.active_pids() == [result.pid]  # its group still runs the subshell
     give_up = time.monotonic() + 10
     collected = b""
     while b"late" not in collected and time.monotonic() < give_up:
         collected += terminal.poll(result.pid, timeout=0.1).head
     assert collected == b"late\n"
+    assert terminal.poll(result.pid, timeout=10).exit_code == 0
+    assert terminal.active_pids() == []
+
+
+def test_backgrounded_server_is_active_until_its_group_is_empty(
+    terminal: LocalTerminal, tmp_path: Path
+) -> None:
+    result = terminal.run("sleep 60 >/dev/null & echo $! > server.pid; echo up", timeout=10)
+    server = int(_wait_for_file(tmp_path / "server.pid"))
+    assert (result.head, result.exit_code) == (b"up\n", 0)
+    assert terminal.active_pids() == [result.pid]
+    polled = terminal.poll(result.pid, timeout=0.1)  # waits for the group, up to the timeout
+    assert polled.head == b"" and terminal.active_pids() == [result.pid]
+    outcome = terminal.signal(result.pid, signal.SIGTERM)
+    assert outcome.exited and outcome.exit_code == 0  # the shell's own exit code
+    assert _gone(server) and not psutil.pid_exists(server)  # the orphan was reaped, not left
+    assert terminal.active_pids() == []
+
+
+def test_backgrounded_server_output_is_polled_after_the_shell_exits(
+    terminal: LocalTerminal,
+) -> None:
+    result = terminal.run("(echo ready; sleep 0.2; echo served; sleep 60) & echo up", timeout=10)
+    assert result.exit_code == 0 and terminal.active_pids() == [result.pid]
+    give_up = time.monotonic() + 10
+    collected = result.head
+    while b"served" not in collected and time.monotonic() < give_up:
+        collected += terminal.poll(result.pid, timeout=0.1).head
+    assert sorted(collected.splitlines()) == [b"ready", b"served", b"up"]
+    assert terminal.signal(result.pid, signal.SIGKILL).exited
+    assert terminal.active_pids() == []
+
+
+def test_signal_zero_probes_the_group_and_an_ended_command_is_not_signalled(
+    terminal: LocalTerminal,
+) -> None:
+    result = terminal.run("sleep 60 >/dev/null 2>&1 &", timeout=10)
+    assert result.exit_code == 0
+    assert not terminal.signal(result.pid, 0).exited
+    assert terminal.signal(result.pid, signal.SIGKILL).exited
+    assert terminal.signal(result.pid, 0).exited
+    assert terminal.signal(result.pid, signal.SIGTERM).exited  # nothing sent: it already ended
+    finished = terminal.run("true", timeout=10)
+    assert terminal.signal(finished.pid, 0).exited
+    assert terminal.active_pids() == []
+
+
+def test_group_members_that_left_with_setsid_do_not_keep_a_command_active(
+    terminal: LocalTerminal,
+) -> None:
+    result = terminal.run("setsid sleep 60 >/dev/null 2>&1 & echo $!", timeout=10)
+    assert result.exit_code == 0
+    give_up = time.monotonic() + 10  # the child is in the group until it calls setsid()
+    while terminal.active_pids() and time.monotonic() < give_up:
+        time.sleep(0.02)
+    assert terminal.active_pids() == []  # documented: close() still ends it
+    assert psutil.pid_exists(int(result.head))
 
 
 def test_signal_goes_to_the_whole_group(terminal: LocalTerminal, tmp_path: Path) -> None:

@@ -182,7 +182,7 @@ def test_differential_against_lxml_on_well_formed_xml(document: bytes) -> None:
 # -- markdown decisions against a line-based reference ----------------------------------------
 
 _TAG = '<read_file path="x"/>'
-_MARKDOWN_PIECES = ["`", "``", "```", "````", "~~~", "~", " ", "    ", "\n", "a", _TAG]
+_MARKDOWN_PIECES = ["`", "``", "```", "````", "~~~", "~", " ", "    ", "\t", "\n", "a", _TAG]
 
 
 def _reference_quoted(document: str) -> list[bool]:
@@ -190,20 +190,20 @@ def _reference_quoted(document: str) -> list[bool]:
     verdicts: list[bool] = []
     fence_char, fence_length = "", 0
     for line in document.split("\n"):
-        stripped = line[: len(line) - len(line.lstrip(" "))]
-        rest = line[len(stripped) :] if len(stripped) <= 3 else ""
+        rest = line.lstrip(" \t")
         run_char = rest[:1] if rest[:1] in ("`", "~") else ""
         run = len(rest) - len(rest.lstrip(run_char)) if run_char else 0
         if fence_char:
             verdicts += [True] * line.count(_TAG)
             if run_char == fence_char and run >= max(3, fence_length):
                 fence_char, fence_length = "", 0
-            continue
-        if run >= 3:
+        elif run >= 3 and run_char == "~":
             fence_char, fence_length = run_char, run
             verdicts += [True] * line.count(_TAG)
-            continue
-        verdicts += _inline_verdicts(line)
+        else:  # a line-start run of 3+ backticks: a fence only if no backtick follows on its line
+            if run >= 3 and "`" not in rest[run:]:
+                fence_char, fence_length = run_char, run
+            verdicts += _inline_verdicts(line)
     return verdicts
 
 
