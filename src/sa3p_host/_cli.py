@@ -202,9 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
     """Print the system prompt."""
-    out.write(generate_system_prompt().encode("utf-8"))
-    out.write(b"\n")
-    out.flush()
+    try:
+        out.write(generate_system_prompt().encode("utf-8") + b"\n")
+        out.flush()
+    except BrokenPipeError:
+        _silence_closed_output(out)  # `sa3p prompt | head`: the reader had enough
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -250,10 +253,8 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
         print("sa3p run: interrupted; every process it started was ended", file=errors)
         return EXIT_FAILURE
     except BrokenPipeError:
-        # Whoever read the results went away: stop, end what was started, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        # Whoever read the results went away: stop, end what was started.
+        _silence_closed_output(out)
         print("sa3p run: the output was closed; stopped", file=errors)
         return EXIT_FAILURE
     finally:
@@ -261,6 +262,13 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
             _on_sigterm(previous)
         if fd != 0:
             os.close(fd)
+
+
+def _silence_closed_output(out: BinaryIO) -> None:
+    """Point ``out``'s descriptor at /dev/null, so that Python does not complain about the closed
+    pipe again when it flushes standard output at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
 
 class _BackendsUnavailable(Exception):

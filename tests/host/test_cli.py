@@ -177,6 +177,19 @@ def test_prompt_prints_the_system_prompt() -> None:
     assert b"<write_file" in result.stdout and b"apply_edit" in result.stdout
 
 
+def test_prompt_into_a_closed_pipe_exits_without_a_traceback() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `sa3p prompt | head -1`, with head already gone
+    try:
+        result = subprocess.run(
+            [*SA3P, "prompt"], stdout=write_end, stderr=subprocess.PIPE, timeout=60, check=False
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert b"Traceback" not in result.stderr
+
+
 def test_closed_output_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*SA3P, "run", "--workspace", str(tmp_path)],
