@@ -2,12 +2,17 @@
 
 Each figure is measured against its baseline in the same run:
 
-- a 256 MiB ``write_file`` through ``RemoteVfs`` to the guest over a Unix socket (1 MiB
-  ``write`` calls, then ``commit``: the guest hashes, writes, fsyncs and renames) against a
+- a 256 MiB ``write_file`` through ``RemoteVfs`` (the synchronous ``BlockingClient`` driver) to
+  the guest over a Unix socket (1 MiB ``write`` calls, then ``commit``: the client hashes once
+  while sending, the guest's ``LocalFileWriter`` hashes once while writing, then checks the
+  client's digest, fsyncs and renames) against a
   plain socket copy of the same bytes into a file on the same disk by a receiver process that
   also fsyncs (``sendall`` → ``recv_into`` → ``write`` → ``fsync``);
 - a small ``read_file`` round trip (``RemoteVfs.read`` of a 100-byte file, from sync code)
   against a bare socket echo round trip of 64 bytes to a threaded echo server process;
+- the floor under that round trip: a bare asyncio echo server process (``Protocol``, no sa3p
+  code) and a bare anyio echo server process, each against the same threaded echo; a Python
+  event-loop guest cannot go below these;
 - 64 concurrent clients doing ``stat``s: aggregate operations per second against one client
   alone;
 - guest memory under a slow reader: a process writing 2 GB to a client that reads nothing for
@@ -68,6 +73,35 @@ _ECHO_SERVER = textwrap.dedent(
     while True:
         connection, _ = server.accept()
         threading.Thread(target=echo, args=(connection,), daemon=True).start()
+    """
+)
+
+
+_ASYNCIO_ECHO = textwrap.dedent(
+    """
+    import asyncio, sys
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport): self.transport = transport
+        def data_received(self, data): self.transport.write(data)
+    async def main():
+        await asyncio.get_running_loop().create_unix_server(Echo, sys.argv[1])
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+    asyncio.run(main())
+    """
+)
+
+_ANYIO_ECHO = textwrap.dedent(
+    """
+    import anyio, sys
+    async def echo(stream):
+        while True:
+            await stream.send(await stream.receive())
+    async def main():
+        listener = await anyio.create_unix_listener(sys.argv[1])
+        print("ready", flush=True)
+        await listener.serve(echo)
+    anyio.run(main)
     """
 )
 
@@ -185,6 +219,45 @@ def small_read_round_trip(quick: bool) -> Iterable[Measurement]:
         goal="ratio<=",
         target=3.0,
     )
+
+
+def _echo_round_trip(sock: socket.socket, count: int) -> None:
+    message = b"m" * 64
+    for _ in range(count):
+        sock.sendall(message)
+        sock.recv(65536)
+
+
+@case(GROUP)
+def event_loop_floor(quick: bool) -> Iterable[Measurement]:
+    count = 300 if quick else 2000
+    for name, server in (("asyncio Protocol", _ASYNCIO_ECHO), ("anyio stream", _ANYIO_ECHO)):
+        directory = tempfile.mkdtemp(prefix="sa3p-floor-", dir="/tmp")
+        loop_socket, thread_socket = os.path.join(directory, "l"), os.path.join(directory, "t")
+        with (
+            _process([sys.executable, "-c", server, loop_socket]),
+            _process([sys.executable, "-c", _ECHO_SERVER, thread_socket]),
+            socket.socket(socket.AF_UNIX) as on_loop,
+            socket.socket(socket.AF_UNIX) as on_thread,
+        ):
+            on_loop.connect(loop_socket)
+            on_thread.connect(thread_socket)
+            subject, baseline = paired_best(
+                lambda: _echo_round_trip(on_loop, count),
+                lambda: _echo_round_trip(on_thread, count),
+                repeat=3 if quick else 5,
+            )
+        _cleanup(directory)
+        yield measurement(
+            group=GROUP,
+            case=f"floor: bare {name} echo server, 64 B round trip (no sa3p code)",
+            unit="us",
+            subject=subject / count * 1e6,
+            baseline_name="bare socket echo round trip (64 B)",
+            baseline=baseline / count * 1e6,
+            goal="ratio<=",
+            target=3.0,
+        )
 
 
 async def _stats(address: str, clients: int, operations: int) -> float:

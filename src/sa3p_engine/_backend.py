@@ -32,6 +32,8 @@ class ErrorCode(enum.Enum):
     CLOSED = "closed"
     CONNECTION_LOST = "connection_lost"
     IO_ERROR = "io_error"
+    WRITE_MISMATCH = "write_mismatch"
+    """A commit refused: the content's size or SHA-256 is not what the writer expected."""
 
 
 class BackendError(Exception):

@@ -31,9 +31,11 @@ __all__ = [
     "UnixAddress",
     "VsockAddress",
     "connect_address",
+    "connect_socket",
     "is_loopback",
     "listen_address",
     "parse_address",
+    "tune_socket",
     "tune_stream",
 ]
 
@@ -240,12 +242,16 @@ SOCKET_BUFFER = 2 * 1024 * 1024
 
 
 def tune_stream(stream: ByteStream) -> None:
+    """``tune_socket`` on the socket under an anyio stream (if it has one)."""
+    raw = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+    if raw is not None:
+        tune_socket(raw)
+
+
+def tune_socket(raw: socket.socket) -> None:
     """Best-effort socket options for a protocol connection (either end): no Nagle delay on
     TCP (small requests must not wait 40 ms), and 2 MiB kernel buffers each way, so a 1 MiB
     frame crosses in one or two wake-ups instead of five (the default is about 200 KiB)."""
-    raw = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-    if raw is None:
-        return
     for level, option, value in (
         (socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER),
         (socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER),
@@ -255,3 +261,29 @@ def tune_stream(stream: ByteStream) -> None:
     if raw.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def connect_socket(address: Address) -> socket.socket:
+    """Open a blocking, tuned socket to ``address`` (for the synchronous client driver).
+
+    Raises:
+        OSError: the connection was refused, the path does not exist, no vsock here...
+    """
+    match address:
+        case UnixAddress(path=path):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target: str | tuple[int, int] = path
+        case TcpAddress(host=host, port=port):
+            sock = socket.create_connection((host, port))
+            tune_socket(sock)
+            return sock
+        case VsockAddress(cid=cid, port=port):
+            sock = socket.socket(_vsock_family(), socket.SOCK_STREAM)
+            target = (cid, port)
+    try:
+        sock.connect(target)
+    except BaseException:
+        sock.close()
+        raise
+    tune_socket(sock)
+    return sock

@@ -33,6 +33,7 @@ from sa3p_host._paths import Confinement, ResolvedPath, error_from_os
 
 __all__ = [
     "LocalFileWriter",
+    "WriteMismatchError",
     "is_temporary_name",
     "remove_stale_temporary",
 ]
@@ -42,8 +43,16 @@ _WRITEBACK_WINDOW = 8 << 20
 _WRITEBACK_AFTER = 2 * _WRITEBACK_WINDOW
 _DONT_NEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 _QUEUED_CHUNKS = 4
+_PARENT_ATTEMPTS = 3
 _TEMPORARY = re.compile(r"\A\..*\.sa3p-[0-9a-f]{16}\.tmp\Z", re.DOTALL)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+class WriteMismatchError(FileSystemError):
+    """``commit`` refused: the content is not what the caller expected (size or SHA-256).
+
+    Its code is ``WRITE_MISMATCH``, the same name the protocol answers with.
+    """
 
 
 def is_temporary_name(name: str) -> bool:
@@ -190,16 +199,26 @@ class LocalFileWriter:
         pipeline.finish()
         return pipeline.error
 
-    def commit(self) -> WriteReceipt:
+    def commit(
+        self, *, expected_sha256: str | None = None, expected_size: int | None = None
+    ) -> WriteReceipt:
         """Make the new content visible at the target, atomically.
 
+        Args:
+            expected_sha256: lowercase hex SHA-256 the content must have (a remote client's,
+                checked against the digest computed while writing: no second hash).
+            expected_size: the byte count the content must have.
+
         Raises:
-            FileSystemError: WRITER_CLOSED, OUTSIDE_WORKSPACE if the directory moved, or the OS
-                reason; the old file is then left as it was.
+            FileSystemError: WRITER_CLOSED, WRITE_MISMATCH when the content differs from what
+                was expected, OUTSIDE_WORKSPACE if the directory moved, or the OS reason; the
+                old file is then left as it was and the temporary file removed.
         """
         self._check_open("commit")
         fd = self._fd if self._fd is not None else self._open_temporary()
         self._raise_if_failed(self._stop_pipeline())
+        digest = self._hash.hexdigest()
+        self._refuse_mismatch(digest, expected_sha256, expected_size)
         try:
             created = self._finish(fd)
         except FileSystemError:
@@ -209,10 +228,25 @@ class LocalFileWriter:
             self.abort()
             raise error_from_os(exc, self._target.shown, "write") from exc
         self._closed = True
-        digest = self._hash.hexdigest()
         self._on_commit(self._target, digest)
         return WriteReceipt(
             path=self._target.relative, bytes_written=self._size, sha256=digest, created=created
+        )
+
+    def _refuse_mismatch(
+        self, digest: str, expected_sha256: str | None, expected_size: int | None
+    ) -> None:
+        if expected_size is not None and expected_size != self._size:
+            problem = f"{self._size} bytes arrived, {expected_size} were expected"
+        elif expected_sha256 is not None and expected_sha256.lower() != digest:
+            problem = "the content's SHA-256 differs from the expected one"
+        else:
+            return
+        self.abort()
+        raise WriteMismatchError(
+            ErrorCode.WRITE_MISMATCH,
+            f"{self._target.shown!r} was not committed: {problem}",
+            path=self._target.relative,
         )
 
     def abort(self) -> None:
@@ -242,25 +276,44 @@ class LocalFileWriter:
 
     def _open_temporary(self) -> int:
         directory, name = os.path.split(self._target.real)
+        temporary = os.path.join(directory, f".{name}.sa3p-{os.urandom(8).hex()}.tmp")
         try:
-            self._make_parents(directory)
-            temporary = os.path.join(directory, f".{name}.sa3p-{os.urandom(8).hex()}.tmp")
-            self._fd = os.open(temporary, _OPEN_FLAGS, 0o600)
+            fd = self._create(directory, temporary)
         except OSError as exc:
             self.abort()
             raise error_from_os(exc, self._target.shown, "write") from exc
+        self._fd = fd
         self._temporary = temporary
-        return self._fd
+        return fd
+
+    def _create(self, directory: str, temporary: str) -> int:
+        for _ in range(_PARENT_ATTEMPTS - 1):
+            self._make_parents(directory)
+            try:
+                return os.open(temporary, _OPEN_FLAGS, 0o600)
+            except FileNotFoundError:
+                # A concurrent writer's abort removed the (still empty) parent it had made,
+                # between our check and our open: make it again.
+                continue
+        self._make_parents(directory)
+        return os.open(temporary, _OPEN_FLAGS, 0o600)
 
     def _make_parents(self, directory: str) -> None:
         missing: list[str] = []
         while not os.path.isdir(directory):
             if os.path.lexists(directory):
+                if os.path.isdir(directory):
+                    break  # a concurrent writer made it between the two checks
                 raise NotADirectoryError(20, "not a directory", directory)
             missing.append(directory)
             directory = os.path.dirname(directory)
         for path in reversed(missing):
-            os.mkdir(path)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if not os.path.isdir(path):
+                    raise
+                continue  # a concurrent writer made it: it is theirs, never ours to remove
             self._created_dirs.append(path)
 
     def _finish(self, fd: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from sa3p_engine import ErrorCode, FileSystemError
 from sa3p_host import LocalVfs
+from sa3p_host._writer import WriteMismatchError
 
 
 def _write(vfs: LocalVfs, path: str, *chunks: bytes) -> None:
@@ -207,3 +209,77 @@ def test_a_failing_disk_is_reported_at_write_or_commit(tmp_path: Path) -> None:
         writer.commit()
     assert caught.value.code is ErrorCode.IO_ERROR and "f.bin" in caught.value.message
     assert os.listdir(tmp_path) == []
+
+
+# ---- issue 6: verified commits and concurrent writers --------------------------------------
+
+
+def test_commit_checks_the_expected_hash_and_size(tmp_path: Path) -> None:
+    vfs = LocalVfs(tmp_path)
+    (tmp_path / "kept.txt").write_bytes(b"old")
+    content = b"new content\n"
+    digest = hashlib.sha256(content).hexdigest()
+    for expected in ({"expected_sha256": "0" * 64}, {"expected_size": len(content) + 1}):
+        writer = vfs.open_writer("kept.txt")
+        writer.write(content)
+        with pytest.raises(WriteMismatchError, match=r"kept\.txt") as caught:
+            writer.commit(**expected)
+        assert caught.value.path == "kept.txt"
+        assert (tmp_path / "kept.txt").read_bytes() == b"old"
+        assert _visible(tmp_path) == {"kept.txt"}  # the temporary file is gone
+    writer = vfs.open_writer("kept.txt")
+    writer.write(content)
+    receipt = writer.commit(expected_sha256=digest.upper(), expected_size=len(content))
+    assert receipt.sha256 == digest
+    assert (tmp_path / "kept.txt").read_bytes() == content
+
+
+def test_a_refused_commit_removes_the_parents_it_created(tmp_path: Path) -> None:
+    writer = LocalVfs(tmp_path).open_writer("new/deeper/file.txt")
+    writer.write(b"x")
+    with pytest.raises(WriteMismatchError):
+        writer.commit(expected_size=2)
+    assert _visible(tmp_path) == set()
+
+
+def _race(root: Path, paths: list[str], abort: set[int]) -> list[BaseException]:
+    vfs = LocalVfs(root)
+    barrier = threading.Barrier(len(paths))
+    failures: list[BaseException] = []
+
+    def write(index: int, path: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            writer = vfs.open_writer(path)
+            writer.write(path.encode())
+            barrier.wait(timeout=10)  # both temporary files exist before anyone finishes
+            if index in abort:
+                writer.abort()
+            else:
+                writer.commit()
+        except BaseException as error:  # reported to the test
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=item) for item in enumerate(paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    return failures
+
+
+def test_concurrent_writers_creating_the_same_parents(tmp_path: Path) -> None:
+    for attempt in range(40):
+        paths = [f"r{attempt}/shared/deep/a.txt", f"r{attempt}/shared/deep/b.txt"]
+        assert _race(tmp_path, paths, abort=set()) == []
+        for path in paths:
+            assert (tmp_path / path).read_bytes() == path.encode()
+
+
+def test_an_aborting_writer_never_removes_a_directory_still_in_use(tmp_path: Path) -> None:
+    for attempt in range(40):
+        paths = [f"r{attempt}/shared/a.txt", f"r{attempt}/shared/b.txt"]
+        assert _race(tmp_path, paths, abort={attempt % 2}) == []
+        kept = paths[1 - attempt % 2]
+        assert (tmp_path / kept).read_bytes() == kept.encode()
+        assert not (tmp_path / paths[attempt % 2]).exists()

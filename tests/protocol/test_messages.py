@@ -47,6 +47,7 @@ ENGINE_ERROR_NAMES = [
     "CLOSED",
     "CONNECTION_LOST",
     "IO_ERROR",
+    "WRITE_MISMATCH",
 ]
 
 

@@ -8,15 +8,19 @@ import io
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
+from anyio.from_thread import start_blocking_portal
 
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_engine import FileSystemError
-from sa3p_host._guest import serve_forever
-from sa3p_host._remote import RemoteConnectionError, open_remote_backends
+from sa3p_host._address import parse_address
+from sa3p_host._guest import Guest, GuestSettings, serve_forever
+from sa3p_host._remote import RemoteConnectionError, connect, open_remote_backends
 from sa3p_protocol import (
     HEADER_LEN,
     MAGIC,
@@ -242,3 +246,44 @@ def test_a_ping_flood_ends_that_connection(unix_guest: RunningGuest) -> None:
     # closed; the GOAWAY saying why may be lost when the close resets the unread flood
     assert _goaway_code(events) in (ErrorCode.CONTROL_FLOOD, None)
     _still_serves(unix_guest)
+
+
+def test_a_wrong_token_is_reported_plainly_on_both_sides(workspace: Path) -> None:
+    logged: list[str] = []
+    guest = Guest(GuestSettings(workspace=str(workspace.resolve()), token=TOKEN), log=logged.append)
+    address = f"tcp:127.0.0.1:{free_tcp_port()}"
+    with start_blocking_portal() as portal:
+        future = portal.start_task_soon(guest.serve, parse_address(address))
+        portal.call(guest.wait_ready)
+        try:
+            with (
+                pytest.raises(RemoteConnectionError) as caught,
+                open_remote_backends(address, b"wrong"),
+            ):
+                pass  # pragma: no cover
+            deadline = time.monotonic() + 10
+            while not any("authentication" in line for line in logged):
+                assert time.monotonic() < deadline, logged
+                time.sleep(0.01)
+        finally:
+            portal.call(guest.shutdown)
+            future.result(timeout=30)
+    assert caught.value.code is ErrorCode.AUTH_FAILED
+    text = str(caught.value)
+    assert "authentication failed" in text and "token" in text and "differ" in text
+    assert "broke the protocol" not in text
+    line = next(line for line in logged if "authentication" in line)
+    assert "AUTH_FAILED" in line and "differ" in line
+
+
+async def _async_refusal(address: str) -> RemoteConnectionError:
+    with pytest.raises(RemoteConnectionError) as caught:
+        async with connect(address, token=b"wrong"):
+            pass  # pragma: no cover
+    return caught.value
+
+
+def test_the_async_client_reports_a_wrong_token_the_same_way(token_guest: RunningGuest) -> None:
+    error = anyio.run(_async_refusal, token_guest.address)
+    assert error.code is ErrorCode.AUTH_FAILED
+    assert "authentication failed" in str(error) and "differ" in str(error)

@@ -6,12 +6,15 @@ import hashlib
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from sa3p_engine import Engine, FileSystemError, WriteReceipt
 from sa3p_engine import ErrorCode as EngineCode
+from sa3p_host import LocalVfs
 from sa3p_host._guest._writes import _Body
 from sa3p_host._remote import RemoteOperationError, connect, open_remote_backends
+from sa3p_host._writer import WriteMismatchError
 from sa3p_parser import InstructionParser
 from sa3p_protocol import ErrorCode
 
@@ -95,8 +98,34 @@ def test_a_writer_that_verifies_the_digest_is_not_hashed_twice() -> None:
     body.size = 3
     digest = hashlib.sha256(b"abc").digest()
     assert body.mismatch(3, b"\0" * 32) is None  # the writer checks the digest itself
-    body.commit(digest)
+    body.commit(3, digest)
     assert writer.expected == digest.hex()
+
+
+def test_the_guest_passes_the_size_to_a_writer_that_takes_it(workspace: Path) -> None:
+    writer = LocalVfs(workspace).open_writer("sized.txt")
+    body = _Body(writer)
+    assert body.verifies and body.digest is None
+    body.write_batch([b"abc"])
+    with pytest.raises(WriteMismatchError):
+        body.commit(4, hashlib.sha256(b"abc").digest())
+    assert list(workspace.iterdir()) == []
+
+
+def test_a_corrupted_body_is_refused_with_write_mismatch(unix_guest: RunningGuest) -> None:
+    async def corrupt() -> RemoteOperationError:
+        async with connect(unix_guest.address) as client:
+            stream = await client.open_writer("bad.txt")
+            stream.digest.update(b"something else")  # the commit's digest will not match
+            await stream.send_hashed(b"payload")
+            with pytest.raises(RemoteOperationError) as caught:
+                await stream.commit()
+            return caught.value
+
+    error = anyio.run(corrupt)
+    assert error.code is ErrorCode.WRITE_MISMATCH and error.detail("path") == "bad.txt"
+    assert "bad.txt" in error.message
+    assert list(unix_guest.workspace.iterdir()) == []
 
 
 def _temporaries(workspace: Path) -> list[Path]:

@@ -1,6 +1,13 @@
 """Serving one stream's request on the guest: dispatch to LocalVfs / LocalTerminal / processes.
 
-Blocking backend calls run in worker threads (``anyio.to_thread.run_sync``) under bounded
+Cheap, bounded operations are answered inline, on the event loop, as the request arrives
+(``serve_inline``): cwd, stat, active pids, and reads of a regular file of at most
+``INLINE_READ_LIMIT`` bytes. That saves a task and two thread hops per request (about half a
+small round trip). The price: while one runs, the loop serves nobody else; each is a few
+system calls on metadata or up to 64 KiB of (normally cached) data, so the stall is
+microseconds, but a cold or network filesystem could make it milliseconds for every client.
+Everything that can block long (bigger reads, hashes, listings, writes and their fsync,
+terminal run/poll/close) runs in worker threads (``anyio.to_thread.run_sync``) under bounded
 limiters shared by the whole guest, so one slow operation never stalls another client. A
 backend's ``BackendError`` becomes an ``ERROR`` reply with the same code name and a ``path``
 detail; anything else unexpected becomes ``INTERNAL_ERROR`` for that stream only.
@@ -9,13 +16,15 @@ detail; anything else unexpected becomes ``INTERNAL_ERROR`` for that stream only
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
 
-from sa3p_engine import BackendError, FileHash, NodeKind, RunResult, TreeNode
+from sa3p_engine import BackendError, FileHash, FileStat, NodeKind, RunResult, TreeNode
 from sa3p_host._guest._processes import ProcessTable
 from sa3p_host._guest._streaming import stream_process
 from sa3p_host._guest._writes import serve_write
@@ -55,7 +64,10 @@ from sa3p_protocol import (
     WriteOpenRequest,
 )
 
-__all__ = ["Limiters", "Operations"]
+__all__ = ["INLINE_READ_LIMIT", "Limiters", "Operations"]
+
+INLINE_READ_LIMIT = 64 * 1024
+"""Reads of regular files up to this size are served on the event loop (see above)."""
 
 T = TypeVar("T")
 _BATCH_BYTES = 4 * 1024 * 1024
@@ -105,6 +117,51 @@ class Operations:
         self._processes = processes
         self._limiters = limiters
 
+    def serve_inline(self, stream_id: int, message: Message) -> bool:
+        """Answer ``message`` at once, on the loop, if it is cheap and bounded; else False
+        (then ``serve`` it in a task)."""
+        try:
+            reply = self._inline_reply(message)
+        except BackendError as error:
+            reply = error_reply(error)
+        except Exception:  # let the task path report it, as for any request
+            return False
+        if reply is None:
+            return False
+        self._link.send_nowait(stream_id, reply, end_stream=True)
+        self._link.release(stream_id)
+        return True
+
+    def _inline_reply(self, message: Message) -> Message | None:
+        match message:
+            case CwdRequest():
+                return CwdReply(self._vfs.cwd())
+            case StatRequest(path=path):
+                return _stat_reply(self._vfs.stat(path))
+            case ListProcessesRequest():
+                return ProcessListReply(tuple(self._terminal.active_pids()))
+            case ReadRequest(path=path, offset=offset, length=length) if self._is_small(
+                path, offset, length
+            ):
+                bound = INLINE_READ_LIMIT + 1 if length is None else length
+                data = self._vfs.read(path, offset, bound)
+                return ReadData(data) if len(data) <= INLINE_READ_LIMIT else None  # it grew
+            case _:
+                return None
+
+    def _is_small(self, path: str, offset: int, length: int | None) -> bool:
+        # A regular file only: opening a FIFO would block the loop until a writer comes.
+        # (A file swapped for a FIFO between this check and the open still could: the price
+        # of serving on the loop, for a race only the sandbox's own processes can run.)
+        try:
+            info = os.stat(os.path.join(self._vfs.cwd(), path))
+        except (OSError, ValueError):
+            return False  # the thread path reports the error properly
+        if not stat.S_ISREG(info.st_mode) or offset < 0:
+            return False
+        wanted = info.st_size - offset if length is None else length
+        return wanted <= INLINE_READ_LIMIT
+
     async def serve(self, stream_id: int, message: Message, inbox: Inbox) -> None:
         """Answer ``message`` on ``stream_id``; never raises for the peer's or the disk's
         failures (they become replies)."""
@@ -129,13 +186,7 @@ class Operations:
         match message:
             case StatRequest(path=path):
                 info = await self._files(self._vfs.stat, path)
-                reply = StatReply(
-                    path=info.path,
-                    is_directory=info.kind is NodeKind.DIRECTORY,
-                    size=info.size,
-                    mtime=info.mtime,
-                )
-                await send(stream_id, reply, end_stream=True)
+                await send(stream_id, _stat_reply(info), end_stream=True)
             case ReadRequest(path=path, offset=offset, length=length):
                 data = await self._files(self._vfs.read, path, offset, length)
                 await self._send_bytes(stream_id, data)
@@ -250,6 +301,15 @@ class Operations:
 
     async def _term(self, function: Callable[..., T], *args: object) -> T:
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiters.terminal)
+
+
+def _stat_reply(info: FileStat) -> StatReply:
+    return StatReply(
+        path=info.path,
+        is_directory=info.kind is NodeKind.DIRECTORY,
+        size=info.size,
+        mtime=info.mtime,
+    )
 
 
 def _run_reply(result: RunResult) -> RunReply:

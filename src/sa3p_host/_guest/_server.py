@@ -186,9 +186,10 @@ class Guest:
 
             def on_request(stream_id: int, message: Message, inbox: Inbox) -> None:
                 assert operations is not None
-                handlers.start_soon(operations.serve, stream_id, message, inbox)
+                if not operations.serve_inline(stream_id, message):
+                    handlers.start_soon(operations.serve, stream_id, message, inbox)
 
-            link = Link(stream, connection, on_request=on_request)
+            link = Link(stream, connection, on_request=on_request, answer_in_reader=True)
             operations = Operations(link, LocalVfs(workspace), terminal, processes, limiters)
             self._sessions.add(link)
             self.connections_served += 1

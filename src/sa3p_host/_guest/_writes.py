@@ -5,9 +5,10 @@ Chunks go to the ``FileWriter`` in worker threads, several at a time when severa
 renamed) unless the size and SHA-256 the client sent match what arrived. Any other ending (a
 reset, a lost connection, a cancelled task) aborts: nothing is committed.
 
-Hashing: a writer whose ``commit`` accepts ``expected_sha256`` (lowercase hex) checks the digest
-it computes anyway, before its rename, and raises ``FileSystemError`` on a difference; then the
-guest does not hash the body a second time. Otherwise the guest hashes it itself.
+Hashing: a writer whose ``commit`` accepts ``expected_sha256`` (lowercase hex) and
+``expected_size`` (``LocalFileWriter``) checks the digest it computes anyway while writing,
+before its rename, and raises ``WriteMismatchError`` on a difference (answered WRITE_MISMATCH);
+then the guest does not hash the body a second time. Otherwise the guest hashes it itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import anyio
 
 from sa3p_engine import FileWriter, WriteReceipt
 from sa3p_host._remote._link import Inbox, Link
+from sa3p_host._writer import WriteMismatchError
 from sa3p_protocol import (
     ErrorCode,
     ErrorReply,
@@ -39,11 +41,11 @@ _BATCH_BYTES = 4 * 1024 * 1024
 RunInThread = Callable[..., Awaitable[Any]]
 
 
-def _verifies_digest(writer: FileWriter) -> bool:
+def _commit_parameters(writer: FileWriter) -> frozenset[str]:
     try:
-        return "expected_sha256" in inspect.signature(writer.commit).parameters
+        return frozenset(inspect.signature(writer.commit).parameters)
     except (TypeError, ValueError):
-        return False
+        return frozenset()
 
 
 class _Body:
@@ -51,7 +53,8 @@ class _Body:
 
     def __init__(self, writer: FileWriter) -> None:
         self.writer = writer
-        self.verifies = _verifies_digest(writer)
+        self._parameters = _commit_parameters(writer)
+        self.verifies = "expected_sha256" in self._parameters
         self.digest = None if self.verifies else hashlib.sha256()
         self.size = 0
 
@@ -71,9 +74,11 @@ class _Body:
             return "the write was not committed: the content's SHA-256 differs from the client's"
         return None
 
-    def commit(self, expected_digest: bytes) -> WriteReceipt:
+    def commit(self, expected_size: int, expected_digest: bytes) -> WriteReceipt:
         if self.verifies:
             commit: Callable[..., WriteReceipt] = self.writer.commit
+            if "expected_size" in self._parameters:
+                return commit(expected_sha256=expected_digest.hex(), expected_size=expected_size)
             return commit(expected_sha256=expected_digest.hex())
         return self.writer.commit()
 
@@ -123,7 +128,10 @@ async def _finish(
             problem = body.mismatch(size, digest)
             if problem is not None:
                 return ErrorReply(ErrorCode.WRITE_MISMATCH, problem, (("path", path),))
-            receipt: WriteReceipt = await in_thread(body.commit, digest)
+            try:
+                receipt: WriteReceipt = await in_thread(body.commit, size, digest)
+            except WriteMismatchError as error:  # nothing renamed, the temporary file removed
+                return ErrorReply(ErrorCode.WRITE_MISMATCH, error.message, (("path", path),))
             return WriteReply(
                 path=receipt.path,
                 bytes_written=receipt.bytes_written,

@@ -5,6 +5,7 @@
 operations plus streamed processes (``RemoteProcess``: spawn, attach and replay).
 """
 
+from sa3p_host._remote._blocking import BlockingClient
 from sa3p_host._remote._client import CLIENT_LIMITS, RemoteClient, RemoteWriteStream, connect
 from sa3p_host._remote._errors import (
     RemoteConnectionError,
@@ -13,15 +14,17 @@ from sa3p_host._remote._errors import (
 )
 from sa3p_host._remote._process import ProcessEvent, RemoteProcess
 from sa3p_host._remote._sync import (
-    RemoteFileWriter,
     RemoteTerminal,
     RemoteVfs,
     open_remote_backends,
     open_workspace_backends,
 )
+from sa3p_host._remote._writers import BlockingFileWriter, RemoteFileWriter
 
 __all__ = [
     "CLIENT_LIMITS",
+    "BlockingClient",
+    "BlockingFileWriter",
     "ProcessEvent",
     "RemoteClient",
     "RemoteConnectionError",

@@ -3,7 +3,9 @@
 Every engine operation is one stream: open it with the request, read the replies until END.
 A streaming write is one stream too (``RemoteWriteStream``), and so is a process
 (``RemoteProcess``, in ``_process``). The sync ``RemoteVfs``/``RemoteTerminal`` call into this
-core through a blocking portal (``_sync``).
+core through a blocking portal when built that way (``_sync``); ``open_remote_backends`` uses
+the synchronous driver instead (``_blocking``). Both map requests and replies with
+``_exchange``.
 """
 
 from __future__ import annotations
@@ -11,58 +13,34 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import anyio
 
-from sa3p_engine import (
-    FileHash,
-    FileStat,
-    NodeKind,
-    RunResult,
-    SignalResult,
-    TreeNode,
-    WriteReceipt,
-)
+from sa3p_engine import FileHash, FileStat, RunResult, SignalResult, TreeNode, WriteReceipt
 from sa3p_host._address import Address, connect_address, parse_address
+from sa3p_host._remote import _exchange as exchanges
 from sa3p_host._remote._errors import RemoteConnectionError, RemoteOperationError
+from sa3p_host._remote._exchange import Exchange, check_replies
 from sa3p_host._remote._link import Inbox, Link
 from sa3p_host._remote._process import RemoteProcess
 from sa3p_protocol import (
     AttachRequest,
-    CloseTerminalRequest,
     Connection,
-    CwdReply,
-    CwdRequest,
     ErrorCode,
     ErrorReply,
-    HashReply,
-    HashRequest,
     Limits,
-    ListProcessesRequest,
-    ListTreeRequest,
     Message,
-    PollRequest,
-    ProcessListReply,
-    ReadData,
-    ReadRequest,
-    RecentHashesReply,
-    RecentHashesRequest,
     Role,
-    RunReply,
-    RunRequest,
-    SignalReply,
-    SignalRequest,
     SpawnReply,
     SpawnRequest,
-    StatReply,
-    StatRequest,
-    TreeReply,
     WriteAbort,
     WriteChunkData,
     WriteCommit,
     WriteOpenRequest,
-    WriteReply,
 )
+
+T = TypeVar("T")
 
 __all__ = ["CLIENT_LIMITS", "RemoteClient", "RemoteWriteStream", "connect"]
 
@@ -72,15 +50,6 @@ CLIENT_LIMITS = Limits(
     connection_window=16 * 1024 * 1024,
 )
 """What a client accepts: replies (read data, process output) flow 4 MiB ahead per stream."""
-
-
-def _one(replies: list[Message], kind: type[Message], what: str) -> Message:
-    for reply in replies:
-        if isinstance(reply, kind):
-            return reply
-    raise RemoteOperationError(
-        ErrorCode.PROTOCOL_ERROR, f"the guest answered {what} without a {kind.__name__}"
-    )
 
 
 class RemoteClient:
@@ -113,50 +82,29 @@ class RemoteClient:
         finally:
             self._link.release(inbox.stream_id)
 
+    async def exchange(self, exchange: Exchange[T]) -> T:
+        """Run one operation (see ``_exchange``): its request, then its decoded replies."""
+        return exchange.decode(await self.request(exchange.request))
+
     # ---- filesystem -------------------------------------------------------------------------
 
     async def cwd(self) -> str:
-        reply = _one(await self.request(CwdRequest()), CwdReply, "cwd")
-        assert isinstance(reply, CwdReply)
-        return reply.path
+        return await self.exchange(exchanges.cwd())
 
     async def stat(self, path: str) -> FileStat:
-        reply = _one(await self.request(StatRequest(path)), StatReply, "stat")
-        assert isinstance(reply, StatReply)
-        kind = NodeKind.DIRECTORY if reply.is_directory else NodeKind.FILE
-        return FileStat(path=reply.path, kind=kind, size=reply.size, mtime=reply.mtime)
+        return await self.exchange(exchanges.stat(path))
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
-        replies = await self.request(ReadRequest(path, offset, length))
-        return b"".join(reply.data for reply in replies if isinstance(reply, ReadData))
+        return await self.exchange(exchanges.read(path, offset, length))
 
     async def hash(self, path: str) -> str:
-        reply = _one(await self.request(HashRequest(path)), HashReply, "hash")
-        assert isinstance(reply, HashReply)
-        return reply.sha256.hex()
+        return await self.exchange(exchanges.hash_file(path))
 
     async def list_tree(self, path: str) -> list[TreeNode]:
-        replies = await self.request(ListTreeRequest(path))
-        return [
-            TreeNode(
-                path=node.path,
-                kind=NodeKind.DIRECTORY if node.is_directory else NodeKind.FILE,
-                descendant_file_count=node.descendant_file_count,
-                modified_recently=node.modified_recently,
-            )
-            for reply in replies
-            if isinstance(reply, TreeReply)
-            for node in reply.nodes
-        ]
+        return await self.exchange(exchanges.list_tree(path))
 
     async def recent_file_hashes(self, limit: int) -> list[FileHash]:
-        replies = await self.request(RecentHashesRequest(limit))
-        return [
-            FileHash(entry.path, entry.sha256.hex())
-            for reply in replies
-            if isinstance(reply, RecentHashesReply)
-            for entry in reply.files
-        ]
+        return await self.exchange(exchanges.recent_file_hashes(limit))
 
     async def open_writer(self, path: str) -> RemoteWriteStream:
         """Start an atomic streaming write of ``path`` on the guest."""
@@ -166,29 +114,19 @@ class RemoteClient:
     # ---- terminal ---------------------------------------------------------------------------
 
     async def run(self, command: str, *, timeout: float) -> RunResult:
-        reply = _one(await self.request(RunRequest(command, timeout)), RunReply, "run")
-        assert isinstance(reply, RunReply)
-        return _run_result(reply)
+        return await self.exchange(exchanges.run(command, timeout))
 
     async def poll(self, pid: int, *, timeout: float) -> RunResult:
-        reply = _one(await self.request(PollRequest(pid, timeout)), RunReply, "poll")
-        assert isinstance(reply, RunReply)
-        return _run_result(reply)
+        return await self.exchange(exchanges.poll(pid, timeout))
 
     async def signal(self, pid: int, signal: int) -> SignalResult:
-        reply = _one(await self.request(SignalRequest(pid, signal)), SignalReply, "signal")
-        assert isinstance(reply, SignalReply)
-        return SignalResult(
-            pid=reply.pid, signal=reply.signal, exited=reply.exited, exit_code=reply.exit_code
-        )
+        return await self.exchange(exchanges.signal(pid, signal))
 
     async def active_pids(self) -> list[int]:
-        reply = _one(await self.request(ListProcessesRequest()), ProcessListReply, "active_pids")
-        assert isinstance(reply, ProcessListReply)
-        return list(reply.pids)
+        return await self.exchange(exchanges.active_pids())
 
     async def close_terminal(self) -> None:
-        await self.request(CloseTerminalRequest())
+        await self.exchange(exchanges.close_terminal())
 
     # ---- interactive processes --------------------------------------------------------------
 
@@ -221,28 +159,11 @@ class RemoteClient:
         await self._link.aclose()
 
 
-def _run_result(reply: RunReply) -> RunResult:
-    return RunResult(
-        pid=reply.pid,
-        head=reply.head,
-        tail=reply.tail,
-        total_bytes=reply.total_bytes,
-        exit_code=reply.exit_code,
-        duration=reply.duration,
-    )
-
-
 async def _replies(inbox: Inbox) -> list[Message]:
     replies: list[Message] = []
-    error: ErrorReply | None = None
     while (reply := await inbox.receive()) is not None:
-        if isinstance(reply, ErrorReply):
-            error = reply
-        else:
-            replies.append(reply)
-    if error is not None:
-        raise RemoteOperationError.from_reply(error)
-    return replies
+        replies.append(reply)
+    return check_replies(replies)
 
 
 class RemoteWriteStream:
@@ -290,16 +211,9 @@ class RemoteWriteStream:
         commit = WriteCommit(self.size, self.digest.digest())
         try:
             await self._link.send(self._inbox.stream_id, commit, end_stream=True)
-            reply = _one(await _replies(self._inbox), WriteReply, "commit")
+            return exchanges.receipt(await _replies(self._inbox))
         finally:
             self._link.release(self._inbox.stream_id)
-        assert isinstance(reply, WriteReply)
-        return WriteReceipt(
-            path=reply.path,
-            bytes_written=reply.bytes_written,
-            sha256=reply.sha256.hex(),
-            created=reply.created,
-        )
 
     async def abort(self) -> None:
         """Discard the write; nothing changes on the guest. Does nothing once closed."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from sa3p_engine import BackendError, FileSystemError, TerminalError
 from sa3p_engine import ErrorCode as EngineCode
-from sa3p_protocol import ErrorCode, ErrorReply
+from sa3p_protocol import ErrorCode, ErrorReply, Role
 
 __all__ = [
     "RemoteConnectionError",
     "RemoteOperationError",
     "StreamAborted",
     "as_backend_error",
+    "connection_failure",
     "engine_code",
 ]
 
@@ -94,3 +95,30 @@ def as_backend_error(
         return kind(EngineCode.CONNECTION_LOST, f"the guest at {where} is unreachable: {error}")
     path = error.detail("path")
     return kind(engine_code(error.code), error.message, path=path)
+
+
+_AUTH_FAILED = {
+    Role.CLIENT: (
+        "authentication failed: this client's token and the guest's token differ (or only one "
+        "of them has a token); give both the same token file"
+    ),
+    Role.SERVER: (
+        "authentication failed: the client's token and this guest's token differ (or only one "
+        "of them has a token)"
+    ),
+}
+
+
+def connection_failure(
+    code: ErrorCode, detail: str, *, role: Role, by_peer: bool
+) -> RemoteConnectionError:
+    """The error for a connection that failed (``by_peer``: the peer's GOAWAY said so; else our
+    ``Connection`` found the fault). An authentication failure is said plainly, for the side
+    ``role`` speaks to, with the protocol's detail in parentheses."""
+    if code is ErrorCode.AUTH_FAILED:
+        peer = "client" if role is Role.SERVER else "guest"
+        said = f"the {peer} reported: {detail}" if by_peer else detail
+        return RemoteConnectionError(code, f"{_AUTH_FAILED[role]} ({said})")
+    if by_peer:
+        return RemoteConnectionError(code, f"the peer closed the connection: {detail}")
+    return RemoteConnectionError(code, f"the peer broke the protocol: {detail}")

@@ -21,7 +21,7 @@ from typing import TypeAlias
 import anyio
 from anyio.abc import ByteStream
 
-from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
+from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted, connection_failure
 from sa3p_protocol import (
     Connection,
     ConnectionFailed,
@@ -127,6 +127,11 @@ class Link:
         on_request: called (synchronously, on the loop) when the peer opens a stream; it
             usually starts a task that serves it. None refuses every peer stream.
         send_batch: bytes gathered per transport write (smaller interleaves streams finer).
+        answer_in_reader: after reading, write what that queued (inline answers, window
+            updates) from the reading task itself, saving a task switch per request (~60 µs
+            here). Then the reader waits whenever the transport is full, so only a side whose
+            peer always keeps reading may set it: the guest (both clients read all the time,
+            flow control bounds what they buffer).
     """
 
     def __init__(
@@ -136,11 +141,14 @@ class Link:
         *,
         on_request: OnRequest | None = None,
         send_batch: int = _SEND_BATCH,
+        answer_in_reader: bool = False,
     ) -> None:
         self.connection = connection
         self._stream = stream
         self._on_request = on_request
         self._send_batch = send_batch
+        self._answer_in_reader = answer_in_reader
+        self._dispatching = False
         self._inboxes: dict[int, Inbox] = {}
         self._wanted = anyio.Event()
         self._progress = anyio.Event()
@@ -176,10 +184,17 @@ class Link:
                     RemoteConnectionError(ErrorCode.CONNECTION_LOST, f"connection lost: {error}")
                 )
                 break
-            for event in self.connection.receive_data(data):
-                self._dispatch(event)
-            self.wake()
+            self._dispatching = True
+            try:
+                for event in self.connection.receive_data(data):
+                    self._dispatch(event)
+            finally:
+                self._dispatching = False
             self._notify()  # window updates may have arrived: let blocked senders look
+            if self._answer_in_reader:
+                await self.flush()
+            else:
+                self.wake()
 
     async def _write_loop(self) -> None:
         while self.closed is None:
@@ -238,15 +253,16 @@ class Link:
             case GoAwayReceived(code=code, message=text):
                 self.goaway = event
                 if code is not ErrorCode.NO_ERROR:
-                    self._lose(
-                        RemoteConnectionError(code, f"the peer closed the connection: {text}")
-                    )
+                    self._lose(self._failure(code, text, by_peer=True))
             case ConnectionFailed(code=code, message=text):
-                self._lose(RemoteConnectionError(code, f"the peer broke the protocol: {text}"))
+                self._lose(self._failure(code, text, by_peer=False))
             case HandshakeCompleted():
                 self._handshake.set()
             case _:
                 pass  # PING is answered by the Connection; PONG needs nothing
+
+    def _failure(self, code: ErrorCode, text: str, *, by_peer: bool) -> RemoteConnectionError:
+        return connection_failure(code, text, role=self.connection.role, by_peer=by_peer)
 
     def _accept(self, stream_id: int, message: Message) -> None:
         if self._on_request is None:
@@ -314,6 +330,17 @@ class Link:
                 return window
             await self._wait_progress()
 
+    def send_nowait(self, stream_id: int, message: Message, *, end_stream: bool = False) -> None:
+        """Queue ``message`` without waiting for send credit (it goes out once there is some).
+        Only for small, bounded replies (the guest's inline answers): the caller bounds memory.
+        Does nothing once the connection or the stream is gone."""
+        if self.closed is None and self.connection.stream_state(stream_id) in (
+            StreamState.OPEN,
+            StreamState.REMOTE_ENDED,
+        ):
+            self.connection.send(stream_id, message, end_stream=end_stream)
+            self.wake()
+
     def end(self, stream_id: int) -> None:
         """Send END on a stream still open in our direction (else do nothing)."""
         if self.connection.stream_state(stream_id) in (StreamState.OPEN, StreamState.REMOTE_ENDED):
@@ -352,8 +379,10 @@ class Link:
         return len(self._inboxes)
 
     def wake(self) -> None:
-        """Something may have been queued: let the writer look."""
-        self._wanted.set()
+        """Something may have been queued: let the writer look (unless the reader is about to
+        write it itself: ``answer_in_reader``)."""
+        if not (self._dispatching and self._answer_in_reader):
+            self._wanted.set()
 
     # ---- internals --------------------------------------------------------------------------
 

@@ -1,17 +1,16 @@
 """``RemoteVfs`` and ``RemoteTerminal``: the engine's (synchronous) interfaces over a guest.
 
-Each method is one call into the async ``RemoteClient`` through an anyio ``BlockingPortal``;
-the calling thread waits, the event loop does not. Two ways to get a portal:
+Two drivers serve them (PROTOCOL.md §8), both mapping requests and replies with ``_exchange``:
 
-From synchronous code (the ``sa3p`` command), ``open_remote_backends`` starts an event loop in a
-thread of its own::
+From synchronous code (the ``sa3p`` command, an ``Engine``), ``open_remote_backends`` uses the
+``BlockingClient``: the calling thread drives the connection itself, with no event loop::
 
     with open_remote_backends("unix:/run/sa3p.sock", token=None) as (vfs, terminal):
         with Engine(vfs, terminal) as engine:
             ...
 
 From async (anyio) code, connect inside your loop, and run the engine in a worker thread so it
-never blocks the loop::
+never blocks the loop; each call goes through a ``BlockingPortal`` into the async core::
 
     async with connect("tcp:127.0.0.1:7000", token=token) as client:
         async with BlockingPortal() as portal:
@@ -21,13 +20,11 @@ never blocks the loop::
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TypeAlias, TypeVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 
 from sa3p_engine import (
     ErrorCode,
@@ -40,120 +37,97 @@ from sa3p_engine import (
     TerminalProvider,
     TreeNode,
     VirtualFileSystem,
-    WriteReceipt,
 )
-from sa3p_host._address import Address
-from sa3p_host._remote._client import RemoteClient, RemoteWriteStream, connect
+from sa3p_host._address import Address, parse_address
+from sa3p_host._remote import _exchange as exchanges
+from sa3p_host._remote._blocking import BlockingClient
+from sa3p_host._remote._client import CLIENT_LIMITS, RemoteClient
 from sa3p_host._remote._errors import (
     RemoteConnectionError,
     RemoteOperationError,
     as_backend_error,
 )
+from sa3p_host._remote._exchange import Exchange
+from sa3p_host._remote._writers import BlockingFileWriter, RemoteFileWriter
 from sa3p_host._terminal import LocalTerminal
 from sa3p_host._vfs import LocalVfs
+from sa3p_protocol import ErrorCode as RemoteCode
 
 __all__ = [
-    "RemoteFileWriter",
     "RemoteTerminal",
     "RemoteVfs",
     "open_remote_backends",
     "open_workspace_backends",
 ]
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _call(
-    portal: BlockingPortal,
-    kind: type[FileSystemError] | type[TerminalError],
-    where: str,
-    function: Callable[P, Awaitable[T]],
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    async def call() -> T:
-        return await function(*args, **kwargs)
+class _PortalDriver:
+    """Engine operations through the async core, from a thread outside its event loop."""
 
-    try:
-        return portal.call(call)
-    except (RemoteOperationError, RemoteConnectionError) as error:
-        raise as_backend_error(error, kind, where) from error
-    except RuntimeError as error:  # the portal's loop is gone: the connection went with it
-        raise kind(ErrorCode.CONNECTION_LOST, f"the connection to {where} is closed") from error
+    def __init__(self, client: RemoteClient, portal: BlockingPortal) -> None:
+        self.client = client
+        self.portal = portal
+        self.workspace = client.workspace
+        self.address = client.address
 
-
-class RemoteFileWriter:
-    """``FileWriter`` over a ``RemoteWriteStream``.
-
-    Pipelined: ``write`` hashes its chunk in the caller's thread while the previous chunk is
-    still being sent, then hands this one to the event loop and returns. At most one chunk is
-    in flight, so order is kept and memory bounded; a failure of a chunk is raised by the next
-    ``write`` or by ``commit`` (as ``LocalFileWriter`` reports a failed background write).
-    """
-
-    def __init__(self, stream: RemoteWriteStream, portal: BlockingPortal, where: str) -> None:
-        self._stream = stream
-        self._portal = portal
-        self._where = where
-        self._pending: Future[None] | None = None
-
-    def write(self, data: bytes) -> None:
-        self._stream.digest.update(data)  # hashlib drops the GIL: overlaps the pending send
-        self._wait_pending()  # first: a failed chunk's own reason beats "already finished"
-        self._check_open("write")
-        self._pending = self._portal.start_task_soon(self._stream.send_hashed, data)
-
-    def commit(self) -> WriteReceipt:
-        self._wait_pending()
-        self._check_open("commit")
-        return self._do(self._stream.commit)
-
-    def abort(self) -> None:
-        with contextlib.suppress(FileSystemError):
-            self._wait_pending()
-        if not self._stream.closed:
-            self._do(self._stream.abort)
-
-    def _check_open(self, action: str) -> None:
-        if self._stream.closed:
-            raise FileSystemError(
-                ErrorCode.WRITER_CLOSED,
-                f"cannot {action} {self._stream.path!r}: the write is already finished",
-                path=self._stream.path,
-            )
-
-    def _wait_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
+    def call(self, exchange: Exchange[T]) -> T:
         try:
-            pending.result()
-        except (RemoteOperationError, RemoteConnectionError) as error:
-            raise as_backend_error(error, FileSystemError, self._where) from error
+            return self.portal.call(self.client.exchange, exchange)
+        except RuntimeError as error:  # the portal's loop is gone: the connection went with it
+            raise RemoteConnectionError(
+                RemoteCode.CONNECTION_LOST, "the connection's event loop is closed"
+            ) from error
 
-    def _do(self, function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        return _call(self._portal, FileSystemError, self._where, function, *args, **kwargs)
+    def open_writer(self, path: str, where: str) -> RemoteFileWriter:
+        """A writer whose chunks go through the portal."""
+        stream = self.portal.call(self.client.open_writer, path)
+        return RemoteFileWriter(stream, self.portal, where)
+
+
+_Driver: TypeAlias = BlockingClient | _PortalDriver
+
+
+def _driver(client: RemoteClient | BlockingClient, portal: BlockingPortal | None) -> _Driver:
+    if isinstance(client, BlockingClient):
+        return client
+    if portal is None:
+        raise TypeError("a RemoteClient needs a BlockingPortal into its event loop")
+    return _PortalDriver(client, portal)
+
+
+def _call(
+    driver: _Driver,
+    kind: type[FileSystemError] | type[TerminalError],
+    exchange: Exchange[T],
+) -> T:
+    try:
+        return driver.call(exchange)
+    except (RemoteOperationError, RemoteConnectionError) as error:
+        raise as_backend_error(error, kind, str(driver.address)) from error
 
 
 class RemoteVfs:
     """The engine's ``VirtualFileSystem`` on a guest's workspace.
 
     Args:
-        client: a connected ``RemoteClient``.
-        portal: a portal into the client's event loop (see the module docstring).
+        client: a ``BlockingClient`` (what ``open_remote_backends`` gives), or a connected
+            async ``RemoteClient`` together with ``portal``.
+        portal: a portal into the ``RemoteClient``'s event loop (see the module docstring).
     """
 
-    def __init__(self, client: RemoteClient, portal: BlockingPortal) -> None:
-        self._client = client
-        self._portal = portal
+    def __init__(
+        self, client: RemoteClient | BlockingClient, portal: BlockingPortal | None = None
+    ) -> None:
+        self._driver = _driver(client, portal)
         self._where = str(client.address)
 
     def cwd(self) -> str:
-        return self._client.workspace or self._do(self._client.cwd)
+        return self._driver.workspace or self._do(exchanges.cwd())
 
     def stat(self, path: str) -> FileStat:
-        return self._do(self._client.stat, path)
+        return self._do(exchanges.stat(path))
 
     def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         if offset < 0 or (length is not None and length < 0):
@@ -162,57 +136,64 @@ class RemoteVfs:
                 f"cannot read {path!r}: offset and length must not be negative",
                 path=path,
             )
-        return self._do(self._client.read, path, offset, length)
+        return self._do(exchanges.read(path, offset, length))
 
-    def open_writer(self, path: str) -> RemoteFileWriter:
-        stream = self._do(self._client.open_writer, path)
-        return RemoteFileWriter(stream, self._portal, self._where)
+    def open_writer(self, path: str) -> RemoteFileWriter | BlockingFileWriter:
+        try:
+            return self._driver.open_writer(path, self._where)
+        except (RemoteOperationError, RemoteConnectionError) as error:
+            raise as_backend_error(error, FileSystemError, self._where) from error
 
     def hash(self, path: str) -> str:
-        return self._do(self._client.hash, path)
+        return self._do(exchanges.hash_file(path))
 
     def list_tree(self, path: str = "") -> list[TreeNode]:
-        return self._do(self._client.list_tree, path)
+        return self._do(exchanges.list_tree(path))
 
     def recent_file_hashes(self, limit: int) -> list[FileHash]:
-        return self._do(self._client.recent_file_hashes, limit)
+        return self._do(exchanges.recent_file_hashes(limit))
 
-    def _do(self, function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        return _call(self._portal, FileSystemError, self._where, function, *args, **kwargs)
+    def _do(self, exchange: Exchange[T]) -> T:
+        return _call(self._driver, FileSystemError, exchange)
 
 
 class RemoteTerminal:
     """The engine's ``TerminalProvider`` on a guest (served there by a ``LocalTerminal`` of
-    this connection's own: ``close`` ends only what this client started)."""
+    this connection's own: ``close`` ends only what this client started).
 
-    def __init__(self, client: RemoteClient, portal: BlockingPortal) -> None:
-        self._client = client
-        self._portal = portal
-        self._where = str(client.address)
+    Args:
+        client: as for ``RemoteVfs``.
+        portal: as for ``RemoteVfs``.
+    """
+
+    def __init__(
+        self, client: RemoteClient | BlockingClient, portal: BlockingPortal | None = None
+    ) -> None:
+        self._driver = _driver(client, portal)
 
     def run(self, command: str, *, timeout: float) -> RunResult:
-        return self._do(self._client.run, command, timeout=timeout)
+        return self._do(exchanges.run(command, timeout))
 
     def poll(self, pid: int, *, timeout: float) -> RunResult:
-        return self._do(self._client.poll, pid, timeout=timeout)
+        return self._do(exchanges.poll(pid, timeout))
 
     def signal(self, pid: int, signal: int) -> SignalResult:
-        return self._do(self._client.signal, pid, signal)
+        return self._do(exchanges.signal(pid, signal))
 
     def active_pids(self) -> list[int]:
-        return self._do(self._client.active_pids)
+        return self._do(exchanges.active_pids())
 
     def close(self) -> None:
         """End every process this terminal started. A lost connection counts as closed: the
         guest ends a gone client's processes itself."""
         try:
-            self._do(self._client.close_terminal)
+            self._do(exchanges.close_terminal())
         except TerminalError as error:
             if error.code is not ErrorCode.CONNECTION_LOST:
                 raise
 
-    def _do(self, function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        return _call(self._portal, TerminalError, self._where, function, *args, **kwargs)
+    def _do(self, exchange: Exchange[T]) -> T:
+        return _call(self._driver, TerminalError, exchange)
 
 
 @contextmanager
@@ -221,17 +202,20 @@ def open_remote_backends(
 ) -> Iterator[tuple[RemoteVfs, RemoteTerminal]]:
     """Connect to a guest from synchronous code; yield ``(vfs, terminal)`` for an ``Engine``.
 
-    The connection runs on an event loop in a thread of its own and is closed on exit.
+    The connection is driven by the calling thread(s) (``BlockingClient``: no event loop, one
+    system call each way per small operation) and is closed on exit.
 
     Raises:
         RemoteConnectionError: cannot connect, or the guest refused the token (raised before
             anything is executed).
         AddressError: ``address`` is not valid.
     """
-    with start_blocking_portal() as portal:
-        manager = portal.wrap_async_context_manager(connect(address, token=token))
-        with manager as client:
-            yield RemoteVfs(client, portal), RemoteTerminal(client, portal)
+    target = parse_address(address) if isinstance(address, str) else address
+    client = BlockingClient.connect(target, token=token, limits=CLIENT_LIMITS)
+    try:
+        yield RemoteVfs(client), RemoteTerminal(client)
+    finally:
+        client.close()
 
 
 @contextmanager
