@@ -92,6 +92,9 @@ class Guest:
         self.address: Address | None = None
         self._processes: ProcessTable | None = None
         self.connections_served = 0
+        self.connections_open = 0
+        """Connections whose session has not fully ended (its handlers, e.g. a write's abort,
+        included): for monitoring, and for tests that must wait for a disconnect's effects."""
 
     def held_output_bytes(self) -> int:
         """Bytes of process output the guest holds in its replay logs (for monitoring)."""
@@ -156,11 +159,14 @@ class Guest:
         scope: anyio.CancelScope,
     ) -> None:
         async def handle(stream: SocketStream) -> None:
+            self.connections_open += 1
             try:
                 await self._session(stream, processes, limiters)
             except Exception as error:  # a bug must end this connection only, never the guest
                 self._log(f"a connection failed: {error!r}")
                 await stream.aclose()
+            finally:
+                self.connections_open -= 1
 
         with scope:
             await listener.serve(handle, task_group=tasks)
