@@ -101,7 +101,8 @@ class LocalTerminal:
         root: the working directory of every command.
         shell: the shell run as ``[shell, "-c", command]``.
         output_limit: bytes of output kept per result (half head, half tail).
-        signal_grace: seconds ``signal`` waits for the group to exit.
+        signal_grace: seconds ``signal`` waits for the group to exit (it returns as soon as
+            the group is empty; the bound only matters for a process that outlives the signal).
         environment: the commands' environment (default: this process's, at construction).
         subreaper: on Linux, mark this process a child subreaper so orphaned descendants can be
             found and reaped by ``close`` (process-wide; see ``_processes``).
@@ -113,7 +114,7 @@ class LocalTerminal:
         *,
         shell: str = "bash",
         output_limit: int = 256 * 1024,
-        signal_grace: float = 1.0,
+        signal_grace: float = 3.0,
         environment: Mapping[str, str] | None = None,
         subreaper: bool = True,
     ) -> None:
