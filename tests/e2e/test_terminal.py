@@ -89,14 +89,16 @@ def test_detached_commands_are_listed_signalled_and_ended_through_the_cli(
             assert f'<terminal_signal pid="{record["pid"]}"' in record["rendered"]
             assert psutil.pid_exists(record["pid"])
         assert second["output"] == "serving\n"
-        _send(process, f'Stop the first.\n<terminal_signal pid="{first["pid"]}" signal="INT"/>\n')
+        # SIGTERM, not SIGINT: a test run started in the background by a non-interactive shell
+        # inherits SIGINT ignored, and so would `sleep` (bash cannot reset an inherited ignore).
+        _send(process, f'Stop the first.\n<terminal_signal pid="{first["pid"]}" signal="TERM"/>\n')
         signalled = _read_record(process)
         assert (signalled["command"], signalled["ok"], signalled["exited"]) == (
             "terminal_signal",
             True,
             True,
         )
-        assert signalled["exit_code"] == -2
+        assert signalled["exit_code"] == -15
         stdout, _ = process.communicate(timeout=PROCESS_SECONDS)  # closes stdin: end of reply
     finally:
         if process.poll() is None:
