@@ -5,6 +5,9 @@ backends, conformance checks) is in ``sa3p_engine.testing``.
 """
 
 from sa3p_engine._backend import (
+    AsyncFileWriter,
+    AsyncTerminalProvider,
+    AsyncVirtualFileSystem,
     BackendError,
     ErrorCode,
     FileHash,
@@ -21,7 +24,8 @@ from sa3p_engine._backend import (
     WriteReceipt,
 )
 from sa3p_engine._edit_tiers import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD, EditTier
-from sa3p_engine._engine import Engine, EngineClosedError
+from sa3p_engine._engine_core import EngineClosedError
+from sa3p_engine._engine_drivers import AsyncEngine, Engine
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import (
     ApplyEditOutput,
@@ -50,6 +54,10 @@ __all__ = [
     "FUZZY_MIN_CHARS",
     "FUZZY_THRESHOLD",
     "ApplyEditOutput",
+    "AsyncEngine",
+    "AsyncFileWriter",
+    "AsyncTerminalProvider",
+    "AsyncVirtualFileSystem",
     "AttributeSpec",
     "BackendError",
     "CapabilityManifest",

@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sa3p_engine._attributes import AttributeProblem, required_path, sha256_attribute
-from sa3p_engine._backend import FileSystemError, VirtualFileSystem
+from sa3p_engine._backend import FileStat, FileWriter, WriteReceipt
 from sa3p_engine._edit_formats import BodyPart, EditPair, parse_edit_body
 from sa3p_engine._edit_tiers import Match, MatchFailure, find_match, split_lines
+from sa3p_engine._effects import Commit, OpenWriter, Routine, Stat, WriteData, discard_write
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import ApplyEditOutput, CommandOutput, EditReport
-from sa3p_engine._read import iter_blocks
+from sa3p_engine._read_file import read_blocks
 
-__all__ = ["run_apply_edit"]
+__all__ = ["run_apply_edit", "write_whole"]
 
 _DIFF_LINES_PER_EDIT = 12
 
@@ -37,11 +38,8 @@ def _failed(path: str, message: str) -> CommandOutput:
 
 
 def run_apply_edit(
-    vfs: VirtualFileSystem,
-    attributes: Mapping[str, str],
-    parts: list[BodyPart],
-    limits: Limits,
-) -> CommandOutput:
+    attributes: Mapping[str, str], parts: list[BodyPart], limits: Limits
+) -> Routine[CommandOutput]:
     """Run one ``apply_edit`` command (backend errors propagate to the engine)."""
     path = required_path("apply_edit", attributes)
     expected = sha256_attribute(attributes)
@@ -52,19 +50,45 @@ def run_apply_edit(
     pairs = parse_edit_body(parts)
     if isinstance(pairs, str):
         return _failed(path, pairs)
-    loaded = _load(vfs, path, expected, limits)
+    loaded = yield from _load(path, expected, limits)
     if isinstance(loaded, str):
         return _failed(path, loaded)
-    return _edit(vfs, path, loaded, pairs)
+    edited = _edit(path, loaded[0], pairs)
+    if isinstance(edited, CommandOutput):
+        return edited
+    content, reports, diffs = edited
+    receipt = yield from write_whole(path, content.encode("utf-8"))
+    return ApplyEditOutput(
+        command="apply_edit",
+        ok=True,
+        subject=path,
+        path=path,
+        edits=tuple(reports),
+        sha256=receipt.sha256,
+        diff="\n".join(diffs),
+    )
 
 
-def _load(
-    vfs: VirtualFileSystem, path: str, expected: str | None, limits: Limits
-) -> str | tuple[str, str]:
+def write_whole(path: str, data: bytes) -> Routine[WriteReceipt]:
+    """Write ``data`` to ``path`` through one atomic writer (backend errors propagate)."""
+    writer: FileWriter = yield OpenWriter(path)
+    try:
+        yield WriteData(writer, data)
+        receipt: WriteReceipt = yield Commit(writer)
+    except Exception:
+        yield from discard_write(writer)
+        raise
+    return receipt
+
+
+def _load(path: str, expected: str | None, limits: Limits) -> Routine[str | tuple[str, str]]:
     """(content, sha256 before the edit), or a message."""
-    if vfs.stat(path).size > limits.edit_max_bytes:
+    stat: FileStat = yield Stat(path)
+    if stat.size > limits.edit_max_bytes:
         return f"the file is larger than {limits.edit_max_bytes} bytes; use write_file instead"
-    data = b"".join(iter_blocks(vfs, path, limits.read_block_bytes))
+    blocks: list[bytes] = []
+    yield from read_blocks(path, limits.read_block_bytes, blocks.append)
+    data = b"".join(blocks)
     digest = hashlib.sha256(data).hexdigest()
     if expected is not None and digest != expected:
         return (
@@ -78,9 +102,9 @@ def _load(
 
 
 def _edit(
-    vfs: VirtualFileSystem, path: str, loaded: tuple[str, str], pairs: list[EditPair]
-) -> CommandOutput:
-    content = loaded[0]
+    path: str, content: str, pairs: list[EditPair]
+) -> CommandOutput | tuple[str, list[EditReport], list[str]]:
+    """The edited content, a report and a diff per pair; or the failure."""
     reports: list[EditReport] = []
     diffs: list[str] = []
     for index, pair in enumerate(pairs, start=1):
@@ -92,23 +116,7 @@ def _edit(
         content = applied.content
         reports.append(applied.report)
         diffs.append(applied.diff)
-    data = content.encode("utf-8")
-    writer = vfs.open_writer(path)
-    try:
-        writer.write(data)
-        receipt = writer.commit()
-    except FileSystemError:
-        writer.abort()
-        raise
-    return ApplyEditOutput(
-        command="apply_edit",
-        ok=True,
-        subject=path,
-        path=path,
-        edits=tuple(reports),
-        sha256=receipt.sha256,
-        diff="\n".join(diffs),
-    )
+    return content, reports, diffs
 
 
 def _apply_pair(content: str, pair: EditPair, index: int) -> _Applied | str:

@@ -278,6 +278,6 @@ def test_no_instruction_sequence_makes_the_engine_raise(instructions: list[Instr
 
 
 def test_the_transition_table_covers_every_state_and_event() -> None:
-    from sa3p_engine._engine import _TRANSITIONS, _Event, _State
+    from sa3p_engine._engine_core import _TRANSITIONS, _Event, _State
 
     assert set(_TRANSITIONS) == {(state, event) for state in _State for event in _Event}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sa3p_engine import Limits, ListFilesOutput, NodeKind, TreeNode
-from sa3p_engine._listing import layout_tree
+from sa3p_engine._list_files import layout_tree
 
 from .engine_helpers import command, make_engine, run_one
 

@@ -8,27 +8,27 @@ one pass over the file, and memory is one block plus the served lines, whatever 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sa3p_engine._attributes import AttributeProblem, optional_int, required_path
-from sa3p_engine._backend import VirtualFileSystem
+from sa3p_engine._effects import Read, Routine
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import CommandOutput, ReadFileOutput
 
-__all__ = ["iter_blocks", "run_read_file"]
+__all__ = ["read_blocks", "run_read_file"]
 
 _BINARY_SNIFF = 8192
 _LOWEST = -(10**17)
 
 
-def iter_blocks(vfs: VirtualFileSystem, path: str, block: int) -> Iterator[bytes]:
-    """The file's content in blocks; a short block ends it."""
+def read_blocks(path: str, block: int, consume: Callable[[bytes], None]) -> Routine[None]:
+    """Hand the file's content to ``consume`` block by block; a short block ends it."""
     offset = 0
     while True:
-        data = vfs.read(path, offset, block)
+        data: bytes = yield Read(path, offset, block)
         if data:
-            yield data
+            consume(data)
         if len(data) < block:
             return
         offset += len(data)
@@ -112,9 +112,7 @@ def _fitting(lines: list[bytes], room: int) -> int:
     return len(lines)
 
 
-def run_read_file(
-    vfs: VirtualFileSystem, attributes: Mapping[str, str], limits: Limits
-) -> CommandOutput:
+def run_read_file(attributes: Mapping[str, str], limits: Limits) -> Routine[CommandOutput]:
     """Run one ``read_file`` command (backend errors propagate to the engine)."""
     request = _request(attributes)
     if isinstance(request, AttributeProblem):
@@ -122,12 +120,15 @@ def run_read_file(
     path, start, end = request
     window = _Window(start=max(start, 1), end=end, limits=limits)
     hasher = hashlib.sha256()
-    sniff = b""
-    for block in iter_blocks(vfs, path, limits.read_block_bytes):
+    sniff = bytearray()
+
+    def consume(block: bytes) -> None:
         hasher.update(block)
         if len(sniff) < _BINARY_SNIFF:
-            sniff += block[: _BINARY_SNIFF - len(sniff)]
+            sniff.extend(block[: _BINARY_SNIFF - len(sniff)])
         window.consume(block)
+
+    yield from read_blocks(path, limits.read_block_bytes, consume)
     window.finish()
     return _output(path, (start, end), window, hasher.hexdigest(), b"\x00" in sniff)
 

@@ -13,19 +13,18 @@ import posixpath
 from collections import deque
 from collections.abc import Mapping
 
-from sa3p_engine._backend import NodeKind, TreeNode, VirtualFileSystem
+from sa3p_engine._backend import NodeKind, TreeNode
+from sa3p_engine._effects import ListTree, Routine
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import ListFilesOutput
 
 __all__ = ["layout_tree", "run_list_files"]
 
 
-def run_list_files(
-    vfs: VirtualFileSystem, attributes: Mapping[str, str], limits: Limits
-) -> ListFilesOutput:
+def run_list_files(attributes: Mapping[str, str], limits: Limits) -> Routine[ListFilesOutput]:
     """Run one ``list_files`` command (backend errors propagate to the engine)."""
     path = (attributes.get("path") or ".").strip() or "."
-    nodes = vfs.list_tree(path)
+    nodes: list[TreeNode] = yield ListTree(path)
     listing, collapsed = layout_tree(nodes, limits.list_max_lines)
     total = sum(1 for node in nodes if node.kind is NodeKind.FILE)
     return ListFilesOutput(

@@ -17,7 +17,8 @@ from sa3p_engine._attributes import (
     optional_seconds,
     signal_attribute,
 )
-from sa3p_engine._backend import RunResult, TerminalProvider
+from sa3p_engine._backend import RunResult, SignalResult
+from sa3p_engine._effects import Poll, Routine, Run, SendSignal
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import CommandOutput, SignalOutput, TerminalOutput
 
@@ -29,8 +30,8 @@ def _failed(command: str, message: str, subject: str = "") -> CommandOutput:
 
 
 def run_terminal(
-    terminal: TerminalProvider, attributes: Mapping[str, str], body: bytes, limits: Limits
-) -> CommandOutput:
+    attributes: Mapping[str, str], body: bytes, limits: Limits
+) -> Routine[CommandOutput]:
     """Run one ``terminal`` command (backend errors propagate to the engine)."""
     timeout = optional_seconds("terminal", attributes, "timeout")
     pid = optional_int("terminal", attributes, "pid")
@@ -46,11 +47,11 @@ def run_terminal(
     if pid is not None:
         if command:
             return _failed("terminal", "give either a command or pid=…, not both", str(pid))
-        result = terminal.poll(pid, timeout=seconds)
-        return _output(f"pid {pid}", result, seconds, limits, polled=True)
+        polled: RunResult = yield Poll(pid, seconds)
+        return _output(f"pid {pid}", polled, seconds, limits, polled=True)
     if not command:
         return _failed("terminal", "the command is empty: write <terminal>ls -la</terminal>")
-    result = terminal.run(command, timeout=seconds)
+    result: RunResult = yield Run(command, seconds)
     return _output(command, result, seconds, limits, polled=False)
 
 
@@ -95,7 +96,7 @@ def _one_line(command: str, width: int = 80) -> str:
     return first if len(first) <= width and first == command else first[: width - 1] + "…"
 
 
-def run_signal(terminal: TerminalProvider, attributes: Mapping[str, str]) -> CommandOutput:
+def run_signal(attributes: Mapping[str, str]) -> Routine[CommandOutput]:
     """Run one ``terminal_signal`` command (backend errors propagate to the engine)."""
     pid = optional_int("terminal_signal", attributes, "pid")
     if pid is None:
@@ -106,7 +107,7 @@ def run_signal(terminal: TerminalProvider, attributes: Mapping[str, str]) -> Com
     if isinstance(signal, AttributeProblem):
         return _failed("terminal_signal", signal.message, str(pid))
     name, number = signal
-    result = terminal.signal(pid, number)
+    result: SignalResult = yield SendSignal(pid, number)
     return SignalOutput(
         command="terminal_signal",
         ok=True,

@@ -1,0 +1,181 @@
+"""One command between its start tag and its end tag, and running it when it closes.
+
+A ``write_file`` body goes to the filesystem's writer chunk by chunk as it arrives (never held
+whole); a ``terminal`` body and an ``apply_edit`` body are collected up to their limits. The
+first problem seen (a bad attribute, an out-of-order instruction, a failed write) is kept and
+the command fails with it when it closes; nothing of it runs. Every method that touches a
+backend is a ``Routine`` (see ``_effects``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sa3p_engine._attributes import AttributeProblem, required_path
+from sa3p_engine._backend import BackendError, FileWriter
+from sa3p_engine._edit_formats import BodyPart
+from sa3p_engine._effects import Commit, OpenWriter, Routine, WriteData, discard_write
+from sa3p_engine._limits import Limits
+from sa3p_engine._outputs import CommandOutput, WriteFileOutput
+from sa3p_parser import Instruction, RawChunk, StartTag, Text, WriteChunk
+
+__all__ = ["COMMANDS", "PARTS", "OpenCommand", "describe_failure"]
+
+COMMANDS = frozenset(
+    {"write_file", "read_file", "list_files", "terminal", "terminal_signal", "apply_edit"}
+)
+"""The command tags the engine runs."""
+
+PARTS = frozenset({"search", "replace"})
+"""Tags that may appear only inside ``apply_edit``."""
+
+
+def describe_failure(error: Exception) -> str:
+    """A backend's exception as the sentence the model reads."""
+    if isinstance(error, BackendError):
+        return f"{error.message} ({error.code.value})"
+    return f"backend failure: {type(error).__name__}: {error}"
+
+
+class OpenCommand:
+    """The instructions of one command so far (mutable, owned by the engine core)."""
+
+    __slots__ = (
+        "attributes",
+        "body",
+        "error",
+        "limits",
+        "name",
+        "part_data",
+        "part_kind",
+        "parts",
+        "started",
+        "writer",
+    )
+
+    def __init__(self, tag: StartTag, limits: Limits, now: float) -> None:
+        self.name = tag.name
+        self.attributes: Mapping[str, str] = tag.attributes
+        self.limits = limits
+        self.started = now
+        self.writer: FileWriter | None = None
+        self.error: str | None = None
+        self.body = bytearray()
+        self.parts: list[BodyPart] = []
+        self.part_kind: str | None = None
+        self.part_data = bytearray()
+
+    @property
+    def subject(self) -> str:
+        return self.attributes.get("path", self.attributes.get("pid", "")).strip()
+
+    def open(self) -> Routine[None]:
+        """Whatever the command needs before its body: a writer for ``write_file``."""
+        if self.name != "write_file":
+            return
+        path = required_path("write_file", self.attributes)
+        if isinstance(path, AttributeProblem):
+            self.error = path.message
+            return
+        try:
+            self.writer = yield OpenWriter(path)
+        except Exception as error:
+            self.error = describe_failure(error)
+
+    def note_error(self, message: str) -> Routine[None]:
+        """Keep the first problem (the command will fail with it) and drop any open write."""
+        if self.error is None:
+            self.error = message
+        yield from self.discard()
+
+    def add(self, instruction: Instruction) -> Routine[None]:
+        """Take a piece of the body (chunk boundaries carry no meaning)."""
+        if self.error is not None:
+            return
+        match instruction:
+            case WriteChunk(data=data) if self.name == "write_file":
+                yield from self._write(data)
+            case Text(text=text) if self.name == "write_file":
+                yield from self._write(text.encode("utf-8"))
+            case RawChunk(tag="terminal", data=data) if self.name == "terminal":
+                yield from self._collect(self.body, data, self.limits.max_command_bytes)
+            case Text(text=text) if self.name == "terminal":
+                yield from self._collect(
+                    self.body, text.encode("utf-8"), self.limits.max_command_bytes
+                )
+            case RawChunk(tag=tag, data=data) if self.name == "apply_edit" and tag in PARTS:
+                if self.part_kind != tag:
+                    yield from self.start_part(tag)
+                yield from self._collect(self.part_data, data, self.limits.edit_max_bytes)
+            case Text(text=text) if self.name == "apply_edit" and self.part_kind is not None:
+                yield from self._collect(
+                    self.part_data, text.encode("utf-8"), self.limits.edit_max_bytes
+                )
+            case Text(text=text) if self.name == "apply_edit":
+                self.parts.append(BodyPart("text", text))
+            case Text():
+                pass  # prose inside a command without a body (e.g. <read_file …>note</read_file>)
+            case _:
+                kind = type(instruction).__name__
+                yield from self.note_error(
+                    f"{kind} inside <{self.name}> (out-of-order instruction)"
+                )
+
+    def start_part(self, kind: str) -> Routine[None]:
+        yield from self.end_part()
+        self.part_kind = kind
+
+    def end_part(self) -> Routine[None]:
+        if self.part_kind is None:
+            return
+        kind, self.part_kind = self.part_kind, None
+        data, self.part_data = bytes(self.part_data), bytearray()
+        try:
+            self.parts.append(BodyPart(kind, data.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            yield from self.note_error(
+                f"<{kind}> is not valid UTF-8 (byte {error.start} of its body)"
+            )
+
+    def discard(self) -> Routine[None]:
+        """Abort an open write; nothing of it becomes visible."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            yield from discard_write(writer)
+
+    def failed(self, message: str) -> CommandOutput:
+        return CommandOutput(command=self.name, ok=False, error=message, subject=self.subject)
+
+    def commit(self) -> Routine[CommandOutput]:
+        """Commit a ``write_file`` (backend errors propagate; the engine reports them)."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return self.failed("the write was not opened")
+        try:
+            receipt = yield Commit(writer)
+        except Exception:
+            yield from discard_write(writer)
+            raise
+        return WriteFileOutput(
+            command="write_file",
+            ok=True,
+            subject=receipt.path,
+            path=receipt.path,
+            bytes_written=receipt.bytes_written,
+            sha256=receipt.sha256,
+            created=receipt.created,
+        )
+
+    def _write(self, data: bytes) -> Routine[None]:
+        if self.writer is None:
+            return
+        try:
+            yield WriteData(self.writer, data)
+        except Exception as error:
+            yield from self.note_error(describe_failure(error))
+
+    def _collect(self, into: bytearray, data: bytes, limit: int) -> Routine[None]:
+        if len(into) + len(data) > limit:
+            yield from self.note_error(f"the body of <{self.name}> is longer than {limit} bytes")
+            return
+        into += data

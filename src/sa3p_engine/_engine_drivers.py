@@ -1,0 +1,237 @@
+"""``Engine`` and ``AsyncEngine``: two thin drivers running the one ``EngineCore``.
+
+Each verb asks the core for a routine and runs it: every effect the routine yields is performed
+on the backends and its result (or exception) handed back. ``Engine`` performs effects in the
+calling thread; ``AsyncEngine`` awaits native async backends and runs synchronous ones in worker
+threads (``anyio.to_thread``), so its event loop never blocks. Both give the same outputs for the
+same instructions: the decisions are all in the core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import time
+from collections.abc import AsyncIterable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from sa3p_engine._backend import (
+    AsyncTerminalProvider,
+    AsyncVirtualFileSystem,
+    TerminalProvider,
+    VirtualFileSystem,
+)
+from sa3p_engine._effects import Effect, Routine
+from sa3p_engine._engine_core import EngineCore
+from sa3p_engine._limits import Limits
+from sa3p_engine._outputs import CommandOutput, CommandStatistics, StateHeader, TurnResult
+from sa3p_engine._prompt import CapabilityManifest
+from sa3p_parser import Instruction
+
+__all__ = ["AsyncEngine", "Engine"]
+
+T = TypeVar("T")
+VfsT = TypeVar("VfsT")
+TerminalT = TypeVar("TerminalT")
+
+
+class _Outcome:
+    """An effect's result or the exception it raised, to hand back to the routine."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    @classmethod
+    def capture(cls, function: Callable[..., Any], *args: Any) -> _Outcome:
+        try:
+            return cls(function(*args))
+        except Exception as error:
+            return cls(error=error)
+
+    @classmethod
+    async def capture_async(cls, function: Callable[..., Any], *args: Any) -> _Outcome:
+        try:
+            return cls(await function(*args))
+        except Exception as error:
+            return cls(error=error)
+
+    def resume(self, routine: Routine[Any]) -> Effect | None:
+        """Hand this outcome to ``routine``; its next effect, or None once it returned (its
+        return value is then this outcome's ``value``)."""
+        try:
+            return routine.send(self.value) if self.error is None else routine.throw(self.error)
+        except StopIteration as stop:
+            self.value, self.error = stop.value, None
+            return None
+
+
+class _Driver(Generic[VfsT, TerminalT]):
+    """What both drivers share: construction and the verbs that need no backend."""
+
+    def __init__(
+        self,
+        vfs: VfsT,
+        terminal: TerminalT,
+        *,
+        terminal_timeout: float | None = None,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        limits = limits or Limits()
+        if terminal_timeout is not None:
+            maximum = max(limits.max_terminal_timeout, terminal_timeout)
+            limits = dataclasses.replace(
+                limits, terminal_timeout=terminal_timeout, max_terminal_timeout=maximum
+            )
+        self._vfs = vfs
+        self._terminal = terminal
+        self._core = EngineCore(limits=limits, clock=clock)
+
+    @property
+    def limits(self) -> Limits:
+        return self._core.limits
+
+    def capability_manifest(self) -> CapabilityManifest:
+        """What this engine accepts: commands, attributes, formats and limits."""
+        return self._core.capability_manifest()
+
+    def statistics(self) -> dict[str, CommandStatistics]:
+        """Calls, failures and total seconds per command name, since the engine started."""
+        return self._core.statistics()
+
+
+class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
+    """Runs the commands a model streams, each as soon as its instructions are complete.
+
+    Args:
+        vfs: the workspace's files.
+        terminal: runs shell commands.
+        terminal_timeout: default seconds before a command is detached (else ``limits``').
+        limits: every other bound (see ``Limits``).
+        clock: seconds, for statistics and durations only.
+    """
+
+    def feed(self, instruction: Instruction) -> list[CommandOutput]:
+        """Take one instruction; return the outputs of the commands it completed (often none).
+
+        Chunk boundaries carry no meaning: splitting a ``WriteChunk``, ``RawChunk`` or ``Text``
+        differently gives the same results.
+        """
+        return self._run(self._core.feed(instruction))
+
+    def finish_turn(self) -> TurnResult:
+        """End the turn: a command still open fails (nothing of it ran), then the state header."""
+        return self._run(self._core.finish_turn())
+
+    def execute_turn(self, instructions: Iterable[Instruction]) -> TurnResult:
+        """Feed every instruction, then ``finish_turn``."""
+        for instruction in instructions:
+            self.feed(instruction)
+        return self.finish_turn()
+
+    def state_header(self) -> StateHeader:
+        """cwd, recent file hashes and active pids; a backend failure shows as empty/unknown."""
+        return self._run(self._core.state_header())
+
+    def close(self) -> None:
+        """Abort an open write and end every process the terminal started. Idempotent."""
+        self._run(self._core.close())
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, routine: Routine[T]) -> T:
+        outcome = _Outcome()
+        with contextlib.closing(routine):  # interrupted: the core drops what it was doing
+            while (effect := outcome.resume(routine)) is not None:
+                outcome = _Outcome.capture(effect.call, self._vfs, self._terminal)
+        return outcome.value  # type: ignore[no-any-return]
+
+
+class AsyncEngine(
+    _Driver[VirtualFileSystem | AsyncVirtualFileSystem, TerminalProvider | AsyncTerminalProvider]
+):
+    """``Engine``'s verbs, awaited, on anyio (asyncio or trio).
+
+    The backends may be native async (their methods coroutine functions, e.g. the remote
+    client) or synchronous (``LocalVfs``, ``LocalTerminal``: each call then runs in a worker
+    thread). Arguments as for ``Engine``. Use one task at a time per engine.
+    """
+
+    def __init__(
+        self,
+        vfs: VirtualFileSystem | AsyncVirtualFileSystem,
+        terminal: TerminalProvider | AsyncTerminalProvider,
+        **options: Any,
+    ) -> None:
+        super().__init__(vfs, terminal, **options)
+        self._native_vfs = inspect.iscoroutinefunction(getattr(vfs, "read", None))
+        self._native_terminal = inspect.iscoroutinefunction(getattr(terminal, "run", None))
+
+    async def feed(self, instruction: Instruction) -> list[CommandOutput]:
+        """As ``Engine.feed``."""
+        return await self._run(self._core.feed(instruction))
+
+    async def finish_turn(self) -> TurnResult:
+        """As ``Engine.finish_turn``."""
+        return await self._run(self._core.finish_turn())
+
+    async def execute_turn(
+        self, instructions: Iterable[Instruction] | AsyncIterable[Instruction]
+    ) -> TurnResult:
+        """Feed every instruction (from an iterable or an async iterable), then finish."""
+        if isinstance(instructions, AsyncIterable):
+            async for instruction in instructions:
+                await self.feed(instruction)
+        else:
+            for instruction in instructions:
+                await self.feed(instruction)
+        return await self.finish_turn()
+
+    async def state_header(self) -> StateHeader:
+        """As ``Engine.state_header``."""
+        return await self._run(self._core.state_header())
+
+    async def aclose(self) -> None:
+        """As ``Engine.close``; shielded from cancellation, so it always completes."""
+        with anyio.CancelScope(shield=True):
+            await self._run(self._core.close())
+
+    async def __aenter__(self) -> AsyncEngine:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self, routine: Routine[T]) -> T:
+        outcome = _Outcome()
+        with contextlib.closing(routine):  # cancelled: the core drops what it was doing
+            while (effect := outcome.resume(routine)) is not None:
+                outcome = await _Outcome.capture_async(self._perform, effect)
+        return outcome.value  # type: ignore[no-any-return]
+
+    async def _perform(self, effect: Effect) -> Any:
+        native = self._native_terminal if effect.on_terminal else self._native_vfs
+        if native:
+            return await effect.call(self._vfs, self._terminal)
+        return await anyio.to_thread.run_sync(effect.call, self._vfs, self._terminal)
