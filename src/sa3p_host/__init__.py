@@ -12,9 +12,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sa3p_host._address import AddressError, parse_address
     from sa3p_host._guest import Guest, GuestSettings, serve_forever
-    from sa3p_host._output import CappedOutput, OutputSegment
+    from sa3p_host._local._atomic_writes import LocalFileWriter
+    from sa3p_host._local._capped_output import CappedOutput, OutputSegment
+    from sa3p_host._local._local_terminal import LocalTerminal
+    from sa3p_host._local._local_vfs import LocalVfs
     from sa3p_host._remote import (
         RemoteClient,
         RemoteConnectionError,
@@ -25,9 +27,7 @@ if TYPE_CHECKING:
         connect,
         open_remote_backends,
     )
-    from sa3p_host._terminal import LocalTerminal
-    from sa3p_host._vfs import LocalVfs
-    from sa3p_host._writer import LocalFileWriter
+    from sa3p_host._transport import AddressError, parse_address
 
 __all__ = [
     "AddressError",
@@ -51,8 +51,8 @@ __all__ = [
 ]
 
 _MODULE_OF = {
-    "AddressError": "sa3p_host._address",
-    "parse_address": "sa3p_host._address",
+    "AddressError": "sa3p_host._transport",
+    "parse_address": "sa3p_host._transport",
     "Guest": "sa3p_host._guest",
     "GuestSettings": "sa3p_host._guest",
     "serve_forever": "sa3p_host._guest",
@@ -64,11 +64,11 @@ _MODULE_OF = {
     "RemoteVfs": "sa3p_host._remote",
     "connect": "sa3p_host._remote",
     "open_remote_backends": "sa3p_host._remote",
-    "CappedOutput": "sa3p_host._output",
-    "LocalFileWriter": "sa3p_host._writer",
-    "LocalTerminal": "sa3p_host._terminal",
-    "LocalVfs": "sa3p_host._vfs",
-    "OutputSegment": "sa3p_host._output",
+    "CappedOutput": "sa3p_host._local._capped_output",
+    "LocalFileWriter": "sa3p_host._local._atomic_writes",
+    "LocalTerminal": "sa3p_host._local._local_terminal",
+    "LocalVfs": "sa3p_host._local._local_vfs",
+    "OutputSegment": "sa3p_host._local._capped_output",
 }
 
 

@@ -30,8 +30,8 @@ from sa3p_engine import (
     VirtualFileSystem,
     generate_system_prompt,
 )
-from sa3p_host._render import Printer
-from sa3p_host._vfs import LocalVfs
+from sa3p_host._cli_output import Printer
+from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_parser import InstructionParser
 
 __all__ = [
@@ -282,9 +282,9 @@ def _open_backends(options: RunOptions) -> Iterator[tuple[VirtualFileSystem, Ter
         yield LocalVfs(options.workspace), _DeferredTerminal(options.workspace)
         return
     # Imported only here: a local run does not pay for anyio and the protocol at start-up.
-    from sa3p_host._address import AddressError  # noqa: PLC0415
     from sa3p_host._guest import read_token  # noqa: PLC0415
     from sa3p_host._remote import RemoteConnectionError, open_remote_backends  # noqa: PLC0415
+    from sa3p_host._transport import AddressError  # noqa: PLC0415
 
     with contextlib.ExitStack() as stack:
         try:
@@ -310,7 +310,7 @@ class _DeferredTerminal:
 
     def _terminal(self) -> TerminalProvider:
         if self._real is None:
-            from sa3p_host._terminal import LocalTerminal  # noqa: PLC0415 - the point of this
+            from sa3p_host._local._local_terminal import LocalTerminal  # noqa: PLC0415 - the point of this
 
             self._real = LocalTerminal(self._root)
             if self._closed:

@@ -14,14 +14,15 @@ import pytest
 import sa3p_host
 from sa3p_engine import ErrorCode, TerminalError
 from sa3p_host import LocalVfs
-from sa3p_host import _writer as writer_module
 from sa3p_host._cli import _DeferredTerminal
+from sa3p_host._local import _atomic_writes as writer_module
 
 _LOADED_AFTER_RUN = """
 import sys
 from sa3p_host._cli import main
 status = main(["run", "--workspace", sys.argv[1], "--json", sys.argv[2]])
-heavy = ["sa3p_host._terminal", "sa3p_host._listing", "rapidfuzz", "pathspec", "psutil"]
+heavy = ["sa3p_host._local._local_terminal", "sa3p_host._local._git_listing", "rapidfuzz",
+         "pathspec", "psutil"]
 print(status, *[name for name in heavy if name in sys.modules])
 """
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sa3p_engine import ErrorCode, FileSystemError
 from sa3p_host import LocalVfs
-from sa3p_host._writer import WriteMismatchError
+from sa3p_host._local._atomic_writes import WriteMismatchError
 
 
 def _write(vfs: LocalVfs, path: str, *chunks: bytes) -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from sa3p_host._address import parse_address
 from sa3p_host._guest import Guest, GuestSettings
+from sa3p_host._transport import parse_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ def spawn_guest_process(
 
 
 def _accepts(target: object) -> bool:
-    from sa3p_host._address import TcpAddress, UnixAddress
+    from sa3p_host._transport import TcpAddress, UnixAddress
 
     try:
         if isinstance(target, UnixAddress):

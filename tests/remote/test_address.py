@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sa3p_host._address import (
+from sa3p_host._transport import (
     VMADDR_CID_ANY,
     AddressError,
     TcpAddress,

@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_engine import FileSystemError
-from sa3p_host._address import TcpAddress, connect_socket
-from sa3p_host._guest._operations import INLINE_READ_LIMIT
+from sa3p_host._guest._guest_requests import INLINE_READ_LIMIT
 from sa3p_host._remote import (
     BlockingClient,
     BlockingFileWriter,
@@ -35,6 +34,7 @@ from sa3p_host._remote import (
 )
 from sa3p_host._remote import _blocking as blocking
 from sa3p_host._remote._exchange import stat
+from sa3p_host._transport import TcpAddress, connect_socket
 
 from .helpers import RunningGuest, running_guest, short_socket_path
 

@@ -18,9 +18,9 @@ from anyio.from_thread import start_blocking_portal
 
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_engine import FileSystemError
-from sa3p_host._address import parse_address
 from sa3p_host._guest import Guest, GuestSettings, serve_forever
 from sa3p_host._remote import RemoteConnectionError, connect, open_remote_backends
+from sa3p_host._transport import parse_address
 from sa3p_protocol import (
     HEADER_LEN,
     MAGIC,

@@ -12,9 +12,9 @@ import pytest
 from sa3p_engine import Engine, FileSystemError, WriteReceipt
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_host import LocalVfs
-from sa3p_host._guest._writes import _Body
+from sa3p_host._guest._guest_writes import _Body
+from sa3p_host._local._atomic_writes import WriteMismatchError
 from sa3p_host._remote import RemoteOperationError, connect, open_remote_backends
-from sa3p_host._writer import WriteMismatchError
 from sa3p_parser import InstructionParser
 from sa3p_protocol import ErrorCode
 

@@ -5,9 +5,9 @@ async object for embedding and tests; ``main(argv)`` parses ``--listen ADDR --wo
 [--token-file FILE]`` (``python -m sa3p_host._guest`` until ``sa3p serve`` is wired).
 """
 
-from sa3p_host._guest._entry import main, read_token, serve_forever
-from sa3p_host._guest._processes import OutputLog
-from sa3p_host._guest._server import GUEST_LIMITS, Guest, GuestSettings
+from sa3p_host._guest._guest_server import GUEST_LIMITS, Guest, GuestSettings
+from sa3p_host._guest._process_table import OutputLog
+from sa3p_host._guest._serve_command import main, read_token, serve_forever
 
 __all__ = [
     "GUEST_LIMITS",

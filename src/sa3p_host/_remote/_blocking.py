@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from sa3p_host._address import Address, connect_socket
 from sa3p_host._remote._errors import (
     RemoteConnectionError,
     RemoteOperationError,
@@ -33,6 +32,7 @@ from sa3p_host._remote._errors import (
     connection_failure,
 )
 from sa3p_host._remote._exchange import Exchange, check_replies, cwd
+from sa3p_host._transport import Address, connect_socket
 from sa3p_protocol import (
     Connection,
     ConnectionFailed,

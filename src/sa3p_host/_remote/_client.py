@@ -18,12 +18,12 @@ from typing import TypeVar
 import anyio
 
 from sa3p_engine import FileHash, FileStat, RunResult, SignalResult, TreeNode, WriteReceipt
-from sa3p_host._address import Address, connect_address, parse_address
 from sa3p_host._remote import _exchange as exchanges
 from sa3p_host._remote._errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._remote._exchange import Exchange, check_replies
 from sa3p_host._remote._link import Inbox, Link
 from sa3p_host._remote._process import RemoteProcess
+from sa3p_host._transport import Address, connect_address, parse_address
 from sa3p_protocol import (
     AttachRequest,
     Connection,

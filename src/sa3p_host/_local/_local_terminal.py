@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sa3p_engine import ErrorCode, RunResult, SignalResult, TerminalError
-from sa3p_host._output import CappedOutput
-from sa3p_host._processes import (
+from sa3p_host._local._capped_output import CappedOutput
+from sa3p_host._local._process_cleanup import (
     MARKER_VARIABLE,
     become_subreaper,
     end_process_tree,

@@ -25,13 +25,13 @@ from typing import TypeVar
 import anyio
 
 from sa3p_engine import BackendError, FileHash, FileStat, NodeKind, RunResult, TreeNode
-from sa3p_host._guest._processes import ProcessTable
-from sa3p_host._guest._streaming import stream_process
-from sa3p_host._guest._writes import serve_write
+from sa3p_host._guest._guest_writes import serve_write
+from sa3p_host._guest._process_streaming import stream_process
+from sa3p_host._guest._process_table import ProcessTable
+from sa3p_host._local._local_terminal import LocalTerminal
+from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._terminal import LocalTerminal
-from sa3p_host._vfs import LocalVfs
 from sa3p_protocol import (
     AttachRequest,
     CloseTerminalRequest,

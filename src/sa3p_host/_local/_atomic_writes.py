@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 
 from sa3p_engine import ErrorCode, FileSystemError, WriteReceipt
-from sa3p_host._paths import Confinement, ResolvedPath, error_from_os
+from sa3p_host._local._confinement import Confinement, ResolvedPath, error_from_os
 
 __all__ = [
     "LocalFileWriter",

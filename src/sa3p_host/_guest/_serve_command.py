@@ -15,8 +15,8 @@ from typing import TextIO
 
 import anyio
 
-from sa3p_host._address import AddressError, TcpAddress, is_loopback, parse_address
-from sa3p_host._guest._server import Guest, GuestSettings
+from sa3p_host._guest._guest_server import Guest, GuestSettings
+from sa3p_host._transport import AddressError, TcpAddress, is_loopback, parse_address
 
 __all__ = ["main", "read_token", "serve_forever"]
 

@@ -16,11 +16,11 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, NamedTuple
 
 from sa3p_engine import ErrorCode, FileHash, FileStat, FileSystemError, NodeKind, TreeNode
-from sa3p_host._paths import Confinement, ResolvedPath, error_from_os
-from sa3p_host._writer import LocalFileWriter
+from sa3p_host._local._atomic_writes import LocalFileWriter
+from sa3p_host._local._confinement import Confinement, ResolvedPath, error_from_os
 
 if TYPE_CHECKING:
-    from sa3p_host._listing import Lister
+    from sa3p_host._local._git_listing import Lister
 
 __all__ = ["LocalVfs"]
 
@@ -118,7 +118,7 @@ class LocalVfs:
         return data
 
     def open_writer(self, path: str) -> LocalFileWriter:
-        """Start an atomic write of ``path``; see ``sa3p_host._writer`` for the guarantees."""
+        """Start an atomic write of ``path`` (``_atomic_writes`` says what is guaranteed)."""
         resolved = self._confinement.resolve(path)
         if resolved.relative == "" or os.path.isdir(resolved.real):
             raise FileSystemError(
@@ -155,7 +155,7 @@ class LocalVfs:
 
     def _listing(self) -> Lister:
         if self._lister is None:
-            from sa3p_host._listing import Lister  # noqa: PLC0415 - see __init__
+            from sa3p_host._local._git_listing import Lister  # noqa: PLC0415 - see __init__
 
             self._lister = Lister(
                 self.root,

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import SocketStream, TaskGroup
 
-from sa3p_host._address import Address, UnixAddress, listen_address, tune_stream
-from sa3p_host._guest._operations import Limiters, Operations
-from sa3p_host._guest._processes import ProcessTable
+from sa3p_host._guest._guest_requests import Limiters, Operations
+from sa3p_host._guest._process_table import ProcessTable
+from sa3p_host._local._local_terminal import LocalTerminal
+from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_host._remote._errors import RemoteConnectionError
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._terminal import LocalTerminal
-from sa3p_host._vfs import LocalVfs
+from sa3p_host._transport import Address, UnixAddress, listen_address, tune_stream
 from sa3p_protocol import Connection, ErrorCode, Limits, Message, Role
 
 __all__ = ["GUEST_LIMITS", "Guest", "GuestSettings"]

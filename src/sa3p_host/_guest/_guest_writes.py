@@ -21,8 +21,8 @@ from typing import Any
 import anyio
 
 from sa3p_engine import FileWriter, WriteReceipt
+from sa3p_host._local._atomic_writes import WriteMismatchError
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._writer import WriteMismatchError
 from sa3p_protocol import (
     ErrorCode,
     ErrorReply,

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sa3p_engine import NodeKind, TreeNode
-from sa3p_host._gitmeta import GitMeta, read_git_meta
-from sa3p_host._writer import is_temporary_name, remove_stale_temporary
+from sa3p_host._local._atomic_writes import is_temporary_name, remove_stale_temporary
+from sa3p_host._local._git_metadata import GitMeta, read_git_meta
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec

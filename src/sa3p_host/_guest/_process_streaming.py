@@ -8,7 +8,7 @@ import signal as signals
 import anyio
 
 from sa3p_engine import BackendError, ErrorCode, TerminalError
-from sa3p_host._guest._processes import ManagedProcess, ProcessTable
+from sa3p_host._guest._process_table import ManagedProcess, ProcessTable
 from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
 from sa3p_host._remote._link import Inbox, Link
 from sa3p_protocol import (

@@ -1,0 +1,1 @@
+"""The local backends: this machine's files and processes behind the engine's interfaces."""
