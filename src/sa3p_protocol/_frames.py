@@ -1,4 +1,5 @@
-"""The frame layer: header layout, opcodes, ``Frame`` and the incremental ``FrameCodec``.
+"""The frame layer: header layout, opcodes, ``Frame``, the incremental ``FrameCodec`` and the
+per-stream ``Multiplexer``.
 
 Wire layout (kept exactly from the original sa3p): ``b"SA3P"``, stream id (u32 big-endian),
 opcode (u8), payload length (u32 big-endian), 13 bytes, then the payload.
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from itertools import repeat
 from typing import NamedTuple
 
-from sa3p_parser import Instruction, WriteChunk
-from sa3p_protocol._errors import (
+from sa3p_protocol._wire_errors import (
     FrameTooShort,
     IncompletePayload,
     InvalidMagic,
@@ -89,6 +90,18 @@ class Opcode(enum.IntEnum):
 _OPCODE_TABLE: list[Opcode | None] = [None] * 256
 for _opcode in Opcode:
     _OPCODE_TABLE[_opcode.value] = _opcode
+
+CONTROL_OPCODES = frozenset(opcode for opcode in Opcode if opcode >= 0x70)
+STREAM_OPENING_OPCODES = frozenset(opcode for opcode in Opcode if opcode < 0x40) - {
+    Opcode.VFS_WRITE_CHUNK,
+    Opcode.PTY_INPUT,
+    Opcode.VFS_WRITE_COMMIT,
+    Opcode.VFS_WRITE_ABORT,
+    Opcode.PTY_RESIZE,
+    Opcode.PTY_CLOSE_STDIN,
+}
+"""Requests that may open a stream (PTY_SIGNAL may also travel on a process stream); the other
+requests continue a write or process stream."""
 
 
 class _FrameFields(NamedTuple):
@@ -265,14 +278,49 @@ class FrameCodec:
         _check_header(data, position, self._consumed, self.max_payload)
 
 
-def frame_from_instruction(stream_id: int, instruction: Instruction) -> Frame | None:
-    """The frame a parser instruction becomes on a write stream, or None.
+class Multiplexer:
+    """Frames grouped by stream id, first in first out within each stream (the original sa3p's
+    multiplexer). Streams are listed in the order they first received a frame; a stream whose
+    queue empties is forgotten."""
 
-    A ``WriteChunk`` becomes ``VFS_WRITE_CHUNK`` with the chunk as payload, byte-exact; no other
-    instruction maps onto a frame by itself (the remote layer turns commands into requests).
-    """
-    match instruction:
-        case WriteChunk(data=data):
-            return Frame(stream_id, Opcode.VFS_WRITE_CHUNK, data)
-        case _:
+    def __init__(self) -> None:
+        self._queues: dict[int, deque[Frame]] = {}
+        self._total = 0
+
+    def push(self, frame: Frame) -> None:
+        """Append ``frame`` to its stream's queue."""
+        self._queues.setdefault(frame.stream_id, deque()).append(frame)
+        self._total += 1
+
+    def pop_next(self, stream_id: int) -> Frame | None:
+        """Remove and return the oldest frame of ``stream_id``, or None if it has none."""
+        queue = self._queues.get(stream_id)
+        if queue is None:
             return None
+        frame = queue.popleft()
+        self._total -= 1
+        if not queue:
+            del self._queues[stream_id]
+        return frame
+
+    def peek_next(self, stream_id: int) -> Frame | None:
+        """The oldest frame of ``stream_id`` without removing it, or None."""
+        queue = self._queues.get(stream_id)
+        return queue[0] if queue else None
+
+    def discard(self, stream_id: int) -> int:
+        """Drop every queued frame of ``stream_id``; return how many there were."""
+        count = len(self._queues.pop(stream_id, ()))
+        self._total -= count
+        return count
+
+    def stream_ids(self) -> list[int]:
+        """Streams with queued frames."""
+        return list(self._queues)
+
+    def len_for_stream(self, stream_id: int) -> int:
+        """How many frames ``stream_id`` has queued."""
+        return len(self._queues.get(stream_id, ()))
+
+    def __len__(self) -> int:
+        return self._total

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from sa3p_protocol import (
+from sa3p_protocol import Frame, Message, Opcode, WireErrorCode, decode_message, encode_message
+from sa3p_protocol.messages import (
     AttachRequest,
     Auth,
     CloseStdinRequest,
@@ -17,9 +18,7 @@ from sa3p_protocol import (
     CwdReply,
     CwdRequest,
     End,
-    ErrorCode,
     ErrorReply,
-    Frame,
     GoAway,
     HashEntry,
     HashReply,
@@ -27,9 +26,7 @@ from sa3p_protocol import (
     Hello,
     ListProcessesRequest,
     ListTreeRequest,
-    Message,
     OkReply,
-    Opcode,
     Ping,
     PollRequest,
     Pong,
@@ -61,8 +58,6 @@ from sa3p_protocol import (
     WriteCommit,
     WriteOpenRequest,
     WriteReply,
-    decode_message,
-    encode_message,
 )
 
 D = bytes(range(32))
@@ -178,7 +173,7 @@ GOLDEN: list[tuple[Message, str]] = [
         "53413350010203044000000000",
     ),
     (
-        ErrorReply(ErrorCode.NOT_FOUND, "no such file: a", (("path", "a"),)),
+        ErrorReply(WireErrorCode.NOT_FOUND, "no such file: a", (("path", "a"),)),
         "5341335001020304410000002600010000000f6e6f20737563682066696c653a2061000000010000"
         "0004706174680000000161",
     ),
@@ -284,7 +279,7 @@ GOLDEN: list[tuple[Message, str]] = [
         "534133500102030473000000080000000000000003",
     ),
     (
-        GoAway(9, ErrorCode.SHUTTING_DOWN, "bye"),
+        GoAway(9, WireErrorCode.SHUTTING_DOWN, "bye"),
         "5341335001020304740000000d00000009010d00000003627965",
     ),
     (
@@ -292,7 +287,7 @@ GOLDEN: list[tuple[Message, str]] = [
         "5341335001020304750000000400010000",
     ),
     (
-        Reset(ErrorCode.CANCELLED, "stop"),
+        Reset(WireErrorCode.CANCELLED, "stop"),
         "5341335001020304760000000a010c0000000473746f70",
     ),
     (
