@@ -28,6 +28,7 @@ from sa3p_protocol._connection_events import (
 )
 from sa3p_protocol._frames import HEADER_LEN, MAGIC, Frame, FrameCodec, Multiplexer, Opcode
 from sa3p_protocol._handshake import (
+    HANDSHAKE_MAX_PAYLOAD,
     PROTOCOL_VERSION,
     ConnectionLimits,
     Role,
@@ -48,6 +49,7 @@ from sa3p_protocol._wire_errors import (
 )
 
 __all__ = [
+    "HANDSHAKE_MAX_PAYLOAD",
     "HEADER_LEN",
     "MAGIC",
     "PROTOCOL_VERSION",

@@ -3,7 +3,10 @@
 ``receive_data(bytes) -> list[Event]`` and ``data_to_send() -> bytes``; methods to open
 streams, send messages, end, reset, acknowledge and ping. No sockets, no clock, no logging.
 Frames the peer gets wrong become events (``StreamReset``, ``ConnectionFailed``), never
-exceptions; ``UsageError`` is raised only for local misuse.
+exceptions; ``UsageError`` is raised only for local misuse. Until the handshake completes only
+HELLO, AUTH and GOAWAY of at most ``HANDSHAKE_MAX_PAYLOAD`` bytes are accepted, and received
+bytes are taken one frame at a time, so a peer that has not authenticated can make the
+connection buffer one small frame at most (docs/PROTOCOL.md §3, "Before the handshake").
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sa3p_protocol._connection_events import (
 from sa3p_protocol._flow_control import ReceiveWindow, SendScheduler, StreamRecord
 from sa3p_protocol._frames import CONTROL_OPCODES, STREAM_OPENING_OPCODES, Frame, FrameCodec, Opcode
 from sa3p_protocol._handshake import (
+    HANDSHAKE_MAX_PAYLOAD,
     MAX_WINDOW,
     ConnectionLimits,
     Handshake,
@@ -42,6 +46,7 @@ from sa3p_protocol._transitions import (
 )
 from sa3p_protocol._wire_errors import (
     MalformedPayload,
+    PayloadTooLarge,
     ProtocolError,
     UsageError,
     WireErrorCode,
@@ -77,7 +82,7 @@ class Connection:
         self.limits = limits or ConnectionLimits()
         self._handshake = Handshake(role, self.limits, token, features, nonce)
         self._state = ConnectionState.AWAIT_HELLO
-        self._codec = FrameCodec(self.limits.max_frame_payload)
+        self._codec = FrameCodec(min(HANDSHAKE_MAX_PAYLOAD, self.limits.max_frame_payload))
         self._control: deque[Frame] = deque()
         self._scheduler = SendScheduler()
         self._table = StreamTable(role, self.limits)
@@ -259,10 +264,19 @@ class Connection:
         boundaries carry no meaning.
         """
         events: list[Event] = []
-        if self._state is ConnectionState.CLOSED:
-            return []
         try:
-            self._receive_frames(self._codec.feed(data), events)
+            while data and self._state in _HANDSHAKE_STATES:
+                # One frame at a time: the frame that completes the handshake raises the payload
+                # limit for the frames behind it, and a peer that has not authenticated never
+                # gets more than one small frame buffered.
+                wanted = self._codec.bytes_wanted()
+                self._receive_frames(self._codec.feed(data[:wanted]), events)
+                data = data[wanted:]
+            if data and self._state is not ConnectionState.CLOSED:
+                self._receive_frames(self._codec.feed(data), events)
+        except PayloadTooLarge as error:
+            in_handshake = self._state in _HANDSHAKE_STATES
+            self._fail(_said_of_the_handshake(error) if in_handshake else error, events)
         except ProtocolError as error:
             self._fail(error, events)
         return events
@@ -409,6 +423,8 @@ class Connection:
             text = f"{step.value} in state {self._state.value}"
             raise ProtocolError(WireErrorCode.HANDSHAKE_FAILED, text)
         self._state = new_state
+        if new_state is ConnectionState.OPEN:  # the handshake's small frame limit ends
+            self._codec.max_payload = self.limits.max_frame_payload
 
     def _local_step(self, stream_id: int, step: StreamInput) -> StreamRecord:
         record = self._streams.get(stream_id)
@@ -473,3 +489,14 @@ class Connection:
 def _before_handshake(opcode: Opcode) -> ProtocolError:
     message = f"{opcode.name} before the handshake completed"
     return ProtocolError(WireErrorCode.HANDSHAKE_FAILED, message)
+
+
+def _said_of_the_handshake(error: PayloadTooLarge) -> PayloadTooLarge:
+    """The same error, saying that the limit was the handshake's (``HANDSHAKE_MAX_PAYLOAD``)."""
+    return PayloadTooLarge(
+        length=error.length,
+        limit=error.limit,
+        stream_id=error.stream_id or 0,
+        offset=error.offset,
+        handshake=True,
+    )

@@ -29,6 +29,7 @@ DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 MAX_STREAM_ID = 0xFFFF_FFFF
 
 _HEADER = struct.Struct(">4sIBI")
+_LENGTH = struct.Struct(">I")  # the header's last field, at byte 9
 _COMPACT_AT = 64 * 1024  # compact the receive buffer once this much has been consumed
 
 
@@ -203,6 +204,18 @@ class FrameCodec:
     def buffered_len(self) -> int:
         """Bytes received but not yet returned as frames."""
         return len(self._buffer) - self._start
+
+    def bytes_wanted(self) -> int:
+        """Bytes that would complete the next frame's header or, once it is here, the frame.
+
+        Feeding no more than this keeps the buffer within one frame (the ``Connection`` does so
+        until its handshake completes).
+        """
+        buffered = len(self._buffer) - self._start
+        if buffered < HEADER_LEN:
+            return HEADER_LEN - buffered
+        length: int = _LENGTH.unpack_from(self._buffer, self._start + 9)[0]
+        return HEADER_LEN + length - buffered
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Add ``data``; return the frames it completes, in order.

@@ -20,6 +20,10 @@ from sa3p_protocol._wire_errors import ProtocolError, WireErrorCode
 from sa3p_protocol.messages import Auth, Hello
 
 PROTOCOL_VERSION = 1
+HANDSHAKE_MAX_PAYLOAD = 4096
+"""The largest frame payload a ``Connection`` accepts until its handshake completes (or its
+own ``max_frame_payload`` if smaller): room for HELLO, AUTH and GOAWAY, and all a peer that has
+not authenticated can make it buffer (header included: 13 + 4096 bytes)."""
 NONCE_LEN = 32
 MIN_FRAME_PAYLOAD = 1024
 MAX_WINDOW = 2**31 - 1

@@ -132,12 +132,19 @@ class TrailingBytes(ProtocolError):
 
 
 class PayloadTooLarge(ProtocolError):
-    """A header announced more payload than the limit; raised before any payload is buffered."""
+    """A header announced more payload than the limit; raised before any payload is buffered.
 
-    def __init__(self, *, length: int, limit: int, stream_id: int, offset: int) -> None:
+    ``handshake``: the limit was ``HANDSHAKE_MAX_PAYLOAD``, which holds until the handshake
+    completes (docs/PROTOCOL.md §3).
+    """
+
+    def __init__(
+        self, *, length: int, limit: int, stream_id: int, offset: int, handshake: bool = False
+    ) -> None:
+        when = " before the handshake completed" if handshake else ""
         super().__init__(
             WireErrorCode.FRAME_TOO_LARGE,
-            f"payload of {length} bytes exceeds the limit of {limit} (stream {stream_id}, "
+            f"payload of {length} bytes exceeds the limit of {limit}{when} (stream {stream_id}, "
             f"byte {offset})",
             stream_id=stream_id,
         )
