@@ -51,7 +51,7 @@ from sa3p_host._remote._exchange import Exchange
 from sa3p_host._remote._writers import BlockingFileWriter, RemoteFileWriter
 from sa3p_host._terminal import LocalTerminal
 from sa3p_host._vfs import LocalVfs
-from sa3p_protocol import ErrorCode as RemoteCode
+from sa3p_protocol import WireErrorCode as RemoteCode
 
 __all__ = [
     "RemoteTerminal",
