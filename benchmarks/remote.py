@@ -38,7 +38,7 @@ import psutil
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
 from sa3p_host._remote import connect, open_remote_backends
-from sa3p_protocol import SpawnRequest
+from sa3p_protocol.messages import SpawnRequest
 
 GROUP = "remote"
 MIB = 1 << 20

@@ -3,25 +3,17 @@
 ``receive_data(bytes) -> list[Event]`` and ``data_to_send() -> bytes``; methods to open
 streams, send messages, end, reset, acknowledge and ping. No sockets, no clock, no logging.
 Frames the peer gets wrong become events (``StreamReset``, ``ConnectionFailed``), never
-exceptions; ``UsageError`` is raised only for local misuse.
+exceptions; ``UsageError`` is raised only for local misuse. Until the handshake completes only
+HELLO, AUTH and GOAWAY of at most ``HANDSHAKE_MAX_PAYLOAD`` bytes are accepted, and received
+bytes are taken one frame at a time, so a peer that has not authenticated can make the
+connection buffer one small frame at most (docs/PROTOCOL.md §3, "Before the handshake").
 """
 
 from __future__ import annotations
 
-import secrets
 from collections import deque
 
-from sa3p_protocol._errors import (
-    ControlFlood,
-    ErrorCode,
-    FlowControlError,
-    HandshakeFailed,
-    MalformedPayload,
-    ProtocolError,
-    UnexpectedFrame,
-    UsageError,
-)
-from sa3p_protocol._events import (
+from sa3p_protocol._connection_events import (
     ConnectionFailed,
     Event,
     GoAwayReceived,
@@ -33,39 +25,18 @@ from sa3p_protocol._events import (
     StreamEnded,
     StreamReset,
 )
-from sa3p_protocol._flow import ReceiveWindow, StreamRecord
-from sa3p_protocol._frames import Frame, FrameCodec, Opcode
+from sa3p_protocol._flow_control import ReceiveWindow, SendScheduler, StreamRecord
+from sa3p_protocol._frames import CONTROL_OPCODES, STREAM_OPENING_OPCODES, Frame, FrameCodec, Opcode
 from sa3p_protocol._handshake import (
-    CLIENT_LABEL,
+    HANDSHAKE_MAX_PAYLOAD,
     MAX_WINDOW,
-    NONCE_LEN,
-    Limits,
+    ConnectionLimits,
+    Handshake,
     Role,
-    answer_client_hello,
-    answer_server_hello,
-    build_hello,
-    verify_proof,
 )
-from sa3p_protocol._messages import (
-    CONTROL_OPCODES,
-    STREAM_OPENING_OPCODES,
-    decode_message,
-    message_frame,
-)
-from sa3p_protocol._replies import (
-    Auth,
-    End,
-    ErrorReply,
-    GoAway,
-    Hello,
-    Ping,
-    Pong,
-    Reset,
-    WindowUpdate,
-)
-from sa3p_protocol._scheduler import SendScheduler
-from sa3p_protocol._schema import Message
-from sa3p_protocol._state import (
+from sa3p_protocol._payload_codec import Message, decode_message, message_frame
+from sa3p_protocol._stream_table import StreamTable
+from sa3p_protocol._transitions import (
     CONNECTION_TRANSITIONS,
     STREAM_TRANSITIONS,
     ConnectionInput,
@@ -73,9 +44,16 @@ from sa3p_protocol._state import (
     StreamInput,
     StreamState,
 )
-from sa3p_protocol._streams import StreamTable
+from sa3p_protocol._wire_errors import (
+    MalformedPayload,
+    PayloadTooLarge,
+    ProtocolError,
+    UsageError,
+    WireErrorCode,
+)
+from sa3p_protocol.messages import Auth, ErrorReply, GoAway, Hello, Ping, Pong, Reset, WindowUpdate
 
-_STREAM_CONTROL = frozenset({Opcode.WINDOW_UPDATE, Opcode.RESET, Opcode.END})
+_HANDSHAKE_STATES = (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH)
 _CONNECTION_ONLY = CONTROL_OPCODES - {Opcode.RESET, Opcode.END}
 
 
@@ -95,20 +73,16 @@ class Connection:
         self,
         role: Role,
         *,
-        limits: Limits | None = None,
+        limits: ConnectionLimits | None = None,
         token: bytes | None = None,
         features: tuple[str, ...] = (),
         nonce: bytes | None = None,
     ) -> None:
         self.role = role
-        self.limits = limits or Limits()
-        self._token = token
-        self._features = tuple(features)
-        self._nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_LEN)
-        if len(self._nonce) != NONCE_LEN:
-            raise ValueError(f"nonce must be {NONCE_LEN} bytes")
+        self.limits = limits or ConnectionLimits()
+        self._handshake = Handshake(role, self.limits, token, features, nonce)
         self._state = ConnectionState.AWAIT_HELLO
-        self._codec = FrameCodec(self.limits.max_frame_payload)
+        self._codec = FrameCodec(min(HANDSHAKE_MAX_PAYLOAD, self.limits.max_frame_payload))
         self._control: deque[Frame] = deque()
         self._scheduler = SendScheduler()
         self._table = StreamTable(role, self.limits)
@@ -118,7 +92,7 @@ class Connection:
         self.features: tuple[str, ...] = ()
         self._burst = 0
         if role is Role.CLIENT:
-            self._queue_control(0, self._hello(auth_required=False))
+            self._queue_control(0, self._handshake.hello())
 
     # ---- properties ------------------------------------------------------------------------
 
@@ -153,11 +127,12 @@ class Connection:
         if record is None:
             return 0
         window = min(record.send_window, self._scheduler.connection_window)
-        return max(0, window - self._scheduler.queued_bytes(stream_id))
+        return max(0, window - record.queued_bytes)
 
     def queued_bytes(self, stream_id: int) -> int:
         """Payload bytes queued on ``stream_id`` and not yet returned by ``data_to_send``."""
-        return self._scheduler.queued_bytes(stream_id)
+        record = self._streams.get(stream_id)
+        return record.queued_bytes if record else 0
 
     def can_open_stream(self) -> bool:
         """Whether ``open_stream`` would be accepted now."""
@@ -199,14 +174,14 @@ class Connection:
                 f"payload of {len(frame.payload)} bytes exceeds the peer's limit of "
                 f"{self.max_send_payload}"
             )
-        self._enqueue(self._local_step(stream_id, StreamInput.SEND), frame)
+        self._scheduler.push(self._local_step(stream_id, StreamInput.SEND), frame)
         if end_stream:
             self.end_stream(stream_id)
 
     def send_error(
         self,
         stream_id: int,
-        code: ErrorCode,
+        code: WireErrorCode,
         message: str,
         details: tuple[tuple[str, str], ...] = (),
     ) -> None:
@@ -220,22 +195,19 @@ class Connection:
 
     def end_stream(self, stream_id: int) -> None:
         """Queue END: this side sends nothing more on ``stream_id``."""
-        self._enqueue(
+        self._scheduler.push(
             self._local_step(stream_id, StreamInput.SEND_END), Frame(stream_id, Opcode.END)
         )
 
     def reset_stream(
-        self, stream_id: int, code: ErrorCode = ErrorCode.CANCELLED, message: str = ""
+        self, stream_id: int, code: WireErrorCode = WireErrorCode.CANCELLED, message: str = ""
     ) -> None:
         """Abandon ``stream_id`` now: queued frames are dropped, RESET goes out first.
         Resetting a stream that is already closed does nothing."""
         record = self._streams.get(stream_id)
-        if record is None or record.state is StreamState.CLOSED:
-            return
-        record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
-        self._scheduler.discard(record)
-        self._forget(record)
-        self._queue_control(stream_id, Reset(code, message))
+        if record is not None and record.state is not StreamState.CLOSED:
+            self._close_stream(record)
+            self._queue_control(stream_id, Reset(code, message))
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         """Give back ``size`` bytes of receive credit (a ``flow_length``) once dealt with."""
@@ -254,7 +226,7 @@ class Connection:
         """Queue a PING; the peer's PONG comes back as ``PongReceived(opaque)``."""
         self._queue_control(0, Ping(opaque))
 
-    def close(self, code: ErrorCode = ErrorCode.NO_ERROR, message: str = "") -> None:
+    def close(self, code: WireErrorCode = WireErrorCode.NO_ERROR, message: str = "") -> None:
         """Queue GOAWAY: no new peer streams; existing streams may finish."""
         if self._state is ConnectionState.CLOSED:
             return
@@ -276,7 +248,8 @@ class Connection:
             ConnectionState.OPEN,
             ConnectionState.CLOSING,
         ):
-            for record in self._scheduler.gather(self._streams, parts, max_bytes):
+            for record in self._scheduler.gather(parts, max_bytes):
+                # A stream frame sent is progress: the peer's control frames count anew.
                 self._burst = 0
                 self._forget(record)
         return b"".join(parts)
@@ -287,36 +260,47 @@ class Connection:
         """Process bytes from the transport; return what happened, in order.
 
         A peer's protocol violation ends the list with ``ConnectionFailed`` (a GOAWAY is
-        queued); after that, data is ignored. ``b""`` (end of file) changes nothing.
+        queued); after that, data is ignored. ``b""`` (end of file) changes nothing. Chunk
+        boundaries carry no meaning.
         """
-        if self._state is ConnectionState.CLOSED:
-            return []
         events: list[Event] = []
         try:
-            for frame in self._codec.feed(data):
-                self._receive_frame(frame, events)
-                if self._closed():
-                    break
+            while data and self._state in _HANDSHAKE_STATES:
+                # One frame at a time: the frame that completes the handshake raises the payload
+                # limit for the frames behind it, and a peer that has not authenticated never
+                # gets more than one small frame buffered.
+                wanted = self._codec.bytes_wanted()
+                self._receive_frames(self._codec.feed(data[:wanted]), events)
+                data = data[wanted:]
+            if data and self._state is not ConnectionState.CLOSED:
+                self._receive_frames(self._codec.feed(data), events)
+        except PayloadTooLarge as error:
+            in_handshake = self._state in _HANDSHAKE_STATES
+            self._fail(_said_of_the_handshake(error) if in_handshake else error, events)
         except ProtocolError as error:
             self._fail(error, events)
         return events
 
-    def _receive_frame(self, frame: Frame, events: list[Event]) -> None:
-        opcode = frame.opcode
-        if frame.stream_id == 0:
-            if opcode not in _CONNECTION_ONLY:
-                raise UnexpectedFrame(f"{opcode.name} is not allowed on stream 0", stream_id=0)
-            self._receive_control(frame, events)
-        elif opcode in _CONNECTION_ONLY and opcode is not Opcode.WINDOW_UPDATE:
-            raise UnexpectedFrame(f"{opcode.name} belongs on stream 0", stream_id=frame.stream_id)
-        elif self._state in (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH):
-            raise HandshakeFailed(f"{opcode.name} before the handshake completed")
-        elif opcode is Opcode.WINDOW_UPDATE:
-            self._receive_stream_window_update(frame)
-        elif opcode is Opcode.RESET:
-            self._receive_reset(frame, events)
-        else:
-            self._receive_stream_frame(frame, events)
+    def _receive_frames(self, frames: list[Frame], events: list[Event]) -> None:
+        for frame in frames:
+            opcode, stream_id = frame.opcode, frame.stream_id
+            # Stream 0 carries the connection's frames; WINDOW_UPDATE also goes on a stream.
+            if opcode is not Opcode.WINDOW_UPDATE and (stream_id == 0) != (
+                opcode in _CONNECTION_ONLY
+            ):
+                where = "is not allowed on stream 0" if stream_id == 0 else "belongs on stream 0"
+                message = f"{opcode.name} {where}"
+                raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
+            if stream_id == 0:
+                self._receive_control(frame, events)
+            elif self._state in _HANDSHAKE_STATES:
+                raise _before_handshake(opcode)
+            elif opcode is Opcode.WINDOW_UPDATE or opcode is Opcode.RESET:
+                self._receive_stream_control(frame, events)
+            else:
+                self._receive_stream_frame(frame, events)
+            if self._state is ConnectionState.CLOSED:
+                return
 
     def _receive_control(self, frame: Frame, events: list[Event]) -> None:
         message = decode_message(frame.opcode, frame.payload)
@@ -327,13 +311,14 @@ class Connection:
                 self._receive_auth(received, events)
             case GoAway():
                 self._receive_goaway(message, events)
-            case _ if self._state in (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH):
-                raise HandshakeFailed(f"{frame.opcode.name} before the handshake completed")
+            case _ if self._state in _HANDSHAKE_STATES:
+                raise _before_handshake(frame.opcode)
             case Ping(opaque=opaque):
                 self._count_unproductive()
                 self._queue_control(0, Pong(opaque))
                 if len(self._control) > self.limits.max_pending_control:
-                    raise ControlFlood("too many control replies waiting to be read")
+                    text = "too many control replies waiting to be read"
+                    raise ProtocolError(WireErrorCode.CONTROL_FLOOD, text)
                 events.append(PingReceived(opaque))
             case Pong(opaque=opaque):
                 self._count_unproductive()
@@ -341,32 +326,26 @@ class Connection:
             case WindowUpdate(increment=increment):
                 self._scheduler.connection_window += increment
                 if self._scheduler.connection_window > MAX_WINDOW:
-                    raise FlowControlError("connection window above 2**31-1")
-            case _:  # pragma: no cover - the opcode checks above leave nothing else
-                raise UnexpectedFrame(f"{frame.opcode.name} on stream 0", stream_id=0)
+                    text = "connection window above 2**31-1"
+                    raise ProtocolError(WireErrorCode.FLOW_CONTROL, text)
 
     def _receive_hello(self, hello: Hello, events: list[Event]) -> None:
-        if self._state is not ConnectionState.AWAIT_HELLO or self._peer is not None:
-            raise HandshakeFailed("a second HELLO")
+        if self._state is not ConnectionState.AWAIT_HELLO:
+            raise ProtocolError(WireErrorCode.HANDSHAKE_FAILED, "a second HELLO")
+        self._queue_control(0, self._handshake.answer(hello))
+        self._peer = hello
+        self._scheduler.connection_window = hello.connection_window
+        self.features = tuple(name for name in self._handshake.features if name in hello.features)
         if self.role is Role.CLIENT:
-            client_proof = answer_server_hello(hello, self._token, self._nonce)
-            self._accept_peer(hello)
-            self._queue_control(0, Auth(client_proof))
             self._transition(ConnectionInput.SERVER_HELLO_RECEIVED)
             events.append(HandshakeCompleted(peer=hello, features=self.features))
         else:
-            server_proof = answer_client_hello(hello, self._token, self._nonce)
-            self._accept_peer(hello)
-            self._queue_control(
-                0, self._hello(auth_required=self._token is not None, proof=server_proof)
-            )
             self._transition(ConnectionInput.CLIENT_HELLO_RECEIVED)
 
     def _receive_auth(self, received: bytes, events: list[Event]) -> None:
-        if self.role is not Role.SERVER or self._state is not ConnectionState.AWAIT_AUTH:
-            raise HandshakeFailed("an unexpected AUTH")
-        assert self._peer is not None
-        verify_proof(self._token, received, CLIENT_LABEL, self._peer.nonce, self._nonce)
+        if self._state is not ConnectionState.AWAIT_AUTH or self._peer is None:
+            raise ProtocolError(WireErrorCode.HANDSHAKE_FAILED, "an unexpected AUTH")
+        self._handshake.check_auth(received, self._peer.nonce)
         self._transition(ConnectionInput.AUTH_RECEIVED)
         events.append(HandshakeCompleted(peer=self._peer, features=self.features))
 
@@ -375,69 +354,59 @@ class Connection:
             if record.local and record.stream_id > goaway.last_stream_id:
                 self._abandon(record, goaway.code, "not served: the peer is going away", events)
         self._transition(ConnectionInput.GOAWAY_RECEIVED)
-        events.append(
-            GoAwayReceived(
-                last_stream_id=goaway.last_stream_id, code=goaway.code, message=goaway.message
-            )
-        )
+        last, code, text = goaway.last_stream_id, goaway.code, goaway.message
+        events.append(GoAwayReceived(last_stream_id=last, code=code, message=text))
 
-    def _receive_stream_window_update(self, frame: Frame) -> None:
-        update = decode_message(frame.opcode, frame.payload)
-        assert isinstance(update, WindowUpdate)
+    def _receive_stream_control(self, frame: Frame, events: list[Event]) -> None:
         record = self._streams.get(frame.stream_id)
-        if record is None:
-            self._count_unproductive()
-            return
-        record.send_window += update.increment
-        if record.send_window > MAX_WINDOW:
-            raise FlowControlError("stream window above 2**31-1", stream_id=frame.stream_id)
-        self._scheduler.unblock(record)
-
-    def _receive_reset(self, frame: Frame, events: list[Event]) -> None:
-        reset = decode_message(frame.opcode, frame.payload)
-        assert isinstance(reset, Reset)
-        self._count_unproductive()
-        record = self._streams.get(frame.stream_id)
-        if record is not None:
-            self._abandon(record, reset.code, reset.message, events)
+        match decode_message(frame.opcode, frame.payload):
+            case WindowUpdate(increment=increment) if record is not None:
+                record.send_window += increment
+                if record.send_window > MAX_WINDOW:
+                    text = "stream window above 2**31-1"
+                    raise ProtocolError(
+                        WireErrorCode.FLOW_CONTROL, text, stream_id=record.stream_id
+                    )
+                self._scheduler.unblock(record)
+            case Reset(code=code, message=text):
+                self._count_unproductive()
+                if record is not None:
+                    self._abandon(record, code, text, events)
+            case _:  # credit for a stream already closed here
+                self._count_unproductive()
 
     def _receive_stream_frame(self, frame: Frame, events: list[Event]) -> None:
-        size = len(frame.payload)
+        size, stream_id = len(frame.payload), frame.stream_id
         if not self._receive.consume(size):
-            raise FlowControlError(
-                "the peer overran the connection window", stream_id=frame.stream_id
+            text = "the peer overran the connection window"
+            raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
+        record = self._streams.get(stream_id)
+        if record is None and self._peer is not None:
+            accepting = self._state is ConnectionState.OPEN
+            record = self._table.open_peer(
+                frame, self._peer.initial_stream_window, accepting=accepting
             )
-        record = self._streams.get(frame.stream_id) or self._open_peer_stream(frame)
         if record is None:  # a stream already closed here, or refused after GOAWAY
             self._count_unproductive()
             self.acknowledge(0, size)
             return
         self._burst = 0
         if not record.receive.consume(size):
-            raise FlowControlError("the peer overran a stream window", stream_id=frame.stream_id)
+            text = "the peer overran a stream window"
+            raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
         step = StreamInput.RECEIVE_END if frame.opcode is Opcode.END else StreamInput.RECEIVE
         new_state = STREAM_TRANSITIONS.get((record.state, step))
         if new_state is None:
-            self._stream_error(record, ErrorCode.STREAM_CLOSED, "a frame after END", size, events)
+            error = ProtocolError(WireErrorCode.STREAM_CLOSED, "a frame after END")
+            self._stream_error(record, error, size, events)
             return
         try:
             message = decode_message(frame.opcode, frame.payload)
         except MalformedPayload as error:
-            self._stream_error(record, error.code, error.message, size, events)
+            self._stream_error(record, error, size, events)
             return
-        self._deliver(record, new_state, message, size, events)
-
-    def _deliver(
-        self,
-        record: StreamRecord,
-        new_state: StreamState,
-        message: Message,
-        size: int,
-        events: list[Event],
-    ) -> None:
         record.state = new_state
-        stream_id = record.stream_id
-        if isinstance(message, End):
+        if step is StreamInput.RECEIVE_END:
             events.append(StreamEnded(stream_id))
         elif not record.opened:
             record.opened = True
@@ -446,36 +415,16 @@ class Connection:
             events.append(MessageReceived(stream_id=stream_id, message=message, flow_length=size))
         self._forget(record)
 
-    def _open_peer_stream(self, frame: Frame) -> StreamRecord | None:
-        assert self._peer is not None
-        accepting = self._state is ConnectionState.OPEN
-        return self._table.open_peer(frame, self._peer.initial_stream_window, accepting=accepting)
-
     # ---- internals -------------------------------------------------------------------------
-
-    def _closed(self) -> bool:
-        return self._state is ConnectionState.CLOSED
-
-    def _hello(self, *, auth_required: bool, proof: bytes = b"") -> Hello:
-        return build_hello(
-            self.role,
-            self.limits,
-            self._features,
-            self._nonce,
-            auth_required=auth_required,
-            proof=proof,
-        )
-
-    def _accept_peer(self, hello: Hello) -> None:
-        self._peer = hello
-        self._scheduler.connection_window = hello.connection_window
-        self.features = tuple(name for name in self._features if name in hello.features)
 
     def _transition(self, step: ConnectionInput) -> None:
         new_state = CONNECTION_TRANSITIONS.get((self._state, step))
         if new_state is None:
-            raise HandshakeFailed(f"{step.value} in state {self._state.value}")
+            text = f"{step.value} in state {self._state.value}"
+            raise ProtocolError(WireErrorCode.HANDSHAKE_FAILED, text)
         self._state = new_state
+        if new_state is ConnectionState.OPEN:  # the handshake's small frame limit ends
+            self._codec.max_payload = self.limits.max_frame_payload
 
     def _local_step(self, stream_id: int, step: StreamInput) -> StreamRecord:
         record = self._streams.get(stream_id)
@@ -488,29 +437,32 @@ class Connection:
             record.opened = True
         return record
 
-    def _enqueue(self, record: StreamRecord, frame: Frame) -> None:
-        self._scheduler.push(record, frame)
-
     def _forget(self, record: StreamRecord) -> None:
-        if record.state is StreamState.CLOSED and not self._scheduler.has_frames(record.stream_id):
+        if record.state is StreamState.CLOSED and not record.queue:
             self._streams.pop(record.stream_id, None)
 
-    def _abandon(
-        self, record: StreamRecord, code: ErrorCode, message: str, events: list[Event]
-    ) -> None:
-        record.state = StreamState.CLOSED
+    def _close_stream(self, record: StreamRecord) -> None:
+        """Close ``record`` at once (a RESET either way): its queued frames are dropped."""
+        record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
         self._scheduler.discard(record)
         self._forget(record)
-        events.append(
-            StreamReset(stream_id=record.stream_id, code=code, message=message, remote=True)
-        )
+
+    def _abandon(
+        self, record: StreamRecord, code: WireErrorCode, message: str, events: list[Event]
+    ) -> None:
+        """The peer reset the stream, or will not serve it (GOAWAY)."""
+        self._close_stream(record)
+        stream_id = record.stream_id
+        events.append(StreamReset(stream_id=stream_id, code=code, message=message, remote=True))
 
     def _stream_error(
-        self, record: StreamRecord, code: ErrorCode, message: str, size: int, events: list[Event]
+        self, record: StreamRecord, error: ProtocolError, size: int, events: list[Event]
     ) -> None:
+        """The peer broke a stream's rules: reset that stream only."""
         self._count_unproductive()
         self.acknowledge(record.stream_id, size)
-        self.reset_stream(record.stream_id, code, message)
+        self.reset_stream(record.stream_id, error.code, error.message)
+        code, message = error.code, error.message
         events.append(
             StreamReset(stream_id=record.stream_id, code=code, message=message, remote=False)
         )
@@ -521,7 +473,8 @@ class Connection:
     def _count_unproductive(self) -> None:
         self._burst += 1
         if self._burst > self.limits.max_control_burst:
-            raise ControlFlood(f"more than {self.limits.max_control_burst} control frames in a row")
+            text = f"more than {self.limits.max_control_burst} control frames in a row"
+            raise ProtocolError(WireErrorCode.CONTROL_FLOOD, text)
 
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
         self._scheduler.clear()
@@ -531,3 +484,19 @@ class Connection:
         events.append(
             ConnectionFailed(code=error.code, message=error.message, stream_id=error.stream_id)
         )
+
+
+def _before_handshake(opcode: Opcode) -> ProtocolError:
+    message = f"{opcode.name} before the handshake completed"
+    return ProtocolError(WireErrorCode.HANDSHAKE_FAILED, message)
+
+
+def _said_of_the_handshake(error: PayloadTooLarge) -> PayloadTooLarge:
+    """The same error, saying that the limit was the handshake's (``HANDSHAKE_MAX_PAYLOAD``)."""
+    return PayloadTooLarge(
+        length=error.length,
+        limit=error.limit,
+        stream_id=error.stream_id or 0,
+        offset=error.offset,
+        handshake=True,
+    )

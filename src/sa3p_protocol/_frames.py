@@ -1,4 +1,5 @@
-"""The frame layer: header layout, opcodes, ``Frame`` and the incremental ``FrameCodec``.
+"""The frame layer: header layout, opcodes, ``Frame``, the incremental ``FrameCodec`` and the
+per-stream ``Multiplexer``.
 
 Wire layout (kept exactly from the original sa3p): ``b"SA3P"``, stream id (u32 big-endian),
 opcode (u8), payload length (u32 big-endian), 13 bytes, then the payload.
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from itertools import repeat
 from typing import NamedTuple
 
-from sa3p_parser import Instruction, WriteChunk
-from sa3p_protocol._errors import (
+from sa3p_protocol._wire_errors import (
     FrameTooShort,
     IncompletePayload,
     InvalidMagic,
@@ -28,6 +29,7 @@ DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 MAX_STREAM_ID = 0xFFFF_FFFF
 
 _HEADER = struct.Struct(">4sIBI")
+_LENGTH = struct.Struct(">I")  # the header's last field, at byte 9
 _COMPACT_AT = 64 * 1024  # compact the receive buffer once this much has been consumed
 
 
@@ -89,6 +91,18 @@ class Opcode(enum.IntEnum):
 _OPCODE_TABLE: list[Opcode | None] = [None] * 256
 for _opcode in Opcode:
     _OPCODE_TABLE[_opcode.value] = _opcode
+
+CONTROL_OPCODES = frozenset(opcode for opcode in Opcode if opcode >= 0x70)
+STREAM_OPENING_OPCODES = frozenset(opcode for opcode in Opcode if opcode < 0x40) - {
+    Opcode.VFS_WRITE_CHUNK,
+    Opcode.PTY_INPUT,
+    Opcode.VFS_WRITE_COMMIT,
+    Opcode.VFS_WRITE_ABORT,
+    Opcode.PTY_RESIZE,
+    Opcode.PTY_CLOSE_STDIN,
+}
+"""Requests that may open a stream (PTY_SIGNAL may also travel on a process stream); the other
+requests continue a write or process stream."""
 
 
 class _FrameFields(NamedTuple):
@@ -191,6 +205,18 @@ class FrameCodec:
         """Bytes received but not yet returned as frames."""
         return len(self._buffer) - self._start
 
+    def bytes_wanted(self) -> int:
+        """Bytes that would complete the next frame's header or, once it is here, the frame.
+
+        Feeding no more than this keeps the buffer within one frame (the ``Connection`` does so
+        until its handshake completes).
+        """
+        buffered = len(self._buffer) - self._start
+        if buffered < HEADER_LEN:
+            return HEADER_LEN - buffered
+        length: int = _LENGTH.unpack_from(self._buffer, self._start + 9)[0]
+        return HEADER_LEN + length - buffered
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Add ``data``; return the frames it completes, in order.
 
@@ -265,14 +291,49 @@ class FrameCodec:
         _check_header(data, position, self._consumed, self.max_payload)
 
 
-def frame_from_instruction(stream_id: int, instruction: Instruction) -> Frame | None:
-    """The frame a parser instruction becomes on a write stream, or None.
+class Multiplexer:
+    """Frames grouped by stream id, first in first out within each stream (the original sa3p's
+    multiplexer). Streams are listed in the order they first received a frame; a stream whose
+    queue empties is forgotten."""
 
-    A ``WriteChunk`` becomes ``VFS_WRITE_CHUNK`` with the chunk as payload, byte-exact; no other
-    instruction maps onto a frame by itself (the remote layer turns commands into requests).
-    """
-    match instruction:
-        case WriteChunk(data=data):
-            return Frame(stream_id, Opcode.VFS_WRITE_CHUNK, data)
-        case _:
+    def __init__(self) -> None:
+        self._queues: dict[int, deque[Frame]] = {}
+        self._total = 0
+
+    def push(self, frame: Frame) -> None:
+        """Append ``frame`` to its stream's queue."""
+        self._queues.setdefault(frame.stream_id, deque()).append(frame)
+        self._total += 1
+
+    def pop_next(self, stream_id: int) -> Frame | None:
+        """Remove and return the oldest frame of ``stream_id``, or None if it has none."""
+        queue = self._queues.get(stream_id)
+        if queue is None:
             return None
+        frame = queue.popleft()
+        self._total -= 1
+        if not queue:
+            del self._queues[stream_id]
+        return frame
+
+    def peek_next(self, stream_id: int) -> Frame | None:
+        """The oldest frame of ``stream_id`` without removing it, or None."""
+        queue = self._queues.get(stream_id)
+        return queue[0] if queue else None
+
+    def discard(self, stream_id: int) -> int:
+        """Drop every queued frame of ``stream_id``; return how many there were."""
+        count = len(self._queues.pop(stream_id, ()))
+        self._total -= count
+        return count
+
+    def stream_ids(self) -> list[int]:
+        """Streams with queued frames."""
+        return list(self._queues)
+
+    def len_for_stream(self, stream_id: int) -> int:
+        """How many frames ``stream_id`` has queued."""
+        return len(self._queues.get(stream_id, ()))
+
+    def __len__(self) -> int:
+        return self._total

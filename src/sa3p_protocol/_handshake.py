@@ -1,4 +1,4 @@
-"""Handshake values: roles, limits, and the HMAC challenge-response.
+"""The handshake: roles, limits, and the HELLO/AUTH exchange with its HMAC challenge-response.
 
 The client sends HELLO with a 32-byte nonce. The server answers HELLO with its own nonce and,
 when it has a token, its proof ``HMAC-SHA256(token, b"sa3p-server" + client nonce + server
@@ -13,12 +13,17 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
-from sa3p_protocol._errors import AuthenticationFailed, HandshakeFailed, UnsupportedVersion
-from sa3p_protocol._replies import Hello
+from sa3p_protocol._wire_errors import ProtocolError, WireErrorCode
+from sa3p_protocol.messages import Auth, Hello
 
 PROTOCOL_VERSION = 1
+HANDSHAKE_MAX_PAYLOAD = 4096
+"""The largest frame payload a ``Connection`` accepts until its handshake completes (or its
+own ``max_frame_payload`` if smaller): room for HELLO, AUTH and GOAWAY, and all a peer that has
+not authenticated can make it buffer (header included: 13 + 4096 bytes)."""
 NONCE_LEN = 32
 MIN_FRAME_PAYLOAD = 1024
 MAX_WINDOW = 2**31 - 1
@@ -30,7 +35,7 @@ class Role(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
+class ConnectionLimits:
     """What this side accepts; the first four are announced in HELLO.
 
     Attributes:
@@ -51,86 +56,48 @@ class Limits:
     max_control_burst: int = 10_000
 
     def __post_init__(self) -> None:
-        _check_limits(
-            self.max_frame_payload,
-            self.initial_stream_window,
-            self.connection_window,
-            self.max_open_streams,
-            error=ValueError,
-        )
+        problem = limits_problem(self)
+        if problem:
+            raise ValueError(problem)
         if self.max_pending_control < 1 or self.max_control_burst < 1:
             raise ValueError("control limits must be positive")
 
 
-def _check_limits(
-    payload: int,
-    stream_window: int,
-    connection_window: int,
-    streams: int,
-    *,
-    error: type[Exception],
-) -> None:
-    # Windows at least one frame wide: a frame never waits for credit that cannot come.
+def limits_problem(limits: ConnectionLimits | Hello) -> str | None:
+    """What makes these limits unusable, or None. Windows must be at least one frame wide, so
+    a frame never waits for credit that cannot come."""
+    payload = limits.max_frame_payload
     if not MIN_FRAME_PAYLOAD <= payload <= 0xFFFF_FFFF:
-        raise error(f"max_frame_payload {payload} outside {MIN_FRAME_PAYLOAD}..2**32-1")
-    for name, window in (
-        ("initial_stream_window", stream_window),
-        ("connection_window", connection_window),
-    ):
+        return f"max_frame_payload {payload} outside {MIN_FRAME_PAYLOAD}..2**32-1"
+    for name in ("initial_stream_window", "connection_window"):
+        window = getattr(limits, name)
         if not payload <= window <= MAX_WINDOW:
-            raise error(f"{name} {window} outside max_frame_payload..2**31-1")
-    if streams < 1:
-        raise error(f"max_open_streams {streams} must be at least 1")
-
-
-def build_hello(
-    role: Role,
-    limits: Limits,
-    features: tuple[str, ...],
-    nonce: bytes,
-    *,
-    auth_required: bool,
-    proof: bytes = b"",
-) -> Hello:
-    """This side's HELLO."""
-    return Hello(
-        version=PROTOCOL_VERSION,
-        is_server=role is Role.SERVER,
-        max_frame_payload=limits.max_frame_payload,
-        initial_stream_window=limits.initial_stream_window,
-        connection_window=limits.connection_window,
-        max_open_streams=limits.max_open_streams,
-        auth_required=auth_required,
-        features=features,
-        nonce=nonce,
-        proof=proof,
-    )
+            return f"{name} {window} outside max_frame_payload..2**31-1"
+    if limits.max_open_streams < 1:
+        return f"max_open_streams {limits.max_open_streams} must be at least 1"
+    return None
 
 
 def check_peer_hello(hello: Hello, expected_role: Role) -> None:
     """Reject a HELLO from the wrong side, another version, or with unusable limits.
 
     Raises:
-        HandshakeFailed, UnsupportedVersion.
+        ProtocolError: UNSUPPORTED_VERSION or HANDSHAKE_FAILED.
     """
     if hello.version != PROTOCOL_VERSION:
-        raise UnsupportedVersion(
-            f"peer speaks protocol version {hello.version}, not {PROTOCOL_VERSION}"
-        )
+        message = f"peer speaks protocol version {hello.version}, not {PROTOCOL_VERSION}"
+        raise ProtocolError(WireErrorCode.UNSUPPORTED_VERSION, message)
     if hello.is_server != (expected_role is Role.SERVER):
-        raise HandshakeFailed(f"expected a HELLO from the {expected_role.value}")
-    if len(hello.nonce) != NONCE_LEN:
-        raise HandshakeFailed(f"HELLO nonce is {len(hello.nonce)} bytes, not {NONCE_LEN}")
-    _check_limits(
-        hello.max_frame_payload,
-        hello.initial_stream_window,
-        hello.connection_window,
-        hello.max_open_streams,
-        error=HandshakeFailed,
-    )
+        problem: str | None = f"expected a HELLO from the {expected_role.value}"
+    elif len(hello.nonce) != NONCE_LEN:
+        problem = f"HELLO nonce is {len(hello.nonce)} bytes, not {NONCE_LEN}"
+    else:
+        problem = limits_problem(hello)
+    if problem:
+        raise ProtocolError(WireErrorCode.HANDSHAKE_FAILED, problem)
 
 
-def proof(token: bytes, label: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
+def make_proof(token: bytes, label: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
     """HMAC-SHA256 of the label and both nonces under ``token``."""
     return hmac.new(token, label + client_nonce + server_nonce, hashlib.sha256).digest()
 
@@ -145,34 +112,83 @@ def verify_proof(
     """Check ``received`` in constant time; a side without a token accepts anything.
 
     Raises:
-        AuthenticationFailed: the proof is missing or wrong.
+        ProtocolError: AUTH_FAILED, the proof is missing or wrong.
     """
     if token is None:
         return
-    expected = proof(token, label, client_nonce, server_nonce)
+    expected = make_proof(token, label, client_nonce, server_nonce)
     if not hmac.compare_digest(expected, received):
         side = "server" if label == SERVER_LABEL else "client"
-        raise AuthenticationFailed(f"the {side} did not prove it knows the token")
+        raise _auth_failed(f"the {side} did not prove it knows the token")
 
 
-def answer_server_hello(hello: Hello, token: bytes | None, client_nonce: bytes) -> bytes:
-    """The client's checks of the server's HELLO; return the client's proof for AUTH.
+class Handshake:
+    """One side of the HELLO/AUTH exchange: builds this side's messages and checks the peer's.
 
-    Raises:
-        HandshakeFailed, AuthenticationFailed, UnsupportedVersion.
+    It holds what the proofs need, not the connection's state (the ``Connection``'s table does).
+
+    Args:
+        nonce: 32 bytes (random by default; fixed ones are for tests).
     """
-    check_peer_hello(hello, Role.SERVER)
-    if hello.auth_required and token is None:
-        raise AuthenticationFailed("the server requires a token and this client has none")
-    if token is None:
-        return b""
-    if not hello.proof:
-        raise AuthenticationFailed("the server did not prove it knows the token")
-    verify_proof(token, hello.proof, SERVER_LABEL, client_nonce, hello.nonce)
-    return proof(token, CLIENT_LABEL, client_nonce, hello.nonce)
+
+    def __init__(
+        self,
+        role: Role,
+        limits: ConnectionLimits,
+        token: bytes | None,
+        features: tuple[str, ...],
+        nonce: bytes | None,
+    ) -> None:
+        self.role, self.limits, self.token, self.features = role, limits, token, tuple(features)
+        self.nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_LEN)
+        if len(self.nonce) != NONCE_LEN:
+            raise ValueError(f"nonce must be {NONCE_LEN} bytes")
+
+    def hello(self, proof: bytes = b"") -> Hello:
+        """This side's HELLO; a server's asks for AUTH when it has a token."""
+        limits = self.limits
+        return Hello(
+            version=PROTOCOL_VERSION,
+            is_server=self.role is Role.SERVER,
+            max_frame_payload=limits.max_frame_payload,
+            initial_stream_window=limits.initial_stream_window,
+            connection_window=limits.connection_window,
+            max_open_streams=limits.max_open_streams,
+            auth_required=self.role is Role.SERVER and self.token is not None,
+            features=self.features,
+            nonce=self.nonce,
+            proof=proof,
+        )
+
+    def answer(self, hello: Hello) -> Hello | Auth:
+        """Check the peer's HELLO; return what this side sends next (the client: its AUTH, the
+        server: its HELLO with its proof).
+
+        Raises:
+            ProtocolError: HANDSHAKE_FAILED, AUTH_FAILED or UNSUPPORTED_VERSION.
+        """
+        token = self.token
+        if self.role is Role.SERVER:
+            check_peer_hello(hello, Role.CLIENT)
+            return self.hello(
+                make_proof(token, SERVER_LABEL, hello.nonce, self.nonce) if token else b""
+            )
+        check_peer_hello(hello, Role.SERVER)
+        if token is None:
+            if hello.auth_required:
+                raise _auth_failed("the server requires a token and this client has none")
+            return Auth(b"")
+        verify_proof(token, hello.proof, SERVER_LABEL, self.nonce, hello.nonce)
+        return Auth(make_proof(token, CLIENT_LABEL, self.nonce, hello.nonce))
+
+    def check_auth(self, received: bytes, client_nonce: bytes) -> None:
+        """The server's check of the client's AUTH.
+
+        Raises:
+            ProtocolError: AUTH_FAILED.
+        """
+        verify_proof(self.token, received, CLIENT_LABEL, client_nonce, self.nonce)
 
 
-def answer_client_hello(hello: Hello, token: bytes | None, server_nonce: bytes) -> bytes:
-    """The server's checks of the client's HELLO; return the server's proof (empty: no token)."""
-    check_peer_hello(hello, Role.CLIENT)
-    return proof(token, SERVER_LABEL, hello.nonce, server_nonce) if token else b""
+def _auth_failed(message: str) -> ProtocolError:
+    return ProtocolError(WireErrorCode.AUTH_FAILED, message)

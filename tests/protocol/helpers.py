@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from sa3p_protocol import (
     Connection,
+    ConnectionLimits,
     Event,
     HandshakeCompleted,
-    Limits,
     Message,
     MessageReceived,
     RequestReceived,
     Role,
-    message_frame,
 )
+from sa3p_protocol._payload_codec import message_frame
 
 
 def raw(stream_id: int, message: Message) -> bytes:
@@ -48,8 +48,8 @@ def _acknowledge(connection: Connection, events: list[Event]) -> None:
 
 def connected_pair(
     *,
-    client_limits: Limits | None = None,
-    server_limits: Limits | None = None,
+    client_limits: ConnectionLimits | None = None,
+    server_limits: ConnectionLimits | None = None,
     token: bytes | None = None,
 ) -> tuple[Connection, Connection]:
     client = Connection(Role.CLIENT, limits=client_limits, token=token, features=("replay", "x"))

@@ -1,6 +1,6 @@
 """The payload layouts as ``construct`` schemas: an independent oracle for the fast codec.
 
-Built from the same ``FIELDS`` declarations (the single definition of each layout), but
+Built from the same declarations (each message class's annotated fields), but
 encoded and decoded by construct instead of the precompiled ``struct`` runs. Tests only:
 construct is a test dependency.
 """
@@ -11,7 +11,8 @@ from typing import Any
 
 import construct as c
 
-from sa3p_protocol import Field, Kind, Message
+from sa3p_protocol import Message
+from sa3p_protocol._payload_codec import Kind, WireField, wire_fields
 
 HEADER = c.Struct(
     "magic" / c.Const(b"SA3P"),
@@ -43,10 +44,10 @@ _SIMPLE: dict[Kind, Any] = {
 
 def schema_for(cls: type[Message]) -> Any:
     """The construct ``Struct`` for a payload class."""
-    return c.Struct(*[field.name / _construct_for(field) for field in cls.FIELDS])
+    return c.Struct(*[field.name / _construct_for(field) for field in wire_fields(cls)])
 
 
-def _construct_for(field: Field) -> Any:
+def _construct_for(field: WireField) -> Any:
     if field.kind is Kind.LIST:
         assert field.item is not None
         return c.PrefixedArray(c.Int32ub, schema_for(field.item))
@@ -56,7 +57,7 @@ def _construct_for(field: Field) -> Any:
 def to_construct(message: Message) -> dict[str, Any]:
     """A message's values in the shape construct builds from."""
     values: dict[str, Any] = {}
-    for field in message.FIELDS:
+    for field in wire_fields(type(message)):
         value = getattr(message, field.name)
         if field.kind in (Kind.OPT_U64, Kind.OPT_I64):
             value = {"present": value is not None, "value": value or 0}
@@ -73,7 +74,7 @@ def to_construct(message: Message) -> dict[str, Any]:
 def from_construct(cls: type[Message], parsed: Any) -> Message:
     """Build a message from what construct parsed."""
     values: dict[str, Any] = {}
-    for field in cls.FIELDS:
+    for field in wire_fields(cls):
         value = parsed[field.name]
         if field.kind in (Kind.OPT_U64, Kind.OPT_I64):
             value = value["value"] if value["present"] else None

@@ -6,7 +6,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sa3p_protocol import MESSAGE_TYPES, ErrorCode, Field, Kind, Message
+from sa3p_protocol import Message, WireErrorCode
+from sa3p_protocol._payload_codec import MESSAGE_TYPES, Kind, WireField, wire_fields
 
 _INTS = {
     Kind.U8: st.integers(0, 2**8 - 1),
@@ -18,10 +19,10 @@ _INTS = {
 _SHORT_TEXT = st.text(max_size=20)
 
 
-def _field_strategy(field: Field) -> st.SearchStrategy[Any]:
+def _field_strategy(field: WireField) -> st.SearchStrategy[Any]:
     kind = field.kind
     if field.name == "code":
-        return st.sampled_from(ErrorCode)
+        return st.sampled_from(WireErrorCode)
     if field.name == "increment":
         return st.integers(1, 2**32 - 1)
     if kind in _INTS:
@@ -54,7 +55,7 @@ def _build(cls: type[Message], values: dict[str, Any]) -> Message | None:
 
 def message_strategy(cls: type[Message]) -> st.SearchStrategy[Message]:
     """Valid instances of ``cls``."""
-    fields = {field.name: _field_strategy(field) for field in cls.FIELDS}
+    fields = {field.name: _field_strategy(field) for field in wire_fields(cls)}
     built = st.fixed_dictionaries(fields).map(lambda values: _build(cls, values))
     return built.filter(lambda message: message is not None)  # type: ignore[return-value]
 

@@ -13,37 +13,39 @@ from protocol.helpers import connected_pair, exchange, raw
 from sa3p_protocol import (
     MAGIC,
     PROTOCOL_VERSION,
-    Auth,
     Connection,
     ConnectionFailed,
+    ConnectionLimits,
     ConnectionState,
-    End,
-    ErrorCode,
-    ErrorReply,
     GoAwayReceived,
     HandshakeCompleted,
-    Hello,
-    Limits,
     MessageReceived,
     Opcode,
-    Ping,
     PingReceived,
     PongReceived,
-    PtyInput,
     RequestReceived,
     Role,
-    SpawnRequest,
-    StatReply,
-    StatRequest,
     StreamEnded,
     StreamReset,
     StreamState,
     UsageError,
+    WireErrorCode,
+)
+from sa3p_protocol.messages import (
+    Auth,
+    End,
+    ErrorReply,
+    Hello,
+    Ping,
+    PtyInput,
+    SpawnRequest,
+    StatReply,
+    StatRequest,
     WriteChunkData,
     WriteOpenRequest,
 )
 
-SMALL = Limits(max_frame_payload=1024, initial_stream_window=4096, connection_window=8192)
+SMALL = ConnectionLimits(max_frame_payload=1024, initial_stream_window=4096, connection_window=8192)
 
 
 def _hello(**overrides: object) -> Hello:
@@ -74,7 +76,9 @@ def test_handshake_without_token_negotiates_features() -> None:
     client, server = connected_pair()
     assert client.state is server.state is ConnectionState.OPEN
     assert client.features == server.features == ("replay",)
-    assert client.max_send_payload == server.max_send_payload == Limits().max_frame_payload
+    assert (
+        client.max_send_payload == server.max_send_payload == ConnectionLimits().max_frame_payload
+    )
 
 
 def test_handshake_with_matching_token_never_sends_the_token() -> None:
@@ -96,13 +100,13 @@ def test_handshake_with_matching_token_never_sends_the_token() -> None:
 @pytest.mark.parametrize(
     ("client_token", "server_token", "code"),
     [
-        (b"wrong", b"right", ErrorCode.AUTH_FAILED),
-        (None, b"right", ErrorCode.AUTH_FAILED),
-        (b"right", None, ErrorCode.AUTH_FAILED),
+        (b"wrong", b"right", WireErrorCode.AUTH_FAILED),
+        (None, b"right", WireErrorCode.AUTH_FAILED),
+        (b"right", None, WireErrorCode.AUTH_FAILED),
     ],
 )
 def test_handshake_refuses_a_side_that_cannot_prove_the_token(
-    client_token: bytes | None, server_token: bytes | None, code: ErrorCode
+    client_token: bytes | None, server_token: bytes | None, code: WireErrorCode
 ) -> None:
     client = Connection(Role.CLIENT, token=client_token)
     server = Connection(Role.SERVER, token=server_token)
@@ -118,7 +122,7 @@ def test_server_refuses_a_wrong_client_proof_and_serves_nothing() -> None:
     events = server.receive_data(raw(0, _hello()))
     assert events == []
     events = server.receive_data(raw(0, Auth(b"x" * 32)) + raw(1, StatRequest("a")))
-    assert _failure(events).code is ErrorCode.AUTH_FAILED
+    assert _failure(events).code is WireErrorCode.AUTH_FAILED
     assert server.state is ConnectionState.CLOSED
     assert server.data_to_send().count(MAGIC) == 2  # the server's HELLO, then GOAWAY
     assert server.receive_data(raw(1, StatRequest("a"))) == []
@@ -127,14 +131,14 @@ def test_server_refuses_a_wrong_client_proof_and_serves_nothing() -> None:
 @pytest.mark.parametrize(
     ("hello", "code"),
     [
-        (_hello(version=PROTOCOL_VERSION + 1), ErrorCode.UNSUPPORTED_VERSION),
-        (_hello(is_server=True), ErrorCode.HANDSHAKE_FAILED),
-        (_hello(nonce=b"short"), ErrorCode.HANDSHAKE_FAILED),
-        (_hello(initial_stream_window=100), ErrorCode.HANDSHAKE_FAILED),
-        (_hello(max_open_streams=0), ErrorCode.HANDSHAKE_FAILED),
+        (_hello(version=PROTOCOL_VERSION + 1), WireErrorCode.UNSUPPORTED_VERSION),
+        (_hello(is_server=True), WireErrorCode.HANDSHAKE_FAILED),
+        (_hello(nonce=b"short"), WireErrorCode.HANDSHAKE_FAILED),
+        (_hello(initial_stream_window=100), WireErrorCode.HANDSHAKE_FAILED),
+        (_hello(max_open_streams=0), WireErrorCode.HANDSHAKE_FAILED),
     ],
 )
-def test_bad_hello_is_refused(hello: Hello, code: ErrorCode) -> None:
+def test_bad_hello_is_refused(hello: Hello, code: WireErrorCode) -> None:
     server = Connection(Role.SERVER)
     assert _failure(server.receive_data(raw(0, hello))).code is code
 
@@ -142,7 +146,7 @@ def test_bad_hello_is_refused(hello: Hello, code: ErrorCode) -> None:
 def test_stream_frames_before_the_handshake_fail() -> None:
     server = Connection(Role.SERVER)
     events = server.receive_data(raw(1, StatRequest("a")))
-    assert _failure(events).code is ErrorCode.HANDSHAKE_FAILED
+    assert _failure(events).code is WireErrorCode.HANDSHAKE_FAILED
     with pytest.raises(UsageError):
         Connection(Role.CLIENT).open_stream(StatRequest("a"))
 
@@ -174,12 +178,12 @@ def test_a_failed_request_gets_a_typed_error_then_end() -> None:
     stream_id = client.open_stream(StatRequest("missing.txt"), end_stream=True)
     exchange(client, server)
     server.send_error(
-        stream_id, ErrorCode.NOT_FOUND, "no such file: missing.txt", (("path", "missing.txt"),)
+        stream_id, WireErrorCode.NOT_FOUND, "no such file: missing.txt", (("path", "missing.txt"),)
     )
     client_events, _ = exchange(client, server)
     reply = client_events[0]
     assert isinstance(reply, MessageReceived) and isinstance(reply.message, ErrorReply)
-    assert reply.message.code is ErrorCode.NOT_FOUND
+    assert reply.message.code is WireErrorCode.NOT_FOUND
     assert reply.message.detail("path") == "missing.txt"
     assert client_events[1] == StreamEnded(stream_id)
     assert client.open_stream_ids == server.open_stream_ids == []
@@ -205,12 +209,12 @@ def test_peer_reset_drops_queued_frames_and_later_frames_are_ignored() -> None:
     client, server = connected_pair()
     stream_id = client.open_stream(WriteOpenRequest("f"))
     exchange(client, server)
-    server.reset_stream(stream_id, ErrorCode.PERMISSION_DENIED, "read-only: f")
+    server.reset_stream(stream_id, WireErrorCode.PERMISSION_DENIED, "read-only: f")
     client.send(stream_id, WriteChunkData(b"late"))  # crosses the RESET in flight
     client_events, server_events = exchange(client, server)
     assert client_events == [
         StreamReset(
-            stream_id=1, code=ErrorCode.PERMISSION_DENIED, message="read-only: f", remote=True
+            stream_id=1, code=WireErrorCode.PERMISSION_DENIED, message="read-only: f", remote=True
         )
     ]
     assert server_events == []
@@ -224,7 +228,7 @@ def test_malformed_payload_resets_only_that_stream() -> None:
     bad_commit = struct.pack(">4sIBI", MAGIC, stream_id, Opcode.VFS_WRITE_COMMIT, 2) + b"\x00\x00"
     events = server.receive_data(bad_commit)
     assert len(events) == 1 and isinstance(events[0], StreamReset)
-    assert events[0].code is ErrorCode.MALFORMED_PAYLOAD and not events[0].remote
+    assert events[0].code is WireErrorCode.MALFORMED_PAYLOAD and not events[0].remote
     assert "0x07" in events[0].message
     client_events, _ = exchange(client, server)
     assert [type(e) for e in client_events] == [StreamReset]
@@ -243,7 +247,7 @@ def test_frame_after_end_resets_the_stream() -> None:
     assert isinstance(events[0], RequestReceived)
     events = server.receive_data(raw(1, _end()) + raw(1, WriteChunkData(b"x")))
     assert events[0] == StreamEnded(1)
-    assert isinstance(events[1], StreamReset) and events[1].code is ErrorCode.STREAM_CLOSED
+    assert isinstance(events[1], StreamReset) and events[1].code is WireErrorCode.STREAM_CLOSED
 
 
 def _end() -> End:
@@ -262,14 +266,14 @@ def test_goaway_stops_new_streams_and_resets_unserved_ones() -> None:
     client, server = connected_pair()
     first = client.open_stream(StatRequest("a"), end_stream=True)
     exchange(client, server)
-    server.close(ErrorCode.SHUTTING_DOWN, "guest stopping")
+    server.close(WireErrorCode.SHUTTING_DOWN, "guest stopping")
     second = client.open_stream(StatRequest("b"), end_stream=True)  # crosses the GOAWAY
     client_events, server_events = exchange(client, server)
     assert server_events == []
     assert [type(e) for e in client_events] == [StreamReset, GoAwayReceived]
     assert client_events[0].stream_id == second  # type: ignore[union-attr]
     assert client_events[1] == GoAwayReceived(
-        last_stream_id=first, code=ErrorCode.SHUTTING_DOWN, message="guest stopping"
+        last_stream_id=first, code=WireErrorCode.SHUTTING_DOWN, message="guest stopping"
     )
     assert not client.can_open_stream()
     server.send(first, StatReply(path="a", is_directory=False, size=1, mtime=0.0), end_stream=True)
@@ -334,7 +338,7 @@ def test_oversized_header_fails_the_connection_at_header_time() -> None:
     _, server = connected_pair(server_limits=SMALL)
     header = struct.pack(">4sIBI", MAGIC, 1, Opcode.VFS_WRITE_CHUNK, SMALL.max_frame_payload + 1)
     events = server.receive_data(header)
-    assert _failure(events).code is ErrorCode.FRAME_TOO_LARGE
+    assert _failure(events).code is WireErrorCode.FRAME_TOO_LARGE
     assert server.state is ConnectionState.CLOSED
     assert b"exceeds the limit" in server.data_to_send()
 
@@ -342,11 +346,11 @@ def test_oversized_header_fails_the_connection_at_header_time() -> None:
 def test_bad_magic_fails_the_connection() -> None:
     _, server = connected_pair()
     events = server.receive_data(b"GET / HTTP/1.1\r\n\r\n")
-    assert _failure(events).code is ErrorCode.INVALID_MAGIC
+    assert _failure(events).code is WireErrorCode.INVALID_MAGIC
 
 
 def test_stream_flood_fails_the_connection() -> None:
-    limits = Limits(max_open_streams=3)
+    limits = ConnectionLimits(max_open_streams=3)
     client, server = connected_pair(server_limits=limits)
     for _ in range(3):
         client.open_stream(StatRequest("a"))
@@ -355,31 +359,31 @@ def test_stream_flood_fails_the_connection() -> None:
         client.open_stream(StatRequest("a"))
     exchange(client, server)
     events = server.receive_data(raw(7, StatRequest("flood")))
-    assert _failure(events).code is ErrorCode.STREAM_LIMIT
+    assert _failure(events).code is WireErrorCode.STREAM_LIMIT
 
 
 def test_ping_flood_without_reading_fails_the_connection() -> None:
-    limits = Limits(max_pending_control=50)
+    limits = ConnectionLimits(max_pending_control=50)
     _, server = connected_pair(server_limits=limits)
     events = server.receive_data(raw(0, Ping(1)) * 60)
-    assert _failure(events).code is ErrorCode.CONTROL_FLOOD
+    assert _failure(events).code is WireErrorCode.CONTROL_FLOOD
 
 
 def test_control_burst_fails_the_connection_even_when_read() -> None:
-    limits = Limits(max_control_burst=100)
+    limits = ConnectionLimits(max_control_burst=100)
     _, server = connected_pair(server_limits=limits)
     events: list[object] = []
     for _ in range(120):
         events += server.receive_data(raw(0, Ping(1)))
         server.data_to_send()
-    assert _failure(events).code is ErrorCode.CONTROL_FLOOD
+    assert _failure(events).code is WireErrorCode.CONTROL_FLOOD
 
 
 def test_window_overrun_is_a_flow_control_error() -> None:
     _, server = connected_pair(server_limits=SMALL)
     data = raw(1, WriteOpenRequest("f")) + raw(1, WriteChunkData(b"x" * 1000)) * 5
     events = server.receive_data(data)
-    assert _failure(events).code is ErrorCode.FLOW_CONTROL
+    assert _failure(events).code is WireErrorCode.FLOW_CONTROL
 
 
 @settings(max_examples=150, deadline=None)
@@ -408,11 +412,11 @@ def test_fuzz_valid_headers_with_random_payloads_never_raise(
 
 def test_limits_keep_windows_at_least_one_frame_wide() -> None:
     with pytest.raises(ValueError):
-        Limits(max_frame_payload=4096, initial_stream_window=1024)
+        ConnectionLimits(max_frame_payload=4096, initial_stream_window=1024)
     with pytest.raises(ValueError):
-        Limits(max_frame_payload=100)
+        ConnectionLimits(max_frame_payload=100)
     with pytest.raises(ValueError):
-        Limits(max_open_streams=0)
+        ConnectionLimits(max_open_streams=0)
 
 
 def test_chunk_boundaries_of_received_bytes_carry_no_meaning() -> None:

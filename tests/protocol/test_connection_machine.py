@@ -13,20 +13,18 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precon
 from sa3p_protocol import (
     Connection,
     ConnectionFailed,
+    ConnectionLimits,
     ConnectionState,
     Event,
-    Limits,
     MessageReceived,
-    ReadData,
     RequestReceived,
     Role,
     StreamReset,
     StreamState,
-    WriteChunkData,
-    WriteOpenRequest,
 )
+from sa3p_protocol.messages import ReadData, WriteChunkData, WriteOpenRequest
 
-LIMITS = Limits(
+LIMITS = ConnectionLimits(
     max_frame_payload=1024, initial_stream_window=2048, connection_window=4096, max_open_streams=4
 )
 SENDABLE = (StreamState.OPEN, StreamState.REMOTE_ENDED)

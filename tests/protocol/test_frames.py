@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from protocol.oracle import HEADER
 from protocol.strategies import splits
-from sa3p_parser import EndTag, StartTag, Text, WriteChunk
 from sa3p_protocol import (
     HEADER_LEN,
     MAGIC,
@@ -25,7 +24,6 @@ from sa3p_protocol import (
     ProtocolError,
     TrailingBytes,
     UnknownOpcode,
-    frame_from_instruction,
 )
 
 frames_strategy = st.builds(
@@ -190,10 +188,3 @@ def test_multiplexer_keeps_fifo_per_stream() -> None:
     assert mux.stream_ids() == [3, 5]
     assert mux.peek_next(3) == frames[1] and mux.len_for_stream(3) == 2
     assert mux.discard(3) == 2 and len(mux) == 1
-
-
-def test_frame_from_instruction() -> None:
-    body = b"<b>&amp;\x00\xff"
-    assert frame_from_instruction(5, WriteChunk(body)) == Frame(5, Opcode.VFS_WRITE_CHUNK, body)
-    for other in (Text("hi"), StartTag("write_file", {"path": "a"}), EndTag("write_file")):
-        assert frame_from_instruction(5, other) is None

@@ -11,25 +11,36 @@ from hypothesis import strategies as st
 from protocol.oracle import from_construct, schema_for, to_construct
 from protocol.strategies import any_message, message_strategy
 from sa3p_protocol import (
-    MESSAGE_TYPES,
-    ErrorCode,
-    ErrorReply,
     Frame,
     MalformedPayload,
     Message,
     Opcode,
+    WireErrorCode,
+    decode_message,
+    encode_message,
+)
+from sa3p_protocol._payload_codec import (
+    MESSAGE_TYPES,
+    Kind,
+    Str,
+    message,
+    message_frame,
+    wire_fields,
+)
+from sa3p_protocol.messages import (
+    ErrorReply,
+    ProcessListReply,
     PtyOutput,
     ReadRequest,
+    ResizeRequest,
     RunReply,
+    SignalReply,
     SpawnRequest,
     StatRequest,
     TreeEntry,
     TreeReply,
     WindowUpdate,
     WriteCommit,
-    decode_message,
-    encode_message,
-    message_frame,
 )
 
 ENGINE_ERROR_NAMES = [
@@ -56,12 +67,28 @@ def test_every_opcode_has_exactly_one_payload_type() -> None:
     assert all(cls.OPCODE is opcode for opcode, cls in MESSAGE_TYPES.items())
 
 
+def test_the_registry_is_built_from_the_declarations() -> None:
+    with pytest.raises(TypeError, match="VFS_READ is ReadRequest's"):
+
+        @message(Opcode.VFS_READ)
+        class SecondRead(Message):
+            path: Str
+
+    assert MESSAGE_TYPES[Opcode.VFS_READ] is ReadRequest
+    assert [(field.name, field.kind) for field in wire_fields(ReadRequest)] == [
+        ("path", Kind.STR),
+        ("offset", Kind.U64),
+        ("length", Kind.OPT_U64),
+    ]
+    assert wire_fields(TreeReply)[0].item is TreeEntry
+
+
 def test_error_codes_carry_the_engine_names() -> None:
     # The remote layer maps by name; the protocol does not import the engine.
-    from sa3p_engine._backend import ErrorCode as EngineErrorCode
+    from sa3p_engine import ErrorCode as EngineErrorCode
 
     assert [code.name for code in EngineErrorCode] == ENGINE_ERROR_NAMES
-    assert all(ErrorCode[name].value < 256 for name in ENGINE_ERROR_NAMES)
+    assert all(WireErrorCode[name].value < 256 for name in ENGINE_ERROR_NAMES)
 
 
 @settings(max_examples=400, deadline=None)
@@ -114,7 +141,7 @@ def test_a_lying_count_is_refused_without_work() -> None:
 
 
 def test_unknown_error_code_is_malformed() -> None:
-    payload = encode_message(ErrorReply(ErrorCode.NOT_FOUND, "no such file: a.txt"))
+    payload = encode_message(ErrorReply(WireErrorCode.NOT_FOUND, "no such file: a.txt"))
     with pytest.raises(MalformedPayload):
         decode_message(Opcode.ERROR, b"\x7f\x7f" + payload[2:])
 
@@ -136,8 +163,17 @@ def test_values_are_validated_and_frozen() -> None:
         WriteCommit(3, b"short")
     with pytest.raises(ValueError):
         WindowUpdate(0)
+    for build in (
+        lambda: ResizeRequest(70_000, 80),  # a u16
+        lambda: ReadRequest("a", -1),  # a u64
+        lambda: ReadRequest("a", 0, 2**64),  # an optional u64
+        lambda: SignalReply(pid=1, signal=9, exited=True, exit_code=2**63),  # an optional i64
+    ):
+        with pytest.raises(ValueError, match="outside"):
+            build()
+    assert ProcessListReply([1, 2]).pids == (1, 2)  # type: ignore[arg-type]
     reply = ErrorReply(1, "no such file", [("path", "a.txt")])  # type: ignore[arg-type]
-    assert reply.code is ErrorCode.NOT_FOUND and reply.detail("path") == "a.txt"
+    assert reply.code is WireErrorCode.NOT_FOUND and reply.detail("path") == "a.txt"
     with pytest.raises(AttributeError):
         reply.message = "x"  # type: ignore[misc]
 

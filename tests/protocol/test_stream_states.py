@@ -13,21 +13,18 @@ import pytest
 from protocol.helpers import connected_pair, exchange, raw
 from sa3p_protocol import (
     Connection,
-    End,
-    ErrorCode,
-    Limits,
-    ReadData,
+    ConnectionLimits,
     StreamReset,
     StreamState,
     UsageError,
-    WriteChunkData,
-    WriteOpenRequest,
+    WireErrorCode,
 )
-from sa3p_protocol._state import STREAM_TRANSITIONS, StreamInput
+from sa3p_protocol._transitions import STREAM_TRANSITIONS, StreamInput
+from sa3p_protocol.messages import End, ReadData, WriteChunkData, WriteOpenRequest
 
 
 def _server_stream_in(state: StreamState) -> tuple[Connection, int]:
-    client, server = connected_pair(server_limits=Limits())
+    client, server = connected_pair(server_limits=ConnectionLimits())
     stream_id = client.open_stream(WriteOpenRequest("f"))
     exchange(client, server)
     if state is StreamState.LOCAL_ENDED:
@@ -74,5 +71,5 @@ def test_every_state_and_input(state: StreamState, step: StreamInput) -> None:
     else:
         events = _apply(server, stream_id, step)
         assert len(events) == 1 and isinstance(events[0], StreamReset)
-        assert events[0].code is ErrorCode.STREAM_CLOSED
+        assert events[0].code is WireErrorCode.STREAM_CLOSED
         assert server.stream_state(stream_id) is StreamState.CLOSED

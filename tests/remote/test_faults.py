@@ -20,7 +20,7 @@ import pytest
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_engine import TerminalError
 from sa3p_host._remote import RemoteConnectionError, connect, open_remote_backends
-from sa3p_protocol import ErrorCode
+from sa3p_protocol import WireErrorCode
 
 from .helpers import free_tcp_port, short_socket_path, spawn_guest_process
 
@@ -138,6 +138,6 @@ async def test_sigterm_reaches_the_client_as_goaway_shutting_down(
         with anyio.fail_after(20):
             while client.connection_error is None:
                 await anyio.sleep(0.02)
-        assert client.connection_error.code is ErrorCode.SHUTTING_DOWN
+        assert client.connection_error.code is WireErrorCode.SHUTTING_DOWN
         assert "shutting down" in client.connection_error.message
     assert guest.wait(timeout=20) == 0

@@ -16,7 +16,7 @@ from sa3p_host._guest._guest_writes import _Body
 from sa3p_host._local._atomic_writes import WriteMismatchError
 from sa3p_host._remote import RemoteOperationError, connect, open_remote_backends
 from sa3p_parser import InstructionParser
-from sa3p_protocol import ErrorCode
+from sa3p_protocol import WireErrorCode
 
 from .helpers import RunningGuest
 
@@ -32,14 +32,14 @@ async def test_a_commit_with_the_wrong_size_or_digest_commits_nothing(
         wrong_size.size += 1  # as if a chunk had been lost on the way
         with pytest.raises(RemoteOperationError) as caught:
             await wrong_size.commit()
-        assert caught.value.code is ErrorCode.WRITE_MISMATCH
+        assert caught.value.code is WireErrorCode.WRITE_MISMATCH
         assert caught.value.detail("path") == "a.txt"
         wrong_digest = await client.open_writer("a.txt")
         await wrong_digest.write(b"hello")
         wrong_digest.digest.update(b"!")
         with pytest.raises(RemoteOperationError) as again:
             await wrong_digest.commit()
-        assert again.value.code is ErrorCode.WRITE_MISMATCH
+        assert again.value.code is WireErrorCode.WRITE_MISMATCH
     assert list(unix_guest.workspace.iterdir()) == []
 
 
@@ -123,7 +123,7 @@ def test_a_corrupted_body_is_refused_with_write_mismatch(unix_guest: RunningGues
             return caught.value
 
     error = anyio.run(corrupt)
-    assert error.code is ErrorCode.WRITE_MISMATCH and error.detail("path") == "bad.txt"
+    assert error.code is WireErrorCode.WRITE_MISMATCH and error.detail("path") == "bad.txt"
     assert "bad.txt" in error.message
     assert list(unix_guest.workspace.iterdir()) == []
 

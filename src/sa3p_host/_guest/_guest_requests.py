@@ -25,26 +25,25 @@ from typing import TypeVar
 import anyio
 
 from sa3p_engine import BackendError, FileHash, FileStat, NodeKind, RunResult, TreeNode
-from sa3p_host._guest._guest_writes import serve_write
-from sa3p_host._guest._process_streaming import stream_process
-from sa3p_host._guest._process_table import ProcessTable
-from sa3p_host._local._local_terminal import LocalTerminal
-from sa3p_host._local._local_vfs import LocalVfs
+from sa3p_host._guest._processes import ProcessTable
+from sa3p_host._guest._streaming import stream_process
+from sa3p_host._guest._writes import serve_write
 from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_protocol import (
+from sa3p_host._terminal import LocalTerminal
+from sa3p_host._vfs import LocalVfs
+from sa3p_protocol import Message, WireErrorCode
+from sa3p_protocol.messages import (
     AttachRequest,
     CloseTerminalRequest,
     CwdReply,
     CwdRequest,
-    ErrorCode,
     ErrorReply,
     HashEntry,
     HashReply,
     HashRequest,
     ListProcessesRequest,
     ListTreeRequest,
-    Message,
     OkReply,
     PollRequest,
     ProcessListReply,
@@ -89,7 +88,7 @@ class Limiters:
 def error_reply(error: BackendError) -> ErrorReply:
     """A backend failure as the wire's ``ErrorReply`` (codes map by name)."""
     details = (("path", error.path),) if error.path else ()
-    return ErrorReply(ErrorCode[error.code.name], error.message, details)
+    return ErrorReply(WireErrorCode[error.code.name], error.message, details)
 
 
 class Operations:
@@ -173,7 +172,7 @@ class Operations:
             pass  # the client reset the stream or went away: nobody is left to answer
         except Exception as error:  # a bug must cost this stream only, not the guest
             text = f"the guest failed serving {type(message).__name__}: {error!r}"
-            await self._reply(stream_id, ErrorReply(ErrorCode.INTERNAL_ERROR, text))
+            await self._reply(stream_id, ErrorReply(WireErrorCode.INTERNAL_ERROR, text))
         finally:
             self._link.release(stream_id)
 
@@ -246,7 +245,9 @@ class Operations:
             case _:
                 text = f"this guest does not serve {type(message).__name__}"
                 await send(
-                    stream_id, ErrorReply(ErrorCode.UNSUPPORTED_OPERATION, text), end_stream=True
+                    stream_id,
+                    ErrorReply(WireErrorCode.UNSUPPORTED_OPERATION, text),
+                    end_stream=True,
                 )
 
     # ---- bulk replies -------------------------------------------------------------------------

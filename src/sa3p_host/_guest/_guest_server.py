@@ -23,18 +23,18 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import SocketStream, TaskGroup
 
-from sa3p_host._guest._guest_requests import Limiters, Operations
-from sa3p_host._guest._process_table import ProcessTable
-from sa3p_host._local._local_terminal import LocalTerminal
-from sa3p_host._local._local_vfs import LocalVfs
+from sa3p_host._address import Address, UnixAddress, listen_address, tune_stream
+from sa3p_host._guest._operations import Limiters, Operations
+from sa3p_host._guest._processes import ProcessTable
 from sa3p_host._remote._errors import RemoteConnectionError
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._transport import Address, UnixAddress, listen_address, tune_stream
-from sa3p_protocol import Connection, ErrorCode, Limits, Message, Role
+from sa3p_host._terminal import LocalTerminal
+from sa3p_host._vfs import LocalVfs
+from sa3p_protocol import Connection, ConnectionLimits, Message, Role, WireErrorCode
 
 __all__ = ["GUEST_LIMITS", "Guest", "GuestSettings"]
 
-GUEST_LIMITS = Limits(
+GUEST_LIMITS = ConnectionLimits(
     max_frame_payload=1024 * 1024,
     initial_stream_window=4 * 1024 * 1024,
     connection_window=8 * 1024 * 1024,
@@ -60,7 +60,7 @@ class GuestSettings:
 
     workspace: str
     token: bytes | None = None
-    limits: Limits = GUEST_LIMITS
+    limits: ConnectionLimits = GUEST_LIMITS
     handshake_timeout: float = 10.0
     drain: float = 5.0
     grace: float = 30.0
@@ -173,7 +173,7 @@ class Guest:
 
     async def _drain(self) -> None:
         for link in list(self._sessions):
-            link.goaway_now(ErrorCode.SHUTTING_DOWN, "the guest is shutting down")
+            link.goaway_now(WireErrorCode.SHUTTING_DOWN, "the guest is shutting down")
         with anyio.move_on_after(self.settings.drain):
             while any(link.open_streams for link in self._sessions):
                 await anyio.sleep(0.05)
@@ -207,7 +207,7 @@ class Guest:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(terminal.close, limiter=limiters.terminal)
                 handlers.cancel_scope.cancel()
-        if link.closed is not None and link.closed.code is not ErrorCode.CONNECTION_LOST:
+        if link.closed is not None and link.closed.code is not WireErrorCode.CONNECTION_LOST:
             self._log(f"closed a connection: {link.closed.code.name}: {link.closed.message}")
 
     async def _expect_handshake(self, link: Link) -> None:

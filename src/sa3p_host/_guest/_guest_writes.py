@@ -21,12 +21,11 @@ from typing import Any
 import anyio
 
 from sa3p_engine import FileWriter, WriteReceipt
-from sa3p_host._local._atomic_writes import WriteMismatchError
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_protocol import (
-    ErrorCode,
+from sa3p_host._writer import WriteMismatchError
+from sa3p_protocol import Message, WireErrorCode
+from sa3p_protocol.messages import (
     ErrorReply,
-    Message,
     OkReply,
     WriteAbort,
     WriteChunkData,
@@ -127,11 +126,11 @@ async def _finish(
         case WriteCommit(expected_size=size, expected_sha256=digest):
             problem = body.mismatch(size, digest)
             if problem is not None:
-                return ErrorReply(ErrorCode.WRITE_MISMATCH, problem, (("path", path),))
+                return ErrorReply(WireErrorCode.WRITE_MISMATCH, problem, (("path", path),))
             try:
                 receipt: WriteReceipt = await in_thread(body.commit, size, digest)
             except WriteMismatchError as error:  # nothing renamed, the temporary file removed
-                return ErrorReply(ErrorCode.WRITE_MISMATCH, error.message, (("path", path),))
+                return ErrorReply(WireErrorCode.WRITE_MISMATCH, error.message, (("path", path),))
             return WriteReply(
                 path=receipt.path,
                 bytes_written=receipt.bytes_written,
@@ -142,7 +141,7 @@ async def _finish(
             return OkReply()
         case _:
             text = f"{type(message).__name__} is not part of a write"
-            return ErrorReply(ErrorCode.PROTOCOL_ERROR, text, (("path", path),))
+            return ErrorReply(WireErrorCode.PROTOCOL_ERROR, text, (("path", path),))
 
 
 def _gather_chunks(inbox: Inbox, first: bytes) -> list[bytes]:

@@ -11,10 +11,11 @@ from sa3p_engine import BackendError, ErrorCode, TerminalError
 from sa3p_host._guest._process_table import ManagedProcess, ProcessTable
 from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_protocol import (
+from sa3p_protocol import Message
+from sa3p_protocol import WireErrorCode as WireCode
+from sa3p_protocol.messages import (
     CloseStdinRequest,
     ErrorReply,
-    Message,
     PtyExit,
     PtyInput,
     PtyOutput,
@@ -23,7 +24,6 @@ from sa3p_protocol import (
     SignalRequest,
     SpawnReply,
 )
-from sa3p_protocol import ErrorCode as WireCode
 
 __all__ = ["stream_process"]
 

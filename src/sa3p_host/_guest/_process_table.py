@@ -28,7 +28,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from sa3p_engine import ErrorCode, TerminalError
-from sa3p_protocol import SpawnRequest
+from sa3p_protocol.messages import SpawnRequest
 
 __all__ = ["ManagedProcess", "OutputLog", "ProcessTable"]
 

@@ -36,11 +36,10 @@ from sa3p_host._transport import Address, connect_socket
 from sa3p_protocol import (
     Connection,
     ConnectionFailed,
-    ErrorCode,
+    ConnectionLimits,
     Event,
     GoAwayReceived,
     HandshakeCompleted,
-    Limits,
     Message,
     MessageReceived,
     RequestReceived,
@@ -48,6 +47,7 @@ from sa3p_protocol import (
     StreamEnded,
     StreamReset,
     StreamState,
+    WireErrorCode,
 )
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ class BlockingClient:
         self.closed: RemoteConnectionError | None = None
 
     @classmethod
-    def connect(cls, address: Address, *, token: bytes | None, limits: Limits) -> BlockingClient:
+    def connect(
+        cls, address: Address, *, token: bytes | None, limits: ConnectionLimits
+    ) -> BlockingClient:
         """Connect, complete the handshake, prove the token, check with one VFS_CWD (all within
         ``HANDSHAKE_SECONDS``).
 
@@ -106,7 +108,8 @@ class BlockingClient:
             sock = connect_socket(address)
         except OSError as error:
             raise RemoteConnectionError(
-                ErrorCode.CONNECTION_LOST, f"cannot connect to {address}: {error.strerror or error}"
+                WireErrorCode.CONNECTION_LOST,
+                f"cannot connect to {address}: {error.strerror or error}",
             ) from error
         client = cls(sock, Connection(Role.CLIENT, token=token, limits=limits), address)
         sock.settimeout(HANDSHAKE_SECONDS)  # a peer that never answers is an error, not a hang
@@ -184,9 +187,11 @@ class BlockingClient:
         """Say GOAWAY (best effort) and close the socket. Idempotent."""
         with self._condition:
             if self.closed is None:
-                self._connection.close(ErrorCode.NO_ERROR, "the client is done")
+                self._connection.close(WireErrorCode.NO_ERROR, "the client is done")
                 self._flush()
-                self._lose(RemoteConnectionError(ErrorCode.CONNECTION_LOST, "the client closed"))
+                self._lose(
+                    RemoteConnectionError(WireErrorCode.CONNECTION_LOST, "the client closed")
+                )
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
@@ -215,7 +220,7 @@ class BlockingClient:
         self._streams.pop(stream_id, None)
         state = self._connection.stream_state(stream_id)
         if self.closed is None and state in (StreamState.OPEN, StreamState.REMOTE_ENDED):
-            self._connection.reset_stream(stream_id, ErrorCode.CANCELLED)
+            self._connection.reset_stream(stream_id, WireErrorCode.CANCELLED)
             self._flush()
 
     def _can_open(self) -> bool:
@@ -223,7 +228,7 @@ class BlockingClient:
             return True
         if self._goaway is not None:
             raise RemoteConnectionError(
-                ErrorCode.SHUTTING_DOWN, f"the guest is going away: {self._goaway.message}"
+                WireErrorCode.SHUTTING_DOWN, f"the guest is going away: {self._goaway.message}"
             )
         return False
 
@@ -234,7 +239,7 @@ class BlockingClient:
         if stream is not None and stream.replies:
             check_replies(stream.replies)  # the guest refused early (disk full...): stop here
         if self._connection.stream_state(stream_id) in _ENDED_HERE:
-            raise StreamAborted(stream_id, ErrorCode.STREAM_CLOSED, "the stream is closed")
+            raise StreamAborted(stream_id, WireErrorCode.STREAM_CLOSED, "the stream is closed")
         return self._connection.send_window(stream_id) > 0
 
     def _wait(self, ready: Callable[[], bool]) -> None:
@@ -266,7 +271,7 @@ class BlockingClient:
     def _feed(self, data: bytes, failure: OSError | None) -> None:
         if failure is not None or not data:
             reason = f"connection lost: {failure}" if failure else self._ended_reason()
-            self._lose(RemoteConnectionError(ErrorCode.CONNECTION_LOST, reason))
+            self._lose(RemoteConnectionError(WireErrorCode.CONNECTION_LOST, reason))
             return
         for event in self._connection.receive_data(data):
             self._dispatch(event)
@@ -286,10 +291,10 @@ class BlockingClient:
                     stream.error = StreamAborted(stream_id, code, text)
             case RequestReceived(stream_id=stream_id, flow_length=size):
                 self._connection.acknowledge(stream_id, size)
-                self._connection.reset_stream(stream_id, ErrorCode.UNSUPPORTED_OPERATION)
+                self._connection.reset_stream(stream_id, WireErrorCode.UNSUPPORTED_OPERATION)
             case GoAwayReceived(code=code, message=text):
                 self._goaway = event
-                if code is not ErrorCode.NO_ERROR:
+                if code is not WireErrorCode.NO_ERROR:
                     self._lose(connection_failure(code, text, role=Role.CLIENT, by_peer=True))
             case ConnectionFailed(code=code, message=text):
                 self._lose(connection_failure(code, text, role=Role.CLIENT, by_peer=False))
@@ -314,7 +319,7 @@ class BlockingClient:
                     self._condition.acquire()
         except OSError as error:
             self._lose(
-                RemoteConnectionError(ErrorCode.CONNECTION_LOST, f"connection lost: {error}")
+                RemoteConnectionError(WireErrorCode.CONNECTION_LOST, f"connection lost: {error}")
             )
         finally:
             self._sending = False
@@ -326,7 +331,7 @@ class BlockingClient:
 
     def _ended_reason(self) -> str:
         goaway = self._goaway
-        if goaway is not None and goaway.code is not ErrorCode.NO_ERROR:
+        if goaway is not None and goaway.code is not WireErrorCode.NO_ERROR:
             return f"the peer closed the connection: {goaway.code.name}: {goaway.message}"
         if goaway is not None:
             return f"the guest closed the connection: {goaway.message or goaway.code.name}"

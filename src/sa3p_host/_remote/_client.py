@@ -18,20 +18,16 @@ from typing import TypeVar
 import anyio
 
 from sa3p_engine import FileHash, FileStat, RunResult, SignalResult, TreeNode, WriteReceipt
+from sa3p_host._address import Address, connect_address, parse_address
 from sa3p_host._remote import _exchange as exchanges
 from sa3p_host._remote._errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._remote._exchange import Exchange, check_replies
 from sa3p_host._remote._link import Inbox, Link
 from sa3p_host._remote._process import RemoteProcess
-from sa3p_host._transport import Address, connect_address, parse_address
-from sa3p_protocol import (
+from sa3p_protocol import Connection, ConnectionLimits, Message, Role, WireErrorCode
+from sa3p_protocol.messages import (
     AttachRequest,
-    Connection,
-    ErrorCode,
     ErrorReply,
-    Limits,
-    Message,
-    Role,
     SpawnReply,
     SpawnRequest,
     WriteAbort,
@@ -44,7 +40,7 @@ T = TypeVar("T")
 
 __all__ = ["CLIENT_LIMITS", "RemoteClient", "RemoteWriteStream", "connect"]
 
-CLIENT_LIMITS = Limits(
+CLIENT_LIMITS = ConnectionLimits(
     max_frame_payload=1024 * 1024,
     initial_stream_window=4 * 1024 * 1024,
     connection_window=16 * 1024 * 1024,
@@ -151,7 +147,7 @@ class RemoteClient:
         self._link.release(inbox.stream_id)
         if isinstance(first, ErrorReply):
             raise RemoteOperationError.from_reply(first)
-        raise RemoteOperationError(ErrorCode.PROTOCOL_ERROR, f"unexpected reply {first!r}")
+        raise RemoteOperationError(WireErrorCode.PROTOCOL_ERROR, f"unexpected reply {first!r}")
 
     async def aclose(self) -> None:
         """Close the connection (processes started with ``spawn`` live on for the guest's grace
@@ -236,7 +232,7 @@ class RemoteWriteStream:
     def _check_open(self) -> None:
         if self._closed:
             raise RemoteOperationError(
-                ErrorCode.WRITER_CLOSED, f"the write of {self.path!r} is already closed"
+                WireErrorCode.WRITER_CLOSED, f"the write of {self.path!r} is already closed"
             )
 
     def _raise_early_error(self) -> None:
@@ -257,7 +253,7 @@ async def connect(
     address: Address | str,
     *,
     token: bytes | None = None,
-    limits: Limits | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> AsyncIterator[RemoteClient]:
     """Connect to a guest, complete the handshake and prove the token; yield the client.
 
@@ -273,7 +269,7 @@ async def connect(
         stream = await connect_address(target)
     except OSError as error:
         raise RemoteConnectionError(
-            ErrorCode.CONNECTION_LOST, f"cannot connect to {target}: {error.strerror or error}"
+            WireErrorCode.CONNECTION_LOST, f"cannot connect to {target}: {error.strerror or error}"
         ) from error
     link = Link(stream, Connection(Role.CLIENT, token=token, limits=limits or CLIENT_LIMITS))
     client = RemoteClient(link, target)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from sa3p_engine import BackendError, FileSystemError, TerminalError
 from sa3p_engine import ErrorCode as EngineCode
-from sa3p_protocol import ErrorCode, ErrorReply, Role
+from sa3p_protocol import Role, WireErrorCode
+from sa3p_protocol.messages import ErrorReply
 
 __all__ = [
     "RemoteConnectionError",
@@ -32,7 +33,7 @@ class RemoteConnectionError(Exception):
         message: a sentence saying what happened.
     """
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: WireErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -48,7 +49,7 @@ class RemoteOperationError(Exception):
     """
 
     def __init__(
-        self, code: ErrorCode, message: str, details: tuple[tuple[str, str], ...] = ()
+        self, code: WireErrorCode, message: str, details: tuple[tuple[str, str], ...] = ()
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -66,15 +67,15 @@ class RemoteOperationError(Exception):
 class StreamAborted(RemoteOperationError):
     """One stream was reset (by the peer, or by us because the peer broke its rules)."""
 
-    def __init__(self, stream_id: int, code: ErrorCode, message: str) -> None:
+    def __init__(self, stream_id: int, code: WireErrorCode, message: str) -> None:
         super().__init__(code, f"stream {stream_id} was reset ({code.name}): {message}")
         self.stream_id = stream_id
 
 
-_CONNECTION_CODES = frozenset({ErrorCode.SHUTTING_DOWN, ErrorCode.CONNECTION_LOST})
+_CONNECTION_CODES = frozenset({WireErrorCode.SHUTTING_DOWN, WireErrorCode.CONNECTION_LOST})
 
 
-def engine_code(code: ErrorCode) -> EngineCode:
+def engine_code(code: WireErrorCode) -> EngineCode:
     """The engine's code of the same name (codes 1..14), ``CONNECTION_LOST`` for a stream the
     guest refused because it is going away, else ``IO_ERROR``."""
     if code in _CONNECTION_CODES:
@@ -110,12 +111,12 @@ _AUTH_FAILED = {
 
 
 def connection_failure(
-    code: ErrorCode, detail: str, *, role: Role, by_peer: bool
+    code: WireErrorCode, detail: str, *, role: Role, by_peer: bool
 ) -> RemoteConnectionError:
     """The error for a connection that failed (``by_peer``: the peer's GOAWAY said so; else our
     ``Connection`` found the fault). An authentication failure is said plainly, for the side
     ``role`` speaks to, with the protocol's detail in parentheses."""
-    if code is ErrorCode.AUTH_FAILED:
+    if code is WireErrorCode.AUTH_FAILED:
         peer = "client" if role is Role.SERVER else "guest"
         said = f"the {peer} reported: {detail}" if by_peer else detail
         return RemoteConnectionError(code, f"{_AUTH_FAILED[role]} ({said})")

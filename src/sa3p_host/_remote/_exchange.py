@@ -23,17 +23,16 @@ from sa3p_engine import (
     WriteReceipt,
 )
 from sa3p_host._remote._errors import RemoteOperationError
-from sa3p_protocol import (
+from sa3p_protocol import Message, WireErrorCode
+from sa3p_protocol.messages import (
     CloseTerminalRequest,
     CwdReply,
     CwdRequest,
-    ErrorCode,
     ErrorReply,
     HashReply,
     HashRequest,
     ListProcessesRequest,
     ListTreeRequest,
-    Message,
     PollRequest,
     ProcessListReply,
     ReadData,
@@ -107,7 +106,7 @@ def one(replies: list[Message], kind: type[M], what: str) -> M:
         if isinstance(reply, kind):
             return reply
     raise RemoteOperationError(
-        ErrorCode.PROTOCOL_ERROR, f"the guest answered {what} without a {kind.__name__}"
+        WireErrorCode.PROTOCOL_ERROR, f"the guest answered {what} without a {kind.__name__}"
     )
 
 

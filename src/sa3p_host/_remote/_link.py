@@ -25,7 +25,6 @@ from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted, conn
 from sa3p_protocol import (
     Connection,
     ConnectionFailed,
-    ErrorCode,
     Event,
     GoAwayReceived,
     HandshakeCompleted,
@@ -35,6 +34,7 @@ from sa3p_protocol import (
     StreamEnded,
     StreamReset,
     StreamState,
+    WireErrorCode,
 )
 
 __all__ = ["Inbox", "Link"]
@@ -177,11 +177,15 @@ class Link:
             try:
                 data = await self._stream.receive(_RECEIVE_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._lose(RemoteConnectionError(ErrorCode.CONNECTION_LOST, self._ended_reason()))
+                self._lose(
+                    RemoteConnectionError(WireErrorCode.CONNECTION_LOST, self._ended_reason())
+                )
                 break
             except OSError as error:
                 self._lose(
-                    RemoteConnectionError(ErrorCode.CONNECTION_LOST, f"connection lost: {error}")
+                    RemoteConnectionError(
+                        WireErrorCode.CONNECTION_LOST, f"connection lost: {error}"
+                    )
                 )
                 break
             self._dispatching = True
@@ -214,7 +218,7 @@ class Link:
                 self._notify()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as error:
             self._lose(
-                RemoteConnectionError(ErrorCode.CONNECTION_LOST, f"connection lost: {error}")
+                RemoteConnectionError(WireErrorCode.CONNECTION_LOST, f"connection lost: {error}")
             )
         finally:
             self._writing = False
@@ -227,7 +231,7 @@ class Link:
                 await self._stream.send(data)
 
     def _ended_reason(self) -> str:
-        if self.goaway is not None and self.goaway.code is not ErrorCode.NO_ERROR:
+        if self.goaway is not None and self.goaway.code is not WireErrorCode.NO_ERROR:
             return f"the peer closed the connection: {self.goaway.code.name}: {self.goaway.message}"
         return "the connection was closed by the peer"
 
@@ -252,7 +256,7 @@ class Link:
                     inbox.put(StreamAborted(stream_id, code, text))
             case GoAwayReceived(code=code, message=text):
                 self.goaway = event
-                if code is not ErrorCode.NO_ERROR:
+                if code is not WireErrorCode.NO_ERROR:
                     self._lose(self._failure(code, text, by_peer=True))
             case ConnectionFailed(code=code, message=text):
                 self._lose(self._failure(code, text, by_peer=False))
@@ -261,12 +265,12 @@ class Link:
             case _:
                 pass  # PING is answered by the Connection; PONG needs nothing
 
-    def _failure(self, code: ErrorCode, text: str, *, by_peer: bool) -> RemoteConnectionError:
+    def _failure(self, code: WireErrorCode, text: str, *, by_peer: bool) -> RemoteConnectionError:
         return connection_failure(code, text, role=self.connection.role, by_peer=by_peer)
 
     def _accept(self, stream_id: int, message: Message) -> None:
         if self._on_request is None:
-            self.connection.reset_stream(stream_id, ErrorCode.UNSUPPORTED_OPERATION)
+            self.connection.reset_stream(stream_id, WireErrorCode.UNSUPPORTED_OPERATION)
             return
         inbox = Inbox(self, stream_id)
         self._inboxes[stream_id] = inbox
@@ -299,7 +303,7 @@ class Link:
             self._raise_if_closed()
             if self.goaway is not None:
                 raise RemoteConnectionError(
-                    ErrorCode.SHUTTING_DOWN, f"the peer is going away: {self.goaway.message}"
+                    WireErrorCode.SHUTTING_DOWN, f"the peer is going away: {self.goaway.message}"
                 )
             await self._wait_progress()
         stream_id = self.connection.open_stream(message, end_stream=end_stream)
@@ -324,7 +328,7 @@ class Link:
         while True:
             self._raise_if_closed()
             if self.connection.stream_state(stream_id) in _ENDED_HERE:
-                raise StreamAborted(stream_id, ErrorCode.STREAM_CLOSED, "the stream is closed")
+                raise StreamAborted(stream_id, WireErrorCode.STREAM_CLOSED, "the stream is closed")
             window = self.connection.send_window(stream_id)
             if window > 0:
                 return window
@@ -347,7 +351,7 @@ class Link:
             self.connection.end_stream(stream_id)
             self.wake()
 
-    def release(self, stream_id: int, code: ErrorCode = ErrorCode.CANCELLED) -> None:
+    def release(self, stream_id: int, code: WireErrorCode = WireErrorCode.CANCELLED) -> None:
         """Forget a stream we are done with. If we have not ended our side yet, reset it; if we
         have, leave it to close normally (a reset would drop our queued last frames), and
         acknowledge whatever the peer still sends on it."""
@@ -362,7 +366,7 @@ class Link:
             self.connection.acknowledge(stream_id, size)
             self.wake()
 
-    def goaway_now(self, code: ErrorCode, message: str) -> None:
+    def goaway_now(self, code: WireErrorCode, message: str) -> None:
         """Send GOAWAY: the peer opens no new stream; the ones open may finish."""
         if self.closed is None:
             self.connection.close(code, message)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from sa3p_host._remote._errors import RemoteOperationError
 from sa3p_host._remote._link import Inbox, Link
-from sa3p_protocol import (
+from sa3p_protocol import Message, WireErrorCode
+from sa3p_protocol.messages import (
     CloseStdinRequest,
-    ErrorCode,
     ErrorReply,
-    Message,
     PtyExit,
     PtyInput,
     PtyOutput,
@@ -72,7 +71,8 @@ class RemoteProcess:
                 raise RemoteOperationError.from_reply(message)
             case _:
                 raise RemoteOperationError(
-                    ErrorCode.PROTOCOL_ERROR, f"unexpected {type(message).__name__} on a process"
+                    WireErrorCode.PROTOCOL_ERROR,
+                    f"unexpected {type(message).__name__} on a process",
                 )
 
     async def read_until_exit(self) -> tuple[bytes, PtyExit | None]:

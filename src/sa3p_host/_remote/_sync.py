@@ -38,8 +38,7 @@ from sa3p_engine import (
     TreeNode,
     VirtualFileSystem,
 )
-from sa3p_host._local._local_terminal import LocalTerminal
-from sa3p_host._local._local_vfs import LocalVfs
+from sa3p_host._address import Address, parse_address
 from sa3p_host._remote import _exchange as exchanges
 from sa3p_host._remote._blocking import BlockingClient
 from sa3p_host._remote._client import CLIENT_LIMITS, RemoteClient
@@ -50,8 +49,9 @@ from sa3p_host._remote._errors import (
 )
 from sa3p_host._remote._exchange import Exchange
 from sa3p_host._remote._writers import BlockingFileWriter, RemoteFileWriter
-from sa3p_host._transport import Address, parse_address
-from sa3p_protocol import ErrorCode as RemoteCode
+from sa3p_host._terminal import LocalTerminal
+from sa3p_host._vfs import LocalVfs
+from sa3p_protocol import WireErrorCode as RemoteCode
 
 __all__ = [
     "RemoteTerminal",

@@ -26,7 +26,7 @@ from sa3p_host._remote._errors import (
     as_backend_error,
 )
 from sa3p_host._remote._exchange import receipt
-from sa3p_protocol import WriteAbort, WriteChunkData, WriteCommit, WriteOpenRequest
+from sa3p_protocol.messages import WriteAbort, WriteChunkData, WriteCommit, WriteOpenRequest
 
 __all__ = ["BlockingFileWriter", "RemoteFileWriter"]
 

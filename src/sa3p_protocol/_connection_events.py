@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from sa3p_protocol._errors import ErrorCode
-from sa3p_protocol._replies import Hello
-from sa3p_protocol._schema import Message
+from sa3p_protocol._payload_codec import Message
+from sa3p_protocol._wire_errors import WireErrorCode
+from sa3p_protocol.messages import Hello
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,27 +24,21 @@ class HandshakeCompleted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RequestReceived:
-    """The peer opened ``stream_id`` with ``message``.
-
-    ``flow_length`` bytes count against the receive windows until ``Connection.acknowledge``.
-    """
-
+class _MessageEvent:
     stream_id: int
     message: Message
     flow_length: int
+    """Bytes counted against the receive windows until ``Connection.acknowledge``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageReceived:
-    """A further message on an open stream (a reply, a write chunk, process input...).
+class RequestReceived(_MessageEvent):
+    """The peer opened ``stream_id`` with ``message``."""
 
-    ``flow_length`` bytes count against the receive windows until ``Connection.acknowledge``.
-    """
 
-    stream_id: int
-    message: Message
-    flow_length: int
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived(_MessageEvent):
+    """A further message on an open stream (a reply, a write chunk, process input...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +54,7 @@ class StreamReset:
     peer broke the stream's rules; the peer was told with a RESET carrying ``code``)."""
 
     stream_id: int
-    code: ErrorCode
+    code: WireErrorCode
     message: str
     remote: bool
 
@@ -83,7 +77,7 @@ class GoAwayReceived:
     reset (reported before this event). A ``code`` other than NO_ERROR means it failed."""
 
     last_stream_id: int
-    code: ErrorCode
+    code: WireErrorCode
     message: str
 
 
@@ -92,7 +86,7 @@ class ConnectionFailed:
     """The peer broke the protocol. A GOAWAY with ``code`` is queued; close the transport after
     sending ``data_to_send()``. Nothing further is processed."""
 
-    code: ErrorCode
+    code: WireErrorCode
     message: str
     stream_id: int | None = None
 

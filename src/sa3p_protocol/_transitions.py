@@ -36,14 +36,12 @@ CONNECTION_TRANSITIONS: dict[tuple[ConnectionState, ConnectionInput], Connection
     (_C.AWAIT_HELLO, _CI.SERVER_HELLO_RECEIVED): _C.OPEN,
     (_C.AWAIT_HELLO, _CI.CLIENT_HELLO_RECEIVED): _C.AWAIT_AUTH,
     (_C.AWAIT_AUTH, _CI.AUTH_RECEIVED): _C.OPEN,
-    (_C.AWAIT_HELLO, _CI.GOAWAY_SENT): _C.CLOSED,
-    (_C.AWAIT_HELLO, _CI.GOAWAY_RECEIVED): _C.CLOSED,
-    (_C.AWAIT_AUTH, _CI.GOAWAY_SENT): _C.CLOSED,
-    (_C.AWAIT_AUTH, _CI.GOAWAY_RECEIVED): _C.CLOSED,
-    (_C.OPEN, _CI.GOAWAY_SENT): _C.CLOSING,
-    (_C.OPEN, _CI.GOAWAY_RECEIVED): _C.CLOSING,
-    (_C.CLOSING, _CI.GOAWAY_SENT): _C.CLOSING,
-    (_C.CLOSING, _CI.GOAWAY_RECEIVED): _C.CLOSING,
+    # A GOAWAY either way: during the handshake it ends the connection, after it new streams.
+    **{
+        (state, goaway): _C.CLOSED if state in (_C.AWAIT_HELLO, _C.AWAIT_AUTH) else _C.CLOSING
+        for state in (_C.AWAIT_HELLO, _C.AWAIT_AUTH, _C.OPEN, _C.CLOSING)
+        for goaway in (_CI.GOAWAY_SENT, _CI.GOAWAY_RECEIVED)
+    },
     **{(state, _CI.FAILED): _C.CLOSED for state in ConnectionState},
 }
 
@@ -76,7 +74,5 @@ STREAM_TRANSITIONS: dict[tuple[StreamState, StreamInput], StreamState] = {
     (_S.LOCAL_ENDED, _SI.RECEIVE_END): _S.CLOSED,
     (_S.REMOTE_ENDED, _SI.SEND): _S.REMOTE_ENDED,
     (_S.REMOTE_ENDED, _SI.SEND_END): _S.CLOSED,
-    (_S.OPEN, _SI.RESET): _S.CLOSED,
-    (_S.LOCAL_ENDED, _SI.RESET): _S.CLOSED,
-    (_S.REMOTE_ENDED, _SI.RESET): _S.CLOSED,
+    **{(state, _SI.RESET): _S.CLOSED for state in (_S.OPEN, _S.LOCAL_ENDED, _S.REMOTE_ENDED)},
 }

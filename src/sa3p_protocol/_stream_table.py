@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from sa3p_protocol._errors import StreamLimitExceeded, UnexpectedFrame
-from sa3p_protocol._flow import ReceiveWindow, StreamRecord
-from sa3p_protocol._frames import MAX_STREAM_ID, Frame
-from sa3p_protocol._handshake import Limits, Role
-from sa3p_protocol._messages import STREAM_OPENING_OPCODES
-from sa3p_protocol._state import StreamState
+from sa3p_protocol._flow_control import ReceiveWindow, StreamRecord
+from sa3p_protocol._frames import MAX_STREAM_ID, STREAM_OPENING_OPCODES, Frame
+from sa3p_protocol._handshake import ConnectionLimits, Role
+from sa3p_protocol._transitions import StreamState
+from sa3p_protocol._wire_errors import ProtocolError, WireErrorCode
 
 
 class StreamTable:
     """Live streams by id. Client streams are odd, server streams even; ids only grow, so an
     id at or below the highest seen that is not in the table is a closed stream."""
 
-    def __init__(self, role: Role, limits: Limits) -> None:
+    def __init__(self, role: Role, limits: ConnectionLimits) -> None:
         self.records: dict[int, StreamRecord] = {}
         self.next_local_id = 1 if role is Role.CLIENT else 2
         self.highest_peer_id = 0
@@ -39,25 +38,27 @@ class StreamTable:
         (a stream already closed, or a new one after our GOAWAY).
 
         Raises:
-            UnexpectedFrame: a stream of ours never opened, or opened by a non-request opcode.
-            StreamLimitExceeded: one stream more than ``max_open_streams``.
+            ProtocolError: PROTOCOL_ERROR for a stream of ours never opened or one opened by a
+                non-request opcode; STREAM_LIMIT for one stream more than ``max_open_streams``.
         """
         stream_id = frame.stream_id
         if stream_id % 2 != self._peer_parity:
             if stream_id >= self.next_local_id:
-                raise UnexpectedFrame(
-                    f"frame on stream {stream_id}, never opened", stream_id=stream_id
+                raise ProtocolError(
+                    WireErrorCode.PROTOCOL_ERROR,
+                    f"frame on stream {stream_id}, never opened",
+                    stream_id=stream_id,
                 )
             return None
         if stream_id <= self.highest_peer_id or not accepting:
             return None
         if frame.opcode not in STREAM_OPENING_OPCODES:
             message = f"stream {stream_id} opened by {frame.opcode.name}"
-            raise UnexpectedFrame(message, stream_id=stream_id)
+            raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
         peer_streams = sum(1 for record in self.records.values() if not record.local)
         if peer_streams >= self._limits.max_open_streams:
             message = f"more than {self._limits.max_open_streams} open streams"
-            raise StreamLimitExceeded(message, stream_id=stream_id)
+            raise ProtocolError(WireErrorCode.STREAM_LIMIT, message, stream_id=stream_id)
         self.highest_peer_id = stream_id
         record = self.records[stream_id] = self._new(stream_id, send_window, local=False)
         return record

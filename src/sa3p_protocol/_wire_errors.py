@@ -1,20 +1,22 @@
 """Error codes carried on the wire, and the exceptions for protocol violations.
 
 Two families, as in h11: ``ProtocolError`` (the peer, or the bytes, broke the protocol; each
-subclass carries structured fields and the wire ``ErrorCode`` a GOAWAY or RESET reports) and
-``UsageError`` (the local caller misused the API; a bug in the caller).
+subclass carries structured fields and the ``WireErrorCode`` a GOAWAY or RESET reports) and
+``UsageError`` (the local caller misused the API; a bug in the caller). Only the frame and
+payload errors reach users (from ``Frame.decode``, ``FrameCodec.feed``, ``decode_message``);
+inside a ``Connection`` every ``ProtocolError`` becomes a ``ConnectionFailed`` or
+``StreamReset`` event carrying its code.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
 
 
-class ErrorCode(enum.IntEnum):
+class WireErrorCode(enum.IntEnum):
     """Why something failed, as a ``u16`` on the wire.
 
-    Codes 1..14 carry the engine's ``ErrorCode`` names one for one (the remote layer maps by
+    Codes 1..14 carry the names of ``sa3p_engine.ErrorCode`` one for one (the remote layer maps by
     name); 15..255 are further operation failures; 256 and up are protocol failures (GOAWAY
     and RESET reasons).
     """
@@ -60,12 +62,20 @@ class UsageError(Exception):
 
 
 class ProtocolError(Exception):
-    """The bytes or the peer broke the protocol. ``code`` is what a GOAWAY reports."""
+    """The bytes or the peer broke the protocol (as h11's ``RemoteProtocolError``).
 
-    code: ClassVar[ErrorCode] = ErrorCode.PROTOCOL_ERROR
+    Attributes:
+        code: what the GOAWAY or RESET reports: the subclasses below have their own; inside the
+            ``Connection`` it names the rule broken (``FLOW_CONTROL``, ``STREAM_LIMIT``,
+            ``CONTROL_FLOOD``, ``HANDSHAKE_FAILED``, ``AUTH_FAILED``, ``UNSUPPORTED_VERSION``,
+            ``PROTOCOL_ERROR`` for a frame where it is not allowed).
+        message: a sentence saying what happened.
+        stream_id: the stream concerned, if any.
+    """
 
-    def __init__(self, message: str, *, stream_id: int | None = None) -> None:
+    def __init__(self, code: WireErrorCode, message: str, *, stream_id: int | None = None) -> None:
         super().__init__(message)
+        self.code = code
         self.message = message
         self.stream_id = stream_id
 
@@ -74,17 +84,17 @@ class FrameTooShort(ProtocolError):
     """Fewer bytes than a 13-byte header (``Frame.decode``)."""
 
     def __init__(self, *, length: int) -> None:
-        super().__init__(f"frame too short: {length} bytes, a header needs 13")
+        super().__init__(
+            WireErrorCode.PROTOCOL_ERROR, f"frame too short: {length} bytes, a header needs 13"
+        )
         self.length = length
 
 
 class InvalidMagic(ProtocolError):
     """A header did not start with ``b"SA3P"``; fatal, there is no resynchronisation."""
 
-    code = ErrorCode.INVALID_MAGIC
-
     def __init__(self, *, found: bytes, offset: int) -> None:
-        super().__init__(f"invalid magic {found!r} at byte {offset}")
+        super().__init__(WireErrorCode.INVALID_MAGIC, f"invalid magic {found!r} at byte {offset}")
         self.found = found
         self.offset = offset
 
@@ -92,10 +102,12 @@ class InvalidMagic(ProtocolError):
 class UnknownOpcode(ProtocolError):
     """A header named an opcode this implementation does not know."""
 
-    code = ErrorCode.UNKNOWN_OPCODE
-
     def __init__(self, *, opcode: int, stream_id: int, offset: int) -> None:
-        super().__init__(f"unknown opcode 0x{opcode:02x} at byte {offset}", stream_id=stream_id)
+        super().__init__(
+            WireErrorCode.UNKNOWN_OPCODE,
+            f"unknown opcode 0x{opcode:02x} at byte {offset}",
+            stream_id=stream_id,
+        )
         self.opcode = opcode
         self.offset = offset
 
@@ -104,7 +116,9 @@ class IncompletePayload(ProtocolError):
     """``Frame.decode`` got fewer payload bytes than the header announced."""
 
     def __init__(self, *, expected: int, available: int) -> None:
-        super().__init__(f"incomplete payload: {available} of {expected} bytes")
+        super().__init__(
+            WireErrorCode.PROTOCOL_ERROR, f"incomplete payload: {available} of {expected} bytes"
+        )
         self.expected = expected
         self.available = available
 
@@ -113,18 +127,24 @@ class TrailingBytes(ProtocolError):
     """``Frame.decode`` got bytes after the one frame."""
 
     def __init__(self, *, extra: int) -> None:
-        super().__init__(f"{extra} trailing bytes after the frame")
+        super().__init__(WireErrorCode.PROTOCOL_ERROR, f"{extra} trailing bytes after the frame")
         self.extra = extra
 
 
 class PayloadTooLarge(ProtocolError):
-    """A header announced more payload than the limit; raised before any payload is buffered."""
+    """A header announced more payload than the limit; raised before any payload is buffered.
 
-    code = ErrorCode.FRAME_TOO_LARGE
+    ``handshake``: the limit was ``HANDSHAKE_MAX_PAYLOAD``, which holds until the handshake
+    completes (docs/PROTOCOL.md §3).
+    """
 
-    def __init__(self, *, length: int, limit: int, stream_id: int, offset: int) -> None:
+    def __init__(
+        self, *, length: int, limit: int, stream_id: int, offset: int, handshake: bool = False
+    ) -> None:
+        when = " before the handshake completed" if handshake else ""
         super().__init__(
-            f"payload of {length} bytes exceeds the limit of {limit} (stream {stream_id}, "
+            WireErrorCode.FRAME_TOO_LARGE,
+            f"payload of {length} bytes exceeds the limit of {limit}{when} (stream {stream_id}, "
             f"byte {offset})",
             stream_id=stream_id,
         )
@@ -136,51 +156,8 @@ class PayloadTooLarge(ProtocolError):
 class MalformedPayload(ProtocolError):
     """A payload does not match its opcode's layout."""
 
-    code = ErrorCode.MALFORMED_PAYLOAD
-
-    def __init__(self, *, opcode: int, reason: str, stream_id: int | None = None) -> None:
-        super().__init__(
-            f"malformed payload for opcode 0x{opcode:02x}: {reason}", stream_id=stream_id
-        )
+    def __init__(self, *, opcode: int, reason: str) -> None:
+        message = f"malformed payload for opcode 0x{opcode:02x}: {reason}"
+        super().__init__(WireErrorCode.MALFORMED_PAYLOAD, message)
         self.opcode = opcode
         self.reason = reason
-
-
-class FlowControlError(ProtocolError):
-    """The peer sent more than its window allowed, or overflowed a window with an update."""
-
-    code = ErrorCode.FLOW_CONTROL
-
-
-class StreamLimitExceeded(ProtocolError):
-    """The peer opened more concurrent streams than we advertised."""
-
-    code = ErrorCode.STREAM_LIMIT
-
-
-class ControlFlood(ProtocolError):
-    """The peer sent too many control frames (pings, resets...) without stream progress."""
-
-    code = ErrorCode.CONTROL_FLOOD
-
-
-class HandshakeFailed(ProtocolError):
-    """The HELLO/AUTH exchange was out of order or its values were unacceptable."""
-
-    code = ErrorCode.HANDSHAKE_FAILED
-
-
-class AuthenticationFailed(HandshakeFailed):
-    """A proof did not match the token (or one side has no token)."""
-
-    code = ErrorCode.AUTH_FAILED
-
-
-class UnsupportedVersion(HandshakeFailed):
-    """The peer speaks another protocol version."""
-
-    code = ErrorCode.UNSUPPORTED_VERSION
-
-
-class UnexpectedFrame(ProtocolError):
-    """A frame arrived where the protocol does not allow it (wrong stream, wrong state)."""

@@ -1,0 +1,146 @@
+"""Flow control, both directions: receive windows with batched acknowledgements, and the send
+scheduler that queues stream frames and sends them round robin within the windows."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from sa3p_protocol._frames import _HEADER, HEADER_LEN, MAGIC, Frame
+from sa3p_protocol._transitions import StreamState
+from sa3p_protocol._wire_errors import UsageError
+
+
+class ReceiveWindow:
+    """Credit the peer may still use, and credit the application has given back.
+
+    Bytes are ``consume``d on arrival and ``acknowledge``d once the application has dealt with
+    them. Given-back credit is advertised in batches: when half the window has accumulated, or
+    when what the peer sees has dropped below one maximal frame (so a sender waiting for room
+    for a whole frame always gets it once everything it sent is acknowledged: no deadlock).
+    """
+
+    __slots__ = ("available", "frame_limit", "initial", "pending", "unacknowledged")
+
+    def __init__(self, initial: int, frame_limit: int) -> None:
+        self.initial = initial
+        self.frame_limit = frame_limit
+        self.available = initial
+        self.unacknowledged = 0
+        self.pending = 0
+
+    def consume(self, size: int) -> bool:
+        """Take ``size`` bytes of credit; False if the peer overran the window."""
+        if size > self.available:
+            return False
+        self.available -= size
+        self.unacknowledged += size
+        return True
+
+    def acknowledge(self, size: int) -> int:
+        """Give back ``size`` bytes; return the increment to advertise now (0: not yet).
+
+        Raises:
+            UsageError: more than was received and not yet acknowledged.
+        """
+        if not 0 <= size <= self.unacknowledged:
+            raise UsageError(f"acknowledging {size} bytes, only {self.unacknowledged} outstanding")
+        self.unacknowledged -= size
+        self.pending += size
+        if self.pending and (
+            self.pending >= self.initial // 2 or self.available < self.frame_limit
+        ):
+            increment, self.pending = self.pending, 0
+            self.available += increment
+            return increment
+        return 0
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class StreamRecord:
+    """What the connection tracks for one stream (internal, mutable by the connection only)."""
+
+    stream_id: int
+    local: bool
+    """Opened by this side."""
+    state: StreamState
+    send_window: int
+    receive: ReceiveWindow
+    opened: bool = False
+    """The opening frame has arrived (peer streams) or been queued (local ones)."""
+    blocked: bool = False
+    """Has queued frames waiting for stream credit."""
+    scheduled: bool = False
+    """In the round-robin queue of streams with frames to send."""
+    queue: deque[Frame] = field(default_factory=deque)
+    """Frames waiting to be sent, oldest first."""
+    queued_bytes: int = 0
+    """Their payload bytes."""
+
+
+class SendScheduler:
+    """Queued stream frames, served one frame per stream in turn.
+
+    A frame leaves only when both its stream's window and the connection's window have room for
+    its whole payload, so frames are never split. A stream short of credit steps aside
+    (``blocked``) until a WINDOW_UPDATE; when the connection is short, everything waits and the
+    turn order is kept, so no stream starves another (a bulk write cannot hold up PTY input by
+    more than one frame per turn).
+    """
+
+    def __init__(self) -> None:
+        self._ready: deque[StreamRecord] = deque()
+        self.connection_window = 0
+
+    def push(self, record: StreamRecord, frame: Frame) -> None:
+        record.queue.append(frame)
+        record.queued_bytes += len(frame.payload)
+        if not record.blocked:
+            self.schedule(record)
+
+    def schedule(self, record: StreamRecord) -> None:
+        """Put ``record`` in the turn order if it has frames and is not there already."""
+        if not record.scheduled and record.queue:
+            record.scheduled = True
+            self._ready.append(record)
+
+    def unblock(self, record: StreamRecord) -> None:
+        if record.blocked:
+            record.blocked = False
+            self.schedule(record)
+
+    def discard(self, record: StreamRecord) -> None:
+        """Drop the stream's queued frames and its turn."""
+        record.queue.clear()
+        record.queued_bytes = 0
+        if record.scheduled:
+            record.scheduled = False
+            self._ready.remove(record)
+
+    def clear(self) -> None:
+        self._ready.clear()
+
+    def gather(self, parts: list[bytes], max_bytes: int | None) -> list[StreamRecord]:
+        """Append sendable frames' bytes to ``parts``; return the records that sent one."""
+        sent: list[StreamRecord] = []
+        gathered = 0
+        while self._ready and (max_bytes is None or gathered < max_bytes):
+            record = self._ready[0]
+            frame = record.queue[0]
+            size = len(frame.payload)
+            if size > self.connection_window:
+                break  # the whole connection waits for credit; the turn order is kept
+            self._ready.popleft()
+            record.scheduled = False
+            if size > record.send_window:
+                record.blocked = True
+                continue
+            record.queue.popleft()
+            record.queued_bytes -= size
+            self.connection_window -= size
+            record.send_window -= size
+            parts += (_HEADER.pack(MAGIC, frame.stream_id, frame.opcode, size), frame.payload)
+            gathered += HEADER_LEN + size
+            self.schedule(record)
+            sent.append(record)
+        return sent
