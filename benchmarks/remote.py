@@ -37,7 +37,7 @@ import anyio
 import psutil
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
-from sa3p_host._remote import connect, open_remote_backends
+from sa3p_host import connect, open_remote_backends
 from sa3p_protocol.messages import SpawnRequest
 
 GROUP = "remote"

@@ -9,7 +9,6 @@ same instructions: the decisions are all in the core.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import time
@@ -30,6 +29,7 @@ from sa3p_engine._engine_core import EngineCore
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import CommandOutput, CommandStatistics, StateHeader, TurnResult
 from sa3p_engine._prompt import CapabilityManifest
+from sa3p_engine._routines import drive, drive_async
 from sa3p_parser import Instruction
 
 __all__ = ["AsyncEngine", "Engine"]
@@ -37,39 +37,6 @@ __all__ = ["AsyncEngine", "Engine"]
 T = TypeVar("T")
 VfsT = TypeVar("VfsT")
 TerminalT = TypeVar("TerminalT")
-
-
-class _Outcome:
-    """An effect's result or the exception it raised, to hand back to the routine."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
-        self.value = value
-        self.error = error
-
-    @classmethod
-    def capture(cls, function: Callable[..., Any], *args: Any) -> _Outcome:
-        try:
-            return cls(function(*args))
-        except Exception as error:
-            return cls(error=error)
-
-    @classmethod
-    async def capture_async(cls, function: Callable[..., Any], *args: Any) -> _Outcome:
-        try:
-            return cls(await function(*args))
-        except Exception as error:
-            return cls(error=error)
-
-    def resume(self, routine: Routine[Any]) -> Effect | None:
-        """Hand this outcome to ``routine``; its next effect, or None once it returned (its
-        return value is then this outcome's ``value``)."""
-        try:
-            return routine.send(self.value) if self.error is None else routine.throw(self.error)
-        except StopIteration as stop:
-            self.value, self.error = stop.value, None
-            return None
 
 
 class _Driver(Generic[VfsT, TerminalT]):
@@ -156,11 +123,10 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
         self.close()
 
     def _run(self, routine: Routine[T]) -> T:
-        outcome = _Outcome()
-        with contextlib.closing(routine):  # interrupted: the core drops what it was doing
-            while (effect := outcome.resume(routine)) is not None:
-                outcome = _Outcome.capture(effect.call, self._vfs, self._terminal)
-        return outcome.value  # type: ignore[no-any-return]
+        return drive(routine, self._perform)
+
+    def _perform(self, effect: Effect) -> Any:
+        return effect.call(self._vfs, self._terminal)
 
 
 class AsyncEngine(
@@ -224,11 +190,7 @@ class AsyncEngine(
         await self.aclose()
 
     async def _run(self, routine: Routine[T]) -> T:
-        outcome = _Outcome()
-        with contextlib.closing(routine):  # cancelled: the core drops what it was doing
-            while (effect := outcome.resume(routine)) is not None:
-                outcome = await _Outcome.capture_async(self._perform, effect)
-        return outcome.value  # type: ignore[no-any-return]
+        return await drive_async(routine, self._perform)
 
     async def _perform(self, effect: Effect) -> Any:
         native = self._native_terminal if effect.on_terminal else self._native_vfs

@@ -19,14 +19,13 @@ if TYPE_CHECKING:
     from sa3p_host._local._local_vfs import LocalVfs
     from sa3p_host._remote import (
         RemoteClient,
-        RemoteConnectionError,
-        RemoteOperationError,
         RemoteProcess,
         RemoteTerminal,
         RemoteVfs,
         connect,
         open_remote_backends,
     )
+    from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
     from sa3p_host._transport import AddressError, parse_address
 
 __all__ = [
@@ -57,8 +56,8 @@ _MODULE_OF = {
     "GuestSettings": "sa3p_host._guest",
     "serve_forever": "sa3p_host._guest",
     "RemoteClient": "sa3p_host._remote",
-    "RemoteConnectionError": "sa3p_host._remote",
-    "RemoteOperationError": "sa3p_host._remote",
+    "RemoteConnectionError": "sa3p_host._remote_errors",
+    "RemoteOperationError": "sa3p_host._remote_errors",
     "RemoteProcess": "sa3p_host._remote",
     "RemoteTerminal": "sa3p_host._remote",
     "RemoteVfs": "sa3p_host._remote",

@@ -283,7 +283,8 @@ def _open_backends(options: RunOptions) -> Iterator[tuple[VirtualFileSystem, Ter
         return
     # Imported only here: a local run does not pay for anyio and the protocol at start-up.
     from sa3p_host._guest import read_token  # noqa: PLC0415
-    from sa3p_host._remote import RemoteConnectionError, open_remote_backends  # noqa: PLC0415
+    from sa3p_host._remote import open_remote_backends  # noqa: PLC0415
+    from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
     from sa3p_host._transport import AddressError  # noqa: PLC0415
 
     with contextlib.ExitStack() as stack:

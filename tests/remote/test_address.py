@@ -125,7 +125,7 @@ def test_vsock_live_or_skip(workspace: Path) -> None:
             port = probe.getsockname()[1]
     except OSError as error:
         pytest.skip(f"no vsock loopback here ({error.strerror})")
-    from sa3p_host._remote import open_remote_backends
+    from sa3p_host import open_remote_backends
 
     from .helpers import running_guest
 

@@ -6,7 +6,7 @@ import pytest
 
 from sa3p_engine import TerminalProvider, VirtualFileSystem
 from sa3p_engine.testing import TERMINAL_CONFORMANCE, VFS_CONFORMANCE, ConformanceCheck
-from sa3p_host._remote import open_remote_backends
+from sa3p_host import open_remote_backends
 
 from .helpers import RunningGuest
 

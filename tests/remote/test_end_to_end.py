@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sa3p_engine import CommandOutput, Engine, TerminalProvider, VirtualFileSystem
-from sa3p_host import LocalTerminal, LocalVfs
-from sa3p_host._remote import open_remote_backends, open_workspace_backends
+from sa3p_host import LocalTerminal, LocalVfs, open_remote_backends
 from sa3p_parser import InstructionParser
 
 from .helpers import RunningGuest, running_guest, short_socket_path
@@ -130,13 +129,3 @@ def test_chunk_boundaries_do_not_change_remote_results(cuts: list[int]) -> None:
                 "created", "replaced"
             )
             assert split[1:] == whole[1:]
-
-
-def test_open_workspace_backends_local_and_remote(unix_guest: RunningGuest, tmp_path: Path) -> None:
-    local = tmp_path / "local"
-    local.mkdir()
-    for target, where in ((None, local), (unix_guest.address, unix_guest.workspace)):
-        with open_workspace_backends(str(local), target) as pair:
-            outputs = run_turn(b'<write_file path="w.txt">x</write_file>', [], pair)
-        assert [o.ok for o in outputs] == [True]
-        assert (where / "w.txt").read_bytes() == b"x"

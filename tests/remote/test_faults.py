@@ -19,8 +19,8 @@ import pytest
 
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_engine import TerminalError
-from sa3p_host._remote import RemoteConnectionError, connect, open_remote_backends
-from sa3p_protocol import WireErrorCode
+from sa3p_host import RemoteConnectionError, connect, open_remote_backends
+from sa3p_protocol import WireErrorCode as ErrorCode
 
 from .helpers import free_tcp_port, short_socket_path, spawn_guest_process
 
@@ -72,7 +72,7 @@ def test_a_guest_killed_mid_command_is_a_clear_error(
 CLIENT_KILLED_MID_WRITE = textwrap.dedent(
     """
     import sys, time
-    from sa3p_host._remote import open_remote_backends
+    from sa3p_host import open_remote_backends
     with open_remote_backends(sys.argv[1]) as (vfs, terminal):
         writer = vfs.open_writer("half.bin")
         for _ in range(8):
@@ -138,6 +138,6 @@ async def test_sigterm_reaches_the_client_as_goaway_shutting_down(
         with anyio.fail_after(20):
             while client.connection_error is None:
                 await anyio.sleep(0.02)
-        assert client.connection_error.code is WireErrorCode.SHUTTING_DOWN
+        assert client.connection_error.code is ErrorCode.SHUTTING_DOWN
         assert "shutting down" in client.connection_error.message
     assert guest.wait(timeout=20) == 0

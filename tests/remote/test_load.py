@@ -7,7 +7,7 @@ import hashlib
 import anyio
 import pytest
 
-from sa3p_host._remote import RemoteClient, connect
+from sa3p_host import RemoteClient, connect
 
 from .helpers import RunningGuest
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sa3p_host import RemoteOperationError, connect
 from sa3p_host._guest import OutputLog
-from sa3p_host._remote import RemoteOperationError, connect
-from sa3p_protocol import WireErrorCode
+from sa3p_protocol import WireErrorCode as ErrorCode
 from sa3p_protocol.messages import PtyExit, PtyOutput, SignalReply, SpawnRequest
 
 from .helpers import RunningGuest, running_guest, short_socket_path
@@ -61,13 +61,13 @@ async def test_spawn_failures_are_errors(unix_guest: RunningGuest) -> None:
     async with connect(unix_guest.address) as client:
         with pytest.raises(RemoteOperationError) as caught:
             await client.spawn(SpawnRequest(argv=("/nonexistent/program",)))
-        assert caught.value.code is WireErrorCode.SPAWN_FAILED
+        assert caught.value.code is ErrorCode.SPAWN_FAILED
         with pytest.raises(RemoteOperationError) as outside:
             await client.spawn(SpawnRequest(command="true", cwd="../.."))
-        assert outside.value.code is WireErrorCode.OUTSIDE_WORKSPACE
+        assert outside.value.code is ErrorCode.OUTSIDE_WORKSPACE
         with pytest.raises(RemoteOperationError) as unknown:
             await client.attach(2**31 - 5)
-        assert unknown.value.code is WireErrorCode.UNKNOWN_PROCESS
+        assert unknown.value.code is ErrorCode.UNKNOWN_PROCESS
 
 
 async def test_reattach_replays_what_was_missed(unix_guest: RunningGuest) -> None:
@@ -115,7 +115,7 @@ async def test_an_unclaimed_process_is_ended_after_the_grace_period(workspace: P
         async with connect(guest.address) as client:
             with pytest.raises(RemoteOperationError) as caught:
                 await client.attach(pid)
-            assert caught.value.code is WireErrorCode.UNKNOWN_PROCESS
+            assert caught.value.code is ErrorCode.UNKNOWN_PROCESS
 
 
 async def test_a_slow_reader_stalls_the_process_not_the_guest(workspace: Path) -> None:

@@ -18,8 +18,8 @@ from anyio.from_thread import start_blocking_portal
 
 from sa3p_engine import ErrorCode as EngineCode
 from sa3p_engine import FileSystemError
+from sa3p_host import RemoteConnectionError, connect, open_remote_backends
 from sa3p_host._guest import Guest, GuestSettings, serve_forever
-from sa3p_host._remote import RemoteConnectionError, connect, open_remote_backends
 from sa3p_host._transport import parse_address
 from sa3p_protocol import (
     HEADER_LEN,
@@ -30,9 +30,9 @@ from sa3p_protocol import (
     GoAwayReceived,
     Opcode,
     Role,
-    WireErrorCode,
     encode_message,
 )
+from sa3p_protocol import WireErrorCode as ErrorCode
 from sa3p_protocol.messages import StatRequest
 
 from .helpers import (
@@ -70,7 +70,7 @@ def test_a_wrong_token_is_refused_before_anything_runs(token_guest: RunningGuest
         open_remote_backends(token_guest.address, b"wrong") as (vfs, _terminal),
     ):
         vfs.open_writer("never.txt").commit()  # pragma: no cover - must not be reached
-    assert caught.value.code in (WireErrorCode.AUTH_FAILED, WireErrorCode.CONNECTION_LOST)
+    assert caught.value.code in (ErrorCode.AUTH_FAILED, ErrorCode.CONNECTION_LOST)
     assert "token" in str(caught.value)
     assert not (token_guest.workspace / "never.txt").exists()
     _still_serves(token_guest, TOKEN)
@@ -172,7 +172,7 @@ def _handshake(sock: socket.socket) -> Connection:
     return client
 
 
-def _goaway_code(events: list[object]) -> WireErrorCode | None:
+def _goaway_code(events: list[object]) -> ErrorCode | None:
     codes = [e.code for e in events if isinstance(e, GoAwayReceived | ConnectionFailed)]
     return codes[0] if codes else None
 
@@ -190,7 +190,7 @@ def test_bad_magic_after_the_handshake_gets_a_goaway(unix_guest: RunningGuest) -
         client = _handshake(sock)
         sock.sendall(b"XXXX" + bytes(HEADER_LEN - 4))
         events = _read_until_closed(sock, client)
-    assert _goaway_code(events) is WireErrorCode.INVALID_MAGIC
+    assert _goaway_code(events) is ErrorCode.INVALID_MAGIC
     _still_serves(unix_guest)
 
 
@@ -200,7 +200,7 @@ def test_an_oversized_frame_is_refused_at_its_header(unix_guest: RunningGuest) -
         header = MAGIC + (1).to_bytes(4, "big") + bytes([Opcode.VFS_WRITE_CHUNK])
         sock.sendall(header + (1 << 31).to_bytes(4, "big"))  # 2 GiB announced, none sent
         events = _read_until_closed(sock, client)
-    assert _goaway_code(events) is WireErrorCode.FRAME_TOO_LARGE
+    assert _goaway_code(events) is ErrorCode.FRAME_TOO_LARGE
     _still_serves(unix_guest)
 
 
@@ -212,7 +212,7 @@ def test_a_flood_of_streams_ends_that_connection(unix_guest: RunningGuest) -> No
         with contextlib.suppress(OSError):  # the guest may close before reading it all
             sock.sendall(frames)
         events = _read_until_closed(sock, client)
-    assert _goaway_code(events) is WireErrorCode.STREAM_LIMIT
+    assert _goaway_code(events) is ErrorCode.STREAM_LIMIT
     _still_serves(unix_guest)
 
 
@@ -244,7 +244,7 @@ def test_a_ping_flood_ends_that_connection(unix_guest: RunningGuest) -> None:
             sock.sendall(client.data_to_send())
         events = _read_until_closed(sock, client)
     # closed; the GOAWAY saying why may be lost when the close resets the unread flood
-    assert _goaway_code(events) in (WireErrorCode.CONTROL_FLOOD, None)
+    assert _goaway_code(events) in (ErrorCode.CONTROL_FLOOD, None)
     _still_serves(unix_guest)
 
 
@@ -268,7 +268,7 @@ def test_a_wrong_token_is_reported_plainly_on_both_sides(workspace: Path) -> Non
         finally:
             portal.call(guest.shutdown)
             future.result(timeout=30)
-    assert caught.value.code is WireErrorCode.AUTH_FAILED
+    assert caught.value.code is ErrorCode.AUTH_FAILED
     text = str(caught.value)
     assert "authentication failed" in text and "token" in text and "differ" in text
     assert "broke the protocol" not in text
@@ -285,5 +285,5 @@ async def _async_refusal(address: str) -> RemoteConnectionError:
 
 def test_the_async_client_reports_a_wrong_token_the_same_way(token_guest: RunningGuest) -> None:
     error = anyio.run(_async_refusal, token_guest.address)
-    assert error.code is WireErrorCode.AUTH_FAILED
+    assert error.code is ErrorCode.AUTH_FAILED
     assert "authentication failed" in str(error) and "differ" in str(error)

@@ -11,35 +11,43 @@ import pytest
 
 from sa3p_engine import Engine, FileSystemError, WriteReceipt
 from sa3p_engine import ErrorCode as EngineCode
-from sa3p_host import LocalVfs
+from sa3p_host import LocalVfs, RemoteClient, RemoteOperationError, connect, open_remote_backends
 from sa3p_host._guest._guest_writes import _Body
 from sa3p_host._local._atomic_writes import WriteMismatchError
-from sa3p_host._remote import RemoteOperationError, connect, open_remote_backends
+from sa3p_host._stream_routines import WriteStream, until
 from sa3p_parser import InstructionParser
-from sa3p_protocol import WireErrorCode
+from sa3p_protocol import Message
+from sa3p_protocol import WireErrorCode as ErrorCode
+from sa3p_protocol.messages import ErrorReply, WriteChunkData, WriteCommit, WriteOpenRequest
 
 from .helpers import RunningGuest
 
 pytestmark = pytest.mark.anyio
 
 
+async def _commit_by_hand(client: RemoteClient, body: bytes, size: int, digest: bytes) -> Message:
+    """A client that lies about what it sent: the guest must commit nothing."""
+    link = client._link
+    channel = link.channel
+    await link.run_steps(until(channel.can_open))
+    stream_id = channel.open(WriteOpenRequest("a.txt"))
+    await link.send(stream_id, WriteChunkData(body))
+    await link.send(stream_id, WriteCommit(size, digest), end=True)
+    reply = await link.receive(stream_id)
+    assert reply is not None
+    return reply
+
+
 async def test_a_commit_with_the_wrong_size_or_digest_commits_nothing(
     unix_guest: RunningGuest,
 ) -> None:
+    right = hashlib.sha256(b"hello").digest()
     async with connect(unix_guest.address) as client:
-        wrong_size = await client.open_writer("a.txt")
-        await wrong_size.write(b"hello")
-        wrong_size.size += 1  # as if a chunk had been lost on the way
-        with pytest.raises(RemoteOperationError) as caught:
-            await wrong_size.commit()
-        assert caught.value.code is WireErrorCode.WRITE_MISMATCH
-        assert caught.value.detail("path") == "a.txt"
-        wrong_digest = await client.open_writer("a.txt")
-        await wrong_digest.write(b"hello")
-        wrong_digest.digest.update(b"!")
-        with pytest.raises(RemoteOperationError) as again:
-            await wrong_digest.commit()
-        assert again.value.code is WireErrorCode.WRITE_MISMATCH
+        for size, digest in ((6, right), (5, hashlib.sha256(b"hello!").digest())):
+            reply = await _commit_by_hand(client, b"hello", size, digest)
+            assert isinstance(reply, ErrorReply), reply
+            assert reply.code is ErrorCode.WRITE_MISMATCH
+            assert dict(reply.details)["path"] == "a.txt"
     assert list(unix_guest.workspace.iterdir()) == []
 
 
@@ -112,18 +120,28 @@ def test_the_guest_passes_the_size_to_a_writer_that_takes_it(workspace: Path) ->
     assert list(workspace.iterdir()) == []
 
 
+class _LyingDigest:
+    """Reports the digest of something else than what was sent."""
+
+    def update(self, data: bytes, /) -> None:
+        pass
+
+    def digest(self) -> bytes:
+        return hashlib.sha256(b"something else").digest()
+
+
 def test_a_corrupted_body_is_refused_with_write_mismatch(unix_guest: RunningGuest) -> None:
     async def corrupt() -> RemoteOperationError:
         async with connect(unix_guest.address) as client:
-            stream = await client.open_writer("bad.txt")
-            stream.digest.update(b"something else")  # the commit's digest will not match
-            await stream.send_hashed(b"payload")
+            stream = WriteStream(client._link.channel, "bad.txt", _LyingDigest())
+            await client._link.run_steps(stream.open())
+            await client._link.run_steps(stream.write(b"payload"))
             with pytest.raises(RemoteOperationError) as caught:
-                await stream.commit()
+                await client._link.run_steps(stream.commit())
             return caught.value
 
     error = anyio.run(corrupt)
-    assert error.code is WireErrorCode.WRITE_MISMATCH and error.detail("path") == "bad.txt"
+    assert error.code is ErrorCode.WRITE_MISMATCH and error.detail("path") == "bad.txt"
     assert "bad.txt" in error.message
     assert list(unix_guest.workspace.iterdir()) == []
 

@@ -24,14 +24,23 @@ from typing import TypeVar
 
 import anyio
 
-from sa3p_engine import BackendError, FileHash, FileStat, NodeKind, RunResult, TreeNode
-from sa3p_host._guest._processes import ProcessTable
-from sa3p_host._guest._streaming import stream_process
-from sa3p_host._guest._writes import serve_write
-from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
-from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._terminal import LocalTerminal
-from sa3p_host._vfs import LocalVfs
+from sa3p_engine import BackendError, FileHash, TreeNode
+from sa3p_host._guest._guest_writes import serve_write
+from sa3p_host._guest._process_streaming import stream_process
+from sa3p_host._guest._process_table import ProcessTable
+from sa3p_host._links import AsyncLink
+from sa3p_host._local._local_terminal import LocalTerminal
+from sa3p_host._local._local_vfs import LocalVfs
+from sa3p_host._remote_errors import RemoteConnectionError, StreamAborted
+from sa3p_host._stream_routines import writable
+from sa3p_host._wire_values import (
+    error_reply,
+    hash_entry,
+    run_reply,
+    signal_reply,
+    stat_reply,
+    tree_entry,
+)
 from sa3p_protocol import Message, WireErrorCode
 from sa3p_protocol.messages import (
     AttachRequest,
@@ -39,7 +48,6 @@ from sa3p_protocol.messages import (
     CwdReply,
     CwdRequest,
     ErrorReply,
-    HashEntry,
     HashReply,
     HashRequest,
     ListProcessesRequest,
@@ -51,14 +59,10 @@ from sa3p_protocol.messages import (
     ReadRequest,
     RecentHashesReply,
     RecentHashesRequest,
-    RunReply,
     RunRequest,
-    SignalReply,
     SignalRequest,
     SpawnRequest,
-    StatReply,
     StatRequest,
-    TreeEntry,
     TreeReply,
     WriteOpenRequest,
 )
@@ -69,8 +73,8 @@ INLINE_READ_LIMIT = 64 * 1024
 """Reads of regular files up to this size are served on the event loop (see above)."""
 
 T = TypeVar("T")
-_BATCH_BYTES = 4 * 1024 * 1024
 _RECORD_OVERHEAD = 64
+_READ_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +87,6 @@ class Limiters:
     @classmethod
     def create(cls, files: int = 32, terminal: int = 128) -> Limiters:
         return cls(anyio.CapacityLimiter(files), anyio.CapacityLimiter(terminal))
-
-
-def error_reply(error: BackendError) -> ErrorReply:
-    """A backend failure as the wire's ``ErrorReply`` (codes map by name)."""
-    details = (("path", error.path),) if error.path else ()
-    return ErrorReply(WireErrorCode[error.code.name], error.message, details)
 
 
 class Operations:
@@ -104,13 +102,14 @@ class Operations:
 
     def __init__(
         self,
-        link: Link,
+        link: AsyncLink,
         vfs: LocalVfs,
         terminal: LocalTerminal,
         processes: ProcessTable,
         limiters: Limiters,
     ) -> None:
         self._link = link
+        self._channel = link.channel
         self._vfs = vfs
         self._terminal = terminal
         self._processes = processes
@@ -127,8 +126,8 @@ class Operations:
             return False
         if reply is None:
             return False
-        self._link.send_nowait(stream_id, reply, end_stream=True)
-        self._link.release(stream_id)
+        self._channel.send(stream_id, reply, end_stream=True)  # small: no credit needed
+        self._channel.release(stream_id)
         return True
 
     def _inline_reply(self, message: Message) -> Message | None:
@@ -136,7 +135,7 @@ class Operations:
             case CwdRequest():
                 return CwdReply(self._vfs.cwd())
             case StatRequest(path=path):
-                return _stat_reply(self._vfs.stat(path))
+                return stat_reply(self._vfs.stat(path))
             case ListProcessesRequest():
                 return ProcessListReply(tuple(self._terminal.active_pids()))
             case ReadRequest(path=path, offset=offset, length=length) if self._is_small(
@@ -161,11 +160,11 @@ class Operations:
         wanted = info.st_size - offset if length is None else length
         return wanted <= INLINE_READ_LIMIT
 
-    async def serve(self, stream_id: int, message: Message, inbox: Inbox) -> None:
+    async def serve(self, stream_id: int, message: Message) -> None:
         """Answer ``message`` on ``stream_id``; never raises for the peer's or the disk's
         failures (they become replies)."""
         try:
-            await self._dispatch(stream_id, message, inbox)
+            await self._dispatch(stream_id, message)
         except BackendError as error:
             await self._reply(stream_id, error_reply(error))
         except (StreamAborted, RemoteConnectionError):
@@ -174,120 +173,102 @@ class Operations:
             text = f"the guest failed serving {type(message).__name__}: {error!r}"
             await self._reply(stream_id, ErrorReply(WireErrorCode.INTERNAL_ERROR, text))
         finally:
-            self._link.release(stream_id)
+            self._channel.release(stream_id)
+            self._link.wake()
 
     async def _reply(self, stream_id: int, reply: ErrorReply) -> None:
         with contextlib.suppress(StreamAborted, RemoteConnectionError):
-            await self._link.send(stream_id, reply, end_stream=True)
+            await self._link.send(stream_id, reply, end=True)
 
-    async def _dispatch(self, stream_id: int, message: Message, inbox: Inbox) -> None:
-        send = self._link.send
+    async def _dispatch(self, stream_id: int, message: Message) -> None:
+        reply = await self._answer(message)
+        if reply is not None:
+            await self._link.send(stream_id, reply, end=True)
+            return
         match message:
-            case StatRequest(path=path):
-                info = await self._files(self._vfs.stat, path)
-                await send(stream_id, _stat_reply(info), end_stream=True)
             case ReadRequest(path=path, offset=offset, length=length):
-                data = await self._files(self._vfs.read, path, offset, length)
-                await self._send_bytes(stream_id, data)
-            case HashRequest(path=path):
-                digest = await self._files(self._vfs.hash, path)
-                await send(stream_id, HashReply(bytes.fromhex(digest)), end_stream=True)
-            case CwdRequest():
-                await send(stream_id, CwdReply(self._vfs.cwd()), end_stream=True)
+                await self._stream_read(stream_id, path, offset, length)
             case ListTreeRequest(path=path):
-                await self._send_tree(stream_id, await self._files(self._vfs.list_tree, path))
+                nodes: list[TreeNode] = await self._files(self._vfs.list_tree, path)
+                await self._send_batches(stream_id, [tree_entry(node) for node in nodes], TreeReply)
             case RecentHashesRequest(limit=limit):
-                files = await self._files(self._vfs.recent_file_hashes, limit)
-                await self._send_hashes(stream_id, files)
+                files: list[FileHash] = await self._files(self._vfs.recent_file_hashes, limit)
+                hashes = [hash_entry(item) for item in files]
+                await self._send_batches(stream_id, hashes, RecentHashesReply)
             case WriteOpenRequest(path=path):
                 writer = await self._files(self._vfs.open_writer, path)
-                await serve_write(
-                    self._link, stream_id, inbox, writer, path=path, in_thread=self._files
+                await serve_write(self._link, stream_id, writer, path=path, in_thread=self._files)
+            case SpawnRequest() | AttachRequest():
+                managed = (
+                    self._processes.spawn(message)
+                    if isinstance(message, SpawnRequest)
+                    else self._processes.get(message.pid)
                 )
-            case _:
-                await self._dispatch_terminal(stream_id, message, inbox)
-
-    async def _dispatch_terminal(self, stream_id: int, message: Message, inbox: Inbox) -> None:
-        send = self._link.send
-        terminal = self._terminal
-        match message:
-            case RunRequest(command=command, timeout=timeout):
-                result = await self._term(lambda: terminal.run(command, timeout=timeout))
-                await send(stream_id, _run_reply(result), end_stream=True)
-            case PollRequest(pid=pid, timeout=timeout):
-                result = await self._term(lambda: terminal.poll(pid, timeout=timeout))
-                await send(stream_id, _run_reply(result), end_stream=True)
-            case SignalRequest(pid=pid, signal=signal):
-                outcome = await self._term(terminal.signal, pid, signal)
-                reply = SignalReply(
-                    pid=outcome.pid,
-                    signal=outcome.signal,
-                    exited=outcome.exited,
-                    exit_code=outcome.exit_code,
-                )
-                await send(stream_id, reply, end_stream=True)
-            case ListProcessesRequest():
-                pids = await self._term(terminal.active_pids)
-                await send(stream_id, ProcessListReply(tuple(pids)), end_stream=True)
-            case CloseTerminalRequest():
-                await self._term(terminal.close)
-                await send(stream_id, OkReply(), end_stream=True)
-            case SpawnRequest():
-                managed = self._processes.spawn(message)
+                offset = message.from_offset if isinstance(message, AttachRequest) else 0
                 await stream_process(
-                    self._link, stream_id, inbox, self._processes, managed, from_offset=0
-                )
-            case AttachRequest(pid=pid, from_offset=offset):
-                managed = self._processes.get(pid)
-                await stream_process(
-                    self._link, stream_id, inbox, self._processes, managed, from_offset=offset
+                    self._link, stream_id, self._processes, managed, from_offset=offset
                 )
             case _:
                 text = f"this guest does not serve {type(message).__name__}"
-                await send(
-                    stream_id,
-                    ErrorReply(WireErrorCode.UNSUPPORTED_OPERATION, text),
-                    end_stream=True,
-                )
+                error = ErrorReply(WireErrorCode.UNSUPPORTED_OPERATION, text)
+                await self._link.send(stream_id, error, end=True)
 
-    # ---- bulk replies -------------------------------------------------------------------------
+    async def _answer(self, message: Message) -> Message | None:
+        """The one reply of a request that has one (None: it streams, or is not served)."""
+        vfs, terminal = self._vfs, self._terminal
+        match message:
+            case StatRequest(path=path):
+                return stat_reply(await self._files(vfs.stat, path))
+            case HashRequest(path=path):
+                return HashReply(bytes.fromhex(await self._files(vfs.hash, path)))
+            case CwdRequest():
+                return CwdReply(vfs.cwd())
+            case RunRequest(command=command, timeout=timeout):
+                return run_reply(await self._term(lambda: terminal.run(command, timeout=timeout)))
+            case PollRequest(pid=pid, timeout=timeout):
+                return run_reply(await self._term(lambda: terminal.poll(pid, timeout=timeout)))
+            case SignalRequest(pid=pid, signal=signal):
+                return signal_reply(await self._term(terminal.signal, pid, signal))
+            case ListProcessesRequest():
+                return ProcessListReply(tuple(await self._term(terminal.active_pids)))
+            case CloseTerminalRequest():
+                await self._term(terminal.close)
+                return OkReply()
+            case _:
+                return None
 
-    async def _send_bytes(self, stream_id: int, data: bytes) -> None:
-        view = memoryview(data)
-        position = 0
-        while position < len(data):
-            window = await self._link.wait_writable(stream_id)
-            size = min(window, self._link.connection.max_send_payload)
-            await self._link.send(stream_id, ReadData(bytes(view[position : position + size])))
-            position += size
-        self._link.end(stream_id)
+    async def _stream_read(
+        self, stream_id: int, path: str, offset: int, length: int | None
+    ) -> None:
+        """Read block by block, each when the stream has credit for it: memory holds one
+        block, whatever the range (a slow client slows the reads, not the guest's memory)."""
+        left = length
+        while left is None or left > 0:
+            window = await self._link.run_steps(writable(self._channel, stream_id))
+            size = min(window, self._channel.connection.max_send_payload, _READ_BLOCK)
+            size = size if left is None else min(size, left)
+            data: bytes = await self._files(self._vfs.read, path, offset, size)
+            if data:
+                self._channel.send(stream_id, ReadData(data))
+            if len(data) < size:
+                break
+            offset += len(data)
+            left = None if left is None else left - len(data)
+        self._channel.end(stream_id)
 
-    async def _send_tree(self, stream_id: int, nodes: list[TreeNode]) -> None:
-        entries = [
-            TreeEntry(
-                path=node.path,
-                is_directory=node.kind is NodeKind.DIRECTORY,
-                descendant_file_count=node.descendant_file_count,
-                modified_recently=node.modified_recently,
-            )
-            for node in nodes
-        ]
-        for batch in self._batches(entries, lambda entry: len(entry.path.encode())):
-            await self._link.send(stream_id, TreeReply(tuple(batch)))
-        self._link.end(stream_id)
+    async def _send_batches(
+        self, stream_id: int, entries: list[T], reply: Callable[[tuple[T, ...]], Message]
+    ) -> None:
+        for batch in self._batches(entries):
+            await self._link.send(stream_id, reply(tuple(batch)))
+        self._channel.end(stream_id)
 
-    async def _send_hashes(self, stream_id: int, files: list[FileHash]) -> None:
-        entries = [HashEntry(item.path, bytes.fromhex(item.sha256)) for item in files]
-        for batch in self._batches(entries, lambda entry: len(entry.path.encode()) + 32):
-            await self._link.send(stream_id, RecentHashesReply(tuple(batch)))
-        self._link.end(stream_id)
-
-    def _batches(self, items: list[T], size: Callable[[T], int]) -> list[list[T]]:
-        limit = self._link.connection.max_send_payload - _RECORD_OVERHEAD
+    def _batches(self, items: list[T]) -> list[list[T]]:
+        limit = self._channel.connection.max_send_payload - _RECORD_OVERHEAD
         batches: list[list[T]] = [[]]
         used = 0
         for item in items:
-            cost = size(item) + _RECORD_OVERHEAD
+            cost = len(getattr(item, "path", "").encode()) + 2 * _RECORD_OVERHEAD
             if batches[-1] and used + cost > limit:
                 batches.append([])
                 used = 0
@@ -302,23 +283,3 @@ class Operations:
 
     async def _term(self, function: Callable[..., T], *args: object) -> T:
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiters.terminal)
-
-
-def _stat_reply(info: FileStat) -> StatReply:
-    return StatReply(
-        path=info.path,
-        is_directory=info.kind is NodeKind.DIRECTORY,
-        size=info.size,
-        mtime=info.mtime,
-    )
-
-
-def _run_reply(result: RunResult) -> RunReply:
-    return RunReply(
-        pid=result.pid,
-        head=result.head,
-        tail=result.tail,
-        total_bytes=result.total_bytes,
-        exit_code=result.exit_code,
-        duration=result.duration,
-    )

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import SocketStream, TaskGroup
 
-from sa3p_host._address import Address, UnixAddress, listen_address, tune_stream
-from sa3p_host._guest._operations import Limiters, Operations
-from sa3p_host._guest._processes import ProcessTable
-from sa3p_host._remote._errors import RemoteConnectionError
-from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._terminal import LocalTerminal
-from sa3p_host._vfs import LocalVfs
+from sa3p_host._channel import Channel
+from sa3p_host._guest._guest_requests import Limiters, Operations
+from sa3p_host._guest._process_table import ProcessTable
+from sa3p_host._links import AsyncLink
+from sa3p_host._local._local_terminal import LocalTerminal
+from sa3p_host._local._local_vfs import LocalVfs
+from sa3p_host._remote_errors import RemoteConnectionError
+from sa3p_host._stream_routines import until
+from sa3p_host._transport import Address, UnixAddress, listen_address, tune_stream
 from sa3p_protocol import Connection, ConnectionLimits, Message, Role, WireErrorCode
 
 __all__ = ["GUEST_LIMITS", "Guest", "GuestSettings"]
@@ -86,7 +88,7 @@ class Guest:
     ) -> None:
         self.settings = settings
         self._log = log
-        self._sessions: set[Link] = set()
+        self._sessions: set[AsyncLink] = set()
         self._stop = anyio.Event()
         self._ready = anyio.Event()
         self.address: Address | None = None
@@ -173,9 +175,10 @@ class Guest:
 
     async def _drain(self) -> None:
         for link in list(self._sessions):
-            link.goaway_now(WireErrorCode.SHUTTING_DOWN, "the guest is shutting down")
+            link.channel.connection.close(WireErrorCode.SHUTTING_DOWN, "the guest is shutting down")
+            link.wake()
         with anyio.move_on_after(self.settings.drain):
-            while any(link.open_streams for link in self._sessions):
+            while any(link.channel.open_streams for link in self._sessions):
                 await anyio.sleep(0.05)
         for link in list(self._sessions):
             await link.aclose()
@@ -190,12 +193,12 @@ class Guest:
         operations: Operations | None = None
         async with anyio.create_task_group() as handlers:
 
-            def on_request(stream_id: int, message: Message, inbox: Inbox) -> None:
+            def on_request(stream_id: int, message: Message) -> None:
                 assert operations is not None
                 if not operations.serve_inline(stream_id, message):
-                    handlers.start_soon(operations.serve, stream_id, message, inbox)
+                    handlers.start_soon(operations.serve, stream_id, message)
 
-            link = Link(stream, connection, on_request=on_request, answer_in_reader=True)
+            link = AsyncLink(stream, Channel(connection, accept=on_request), answer_in_reader=True)
             operations = Operations(link, LocalVfs(workspace), terminal, processes, limiters)
             self._sessions.add(link)
             self.connections_served += 1
@@ -207,13 +210,14 @@ class Guest:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(terminal.close, limiter=limiters.terminal)
                 handlers.cancel_scope.cancel()
-        if link.closed is not None and link.closed.code is not WireErrorCode.CONNECTION_LOST:
-            self._log(f"closed a connection: {link.closed.code.name}: {link.closed.message}")
+        closed = link.channel.closed
+        if closed is not None and closed.code is not WireErrorCode.CONNECTION_LOST:
+            self._log(f"closed a connection: {closed.code.name}: {closed.message}")
 
-    async def _expect_handshake(self, link: Link) -> None:
+    async def _expect_handshake(self, link: AsyncLink) -> None:
         with anyio.move_on_after(self.settings.handshake_timeout) as scope:
             with contextlib.suppress(RemoteConnectionError):  # reported when the session ends
-                await link.wait_handshake()
+                await link.run_steps(until(link.channel.handshake_complete))
         if scope.cancelled_caught:
             self._log("closed a connection that did not complete the handshake in time")
             await link.aclose()

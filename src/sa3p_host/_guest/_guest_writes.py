@@ -21,8 +21,10 @@ from typing import Any
 import anyio
 
 from sa3p_engine import FileWriter, WriteReceipt
-from sa3p_host._remote._link import Inbox, Link
-from sa3p_host._writer import WriteMismatchError
+from sa3p_host._channel import Channel
+from sa3p_host._links import AsyncLink
+from sa3p_host._local._atomic_writes import WriteMismatchError
+from sa3p_host._wire_values import write_reply
 from sa3p_protocol import Message, WireErrorCode
 from sa3p_protocol.messages import (
     ErrorReply,
@@ -83,9 +85,8 @@ class _Body:
 
 
 async def serve_write(
-    link: Link,
+    link: AsyncLink,
     stream_id: int,
-    inbox: Inbox,
     writer: FileWriter,
     *,
     path: str,
@@ -100,9 +101,9 @@ async def serve_write(
     committed = False  # or aborted: nothing left to undo
     try:
         while True:
-            message = await inbox.receive()
+            message = await link.receive(stream_id)
             if isinstance(message, WriteChunkData):
-                batch = _gather_chunks(inbox, message.data)
+                batch = _gather_chunks(link.channel, stream_id, message.data)
                 body.size += sum(len(part) for part in batch)
                 await in_thread(body.write_batch, batch)
                 continue
@@ -111,7 +112,7 @@ async def serve_write(
             if not committed:  # abort before answering: the client may look at once
                 committed = True
                 await in_thread(writer.abort)
-            await link.send(stream_id, reply, end_stream=True)
+            await link.send(stream_id, reply, end=True)
             return
     finally:
         if not committed:
@@ -131,12 +132,7 @@ async def _finish(
                 receipt: WriteReceipt = await in_thread(body.commit, size, digest)
             except WriteMismatchError as error:  # nothing renamed, the temporary file removed
                 return ErrorReply(WireErrorCode.WRITE_MISMATCH, error.message, (("path", path),))
-            return WriteReply(
-                path=receipt.path,
-                bytes_written=receipt.bytes_written,
-                sha256=bytes.fromhex(receipt.sha256),
-                created=receipt.created,
-            )
+            return write_reply(receipt)
         case WriteAbort() | None:
             return OkReply()
         case _:
@@ -144,12 +140,12 @@ async def _finish(
             return ErrorReply(WireErrorCode.PROTOCOL_ERROR, text, (("path", path),))
 
 
-def _gather_chunks(inbox: Inbox, first: bytes) -> list[bytes]:
+def _gather_chunks(channel: Channel, stream_id: int, first: bytes) -> list[bytes]:
     """``first`` and the chunks already waiting behind it (one worker-thread hop for many)."""
     batch = [first]
     total = len(first)
-    while total < _BATCH_BYTES and isinstance(peeked := inbox.peek(), WriteChunkData):
-        inbox.receive_nowait()
+    while total < _BATCH_BYTES and isinstance(peeked := channel.peek(stream_id), WriteChunkData):
+        channel.take(stream_id)
         batch.append(peeked.data)
         total += len(peeked.data)
     return batch

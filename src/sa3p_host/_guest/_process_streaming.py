@@ -9,10 +9,11 @@ import anyio
 
 from sa3p_engine import BackendError, ErrorCode, TerminalError
 from sa3p_host._guest._process_table import ManagedProcess, ProcessTable
-from sa3p_host._remote._errors import RemoteConnectionError, StreamAborted
-from sa3p_host._remote._link import Inbox, Link
-from sa3p_protocol import Message
-from sa3p_protocol import WireErrorCode as WireCode
+from sa3p_host._links import AsyncLink
+from sa3p_host._remote_errors import RemoteConnectionError, StreamAborted
+from sa3p_host._stream_routines import writable
+from sa3p_host._wire_values import error_reply
+from sa3p_protocol import Message, WireErrorCode
 from sa3p_protocol.messages import (
     CloseStdinRequest,
     ErrorReply,
@@ -29,9 +30,8 @@ __all__ = ["stream_process"]
 
 
 async def stream_process(
-    link: Link,
+    link: AsyncLink,
     stream_id: int,
-    inbox: Inbox,
     table: ProcessTable,
     managed: ManagedProcess,
     *,
@@ -44,7 +44,7 @@ async def stream_process(
     try:
         await link.send(stream_id, SpawnReply(managed.pid))
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_serve_input, link, stream_id, inbox, managed, tasks.cancel_scope)
+            tasks.start_soon(_serve_input, link, stream_id, managed, tasks.cancel_scope)
             try:
                 await _send_output(link, stream_id, managed, key)
             finally:
@@ -53,22 +53,24 @@ async def stream_process(
         table.detach(managed, key)
 
 
-async def _send_output(link: Link, stream_id: int, managed: ManagedProcess, key: object) -> None:
+async def _send_output(
+    link: AsyncLink, stream_id: int, managed: ManagedProcess, key: object
+) -> None:
     try:
         while True:
             cursor = managed.readers[key]
             if cursor < managed.log.end:
-                window = await link.wait_writable(stream_id)
-                size = min(window, link.connection.max_send_payload)
+                window = await link.run_steps(writable(link.channel, stream_id))
+                size = min(window, link.channel.connection.max_send_payload)
                 offset, data = managed.log.read(cursor, size)
-                link.connection.send(stream_id, PtyOutput(offset, data))
+                link.channel.send(stream_id, PtyOutput(offset, data))
                 link.wake()
                 managed.readers[key] = offset + len(data)
                 managed.notify()  # the reader may be waiting for us to catch up
             elif managed.finished:
                 assert managed.exit_code is not None
                 done = PtyExit(managed.exit_code, managed.duration, managed.log.end)
-                await link.send(stream_id, done, end_stream=True)
+                await link.send(stream_id, done, end=True)
                 return
             else:
                 await managed.wait_change()
@@ -77,20 +79,21 @@ async def _send_output(link: Link, stream_id: int, managed: ManagedProcess, key:
 
 
 async def _serve_input(
-    link: Link, stream_id: int, inbox: Inbox, managed: ManagedProcess, scope: anyio.CancelScope
+    link: AsyncLink, stream_id: int, managed: ManagedProcess, scope: anyio.CancelScope
 ) -> None:
     try:
-        while (message := await inbox.receive()) is not None:
+        while (message := await link.receive(stream_id)) is not None:
             try:
                 await _apply(link, stream_id, managed, message)
             except BackendError as error:
-                text = error.message
-                await link.send(stream_id, ErrorReply(WireCode[error.code.name], text))
+                await link.send(stream_id, error_reply(error))
     except (StreamAborted, RemoteConnectionError):
         scope.cancel()  # the client detached: stop sending output too
 
 
-async def _apply(link: Link, stream_id: int, managed: ManagedProcess, message: Message) -> None:
+async def _apply(
+    link: AsyncLink, stream_id: int, managed: ManagedProcess, message: Message
+) -> None:
     match message:
         case PtyInput(data=data):
             await managed.write_input(data)
@@ -102,7 +105,7 @@ async def _apply(link: Link, stream_id: int, managed: ManagedProcess, message: M
             managed.close_input()
         case _:
             text = f"{type(message).__name__} is not accepted on a process stream"
-            await link.send(stream_id, ErrorReply(WireCode.PROTOCOL_ERROR, text))
+            await link.send(stream_id, ErrorReply(WireErrorCode.PROTOCOL_ERROR, text))
 
 
 async def _signal(managed: ManagedProcess, number: int) -> SignalReply:

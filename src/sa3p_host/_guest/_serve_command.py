@@ -66,7 +66,10 @@ def serve_forever(
         return EXIT_USAGE
     guest = Guest(GuestSettings(workspace=os.path.realpath(workspace), token=token))
     try:
-        anyio.run(lambda: guest.serve(target, handle_signals=True))
+        anyio.run(
+            lambda: guest.serve(target, handle_signals=True),
+            backend_options={"use_uvloop": os.environ.get("SA3P_UVLOOP") == "1"},
+        )
     except OSError as error:
         print(f"sa3p serve: cannot listen on {target}: {error.strerror or error}", file=errors)
         return EXIT_FAILURE

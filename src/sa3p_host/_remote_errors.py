@@ -1,17 +1,13 @@
-"""What the remote layer raises, and how it becomes the engine's ``BackendError``s.
+"""What the protocol's users raise: an operation refused, a stream reset, a connection gone.
 
-Two kinds, as the protocol has them: an operation the guest refused (``RemoteOperationError``,
+Two kinds, as the protocol has them: an operation the peer refused (``RemoteOperationError``,
 one stream) and a connection that could not be made or was lost (``RemoteConnectionError``,
-everything on it). ``RemoteVfs``/``RemoteTerminal`` turn both into ``FileSystemError`` /
-``TerminalError`` with the engine's code of the same name (``CONNECTION_LOST`` for a lost
-connection, ``IO_ERROR`` for a protocol-only code), so the engine reports them to the model as
-failed commands.
+everything on it). The remote backends turn both into the engine's ``FileSystemError`` /
+``TerminalError`` (``_wire_values.as_backend_error``), so the model sees failed commands.
 """
 
 from __future__ import annotations
 
-from sa3p_engine import BackendError, FileSystemError, TerminalError
-from sa3p_engine import ErrorCode as EngineCode
 from sa3p_protocol import Role, WireErrorCode
 from sa3p_protocol.messages import ErrorReply
 
@@ -19,9 +15,7 @@ __all__ = [
     "RemoteConnectionError",
     "RemoteOperationError",
     "StreamAborted",
-    "as_backend_error",
     "connection_failure",
-    "engine_code",
 ]
 
 
@@ -70,32 +64,6 @@ class StreamAborted(RemoteOperationError):
     def __init__(self, stream_id: int, code: WireErrorCode, message: str) -> None:
         super().__init__(code, f"stream {stream_id} was reset ({code.name}): {message}")
         self.stream_id = stream_id
-
-
-_CONNECTION_CODES = frozenset({WireErrorCode.SHUTTING_DOWN, WireErrorCode.CONNECTION_LOST})
-
-
-def engine_code(code: WireErrorCode) -> EngineCode:
-    """The engine's code of the same name (codes 1..14), ``CONNECTION_LOST`` for a stream the
-    guest refused because it is going away, else ``IO_ERROR``."""
-    if code in _CONNECTION_CODES:
-        return EngineCode.CONNECTION_LOST
-    try:
-        return EngineCode[code.name]
-    except KeyError:
-        return EngineCode.IO_ERROR
-
-
-def as_backend_error(
-    error: RemoteOperationError | RemoteConnectionError,
-    kind: type[FileSystemError] | type[TerminalError],
-    where: str,
-) -> BackendError:
-    """``error`` as the engine's ``kind``; ``where`` names the guest for a connection error."""
-    if isinstance(error, RemoteConnectionError):
-        return kind(EngineCode.CONNECTION_LOST, f"the guest at {where} is unreachable: {error}")
-    path = error.detail("path")
-    return kind(engine_code(error.code), error.message, path=path)
 
 
 _AUTH_FAILED = {

@@ -1,0 +1,233 @@
+"""``RemoteVfs`` and ``RemoteTerminal``: the engine's synchronous interfaces on a guest.
+
+``open_remote_backends(address, token)`` connects from synchronous code (the ``sa3p`` command,
+an ``Engine``) with a ``BlockingLink``: the calling threads drive the connection, no event
+loop::
+
+    with open_remote_backends("unix:/run/sa3p.sock") as (vfs, terminal):
+        with Engine(vfs, terminal) as engine:
+            ...
+
+Async code uses ``connect`` (``_remote_client``) and an ``AsyncEngine``. Both run the same
+routines (``_stream_routines``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sa3p_engine import (
+    ErrorCode,
+    FileHash,
+    FileStat,
+    FileSystemError,
+    RunResult,
+    SignalResult,
+    TerminalError,
+    TreeNode,
+    WriteReceipt,
+)
+from sa3p_host import _wire_values as wire
+from sa3p_host._links import BlockingLink
+from sa3p_host._remote._client_setup import (
+    HANDSHAKE_SECONDS,
+    client_channel,
+    refusal,
+    unreachable,
+)
+from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
+from sa3p_host._stream_routines import Steps, WriteStream, call, handshake
+from sa3p_host._transport import Address, connect_socket, parse_address
+from sa3p_protocol import ConnectionLimits
+
+__all__ = ["RemoteFileWriter", "RemoteTerminal", "RemoteVfs", "open_remote_backends"]
+
+T = TypeVar("T")
+_HASH_BEHIND_AFTER = 1 << 20
+
+
+class _Connection:
+    """One blocking connection: runs routines, and says failures in the engine's terms."""
+
+    def __init__(self, link: BlockingLink, address: Address, workspace: str) -> None:
+        self.link = link
+        self.address = address
+        self.workspace = workspace
+
+    def run(self, steps: Steps[T], kind: type[FileSystemError] | type[TerminalError]) -> T:
+        try:
+            return self.link.run_steps(steps)
+        except (RemoteOperationError, RemoteConnectionError) as error:
+            raise wire.as_backend_error(error, kind, str(self.address)) from error
+
+
+class RemoteVfs:
+    """The engine's ``VirtualFileSystem`` on a guest's workspace (see
+    ``open_remote_backends``)."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+
+    def cwd(self) -> str:
+        return self._connection.workspace
+
+    def stat(self, path: str) -> FileStat:
+        return self._call(wire.stat(path))
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        if offset < 0 or (length is not None and length < 0):
+            raise FileSystemError(
+                ErrorCode.INVALID_PATH,
+                f"cannot read {path!r}: offset and length must not be negative",
+                path=path,
+            )
+        return self._call(wire.read(path, offset, length))
+
+    def open_writer(self, path: str) -> RemoteFileWriter:
+        return RemoteFileWriter(self._connection, path)
+
+    def hash(self, path: str) -> str:
+        return self._call(wire.hash_file(path))
+
+    def list_tree(self, path: str = "") -> list[TreeNode]:
+        return self._call(wire.list_tree(path))
+
+    def recent_file_hashes(self, limit: int) -> list[FileHash]:
+        return self._call(wire.recent_file_hashes(limit))
+
+    def _call(self, exchange: wire.Exchange[T]) -> T:
+        return self._connection.run(call(self._connection.link.channel, exchange), FileSystemError)
+
+
+class RemoteTerminal:
+    """The engine's ``TerminalProvider`` on a guest (served there by a ``LocalTerminal`` of
+    this connection's own: ``close`` ends only what this client started)."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+
+    def run(self, command: str, *, timeout: float) -> RunResult:
+        return self._call(wire.run(command, timeout))
+
+    def poll(self, pid: int, *, timeout: float) -> RunResult:
+        return self._call(wire.poll(pid, timeout))
+
+    def signal(self, pid: int, signal: int) -> SignalResult:
+        return self._call(wire.signal(pid, signal))
+
+    def active_pids(self) -> list[int]:
+        return self._call(wire.active_pids())
+
+    def close(self) -> None:
+        """End every process this terminal started. A lost connection counts as closed: the
+        guest ends a gone client's processes itself."""
+        try:
+            self._call(wire.close_terminal())
+        except TerminalError as error:
+            if error.code is not ErrorCode.CONNECTION_LOST:
+                raise
+
+    def _call(self, exchange: wire.Exchange[T]) -> T:
+        return self._connection.run(call(self._connection.link.channel, exchange), TerminalError)
+
+
+class _HashBehind:
+    """SHA-256 of a write's body, computed in a helper thread once the body is large, so
+    hashing overlaps sending (``hashlib`` releases the GIL on large buffers)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self._last: Future[None] | None = None
+
+    def update(self, data: bytes, /) -> None:
+        self._size += len(data)
+        if self._size < _HASH_BEHIND_AFTER and self._executor is None:
+            self._digest.update(data)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="sa3p-hash")
+        self._last = self._executor.submit(self._digest.update, bytes(data))
+
+    def digest(self) -> bytes:
+        self.finish()
+        return self._digest.digest()
+
+    def finish(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+class RemoteFileWriter:
+    """``FileWriter`` on the guest: ``write`` sends in the caller's thread, waiting for
+    flow-control credit (a slow guest disk slows the writer; memory stays bounded)."""
+
+    def __init__(self, connection: _Connection, path: str) -> None:
+        self._connection = connection
+        self._hash = _HashBehind()
+        self._stream = WriteStream(connection.link.channel, path, self._hash)
+        self._run(self._stream.open())
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` (any size; chunk boundaries carry no meaning)."""
+        self._run(self._stream.write(bytes(data)))
+
+    def commit(self) -> WriteReceipt:
+        """Ask the guest to commit (it renames only if size and SHA-256 match).
+
+        Raises:
+            FileSystemError: the guest refused (WRITE_MISMATCH, the disk's reason...) or the
+                connection is gone; nothing was committed.
+        """
+        return self._run(self._stream.commit())
+
+    def abort(self) -> None:
+        """Discard the write; nothing changes on the guest. Does nothing once closed."""
+        self._hash.finish()
+        self._run(self._stream.abort())
+
+    def _run(self, steps: Steps[T]) -> T:
+        return self._connection.run(steps, FileSystemError)
+
+
+@contextmanager
+def open_remote_backends(
+    address: Address | str,
+    token: bytes | None = None,
+    *,
+    limits: ConnectionLimits | None = None,
+) -> Iterator[tuple[RemoteVfs, RemoteTerminal]]:
+    """Connect to a guest from synchronous code; yield ``(vfs, terminal)`` for an ``Engine``.
+
+    The handshake, the token's proof and one round trip are checked (within
+    ``HANDSHAKE_SECONDS``) before anything runs; the connection is closed on exit.
+
+    Raises:
+        RemoteConnectionError: cannot connect, or the guest refused (said plainly).
+        AddressError: ``address`` is not valid.
+    """
+    target = parse_address(address) if isinstance(address, str) else address
+    try:
+        sock = connect_socket(target)
+    except OSError as error:
+        raise unreachable(target, error) from error
+    channel = client_channel(token, limits)
+    link = BlockingLink(sock, channel)
+    link.set_timeout(HANDSHAKE_SECONDS)  # a peer that never answers is an error, not a hang
+    try:
+        workspace = link.run_steps(handshake(channel))
+        link.set_timeout(None)
+    except (RemoteConnectionError, RemoteOperationError) as error:
+        link.close()
+        raise refusal(target, channel, error) from error
+    connection = _Connection(link, target, workspace)
+    try:
+        yield RemoteVfs(connection), RemoteTerminal(connection)
+    finally:
+        link.close()

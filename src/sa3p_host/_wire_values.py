@@ -1,0 +1,287 @@
+"""Engine values and wire messages: each conversion written once, in each direction.
+
+The guest turns its backends' results into replies (``*_reply``, ``*_entry``); the client turns
+replies back into the engine's values (``Exchange`` decoders) and a guest's ERROR into the
+engine's ``BackendError``. ``Exchange`` is one client operation as data: the request that opens
+its stream, how its replies decode, and how many reply bytes it may bring at most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sa3p_engine import (
+    BackendError,
+    ErrorCode,
+    FileHash,
+    FileStat,
+    FileSystemError,
+    NodeKind,
+    RunResult,
+    SignalResult,
+    TerminalError,
+    TreeNode,
+    WriteReceipt,
+)
+from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
+from sa3p_protocol import Message, WireErrorCode
+from sa3p_protocol.messages import (
+    CloseTerminalRequest,
+    CwdReply,
+    CwdRequest,
+    ErrorReply,
+    HashEntry,
+    HashReply,
+    HashRequest,
+    ListProcessesRequest,
+    ListTreeRequest,
+    OkReply,
+    PollRequest,
+    ProcessListReply,
+    ReadData,
+    ReadRequest,
+    RecentHashesReply,
+    RecentHashesRequest,
+    RunReply,
+    RunRequest,
+    SignalReply,
+    SignalRequest,
+    StatReply,
+    StatRequest,
+    TreeEntry,
+    TreeReply,
+    WriteReply,
+)
+
+__all__ = [
+    "Exchange",
+    "as_backend_error",
+    "error_reply",
+    "hash_entry",
+    "one",
+    "run_reply",
+    "signal_reply",
+    "stat_reply",
+    "tree_entry",
+    "write_receipt",
+    "write_reply",
+]
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+# ---- engine -> wire (the guest) --------------------------------------------------------------
+
+
+def stat_reply(info: FileStat) -> StatReply:
+    return StatReply(
+        path=info.path,
+        is_directory=info.kind is NodeKind.DIRECTORY,
+        size=info.size,
+        mtime=info.mtime,
+    )
+
+
+def tree_entry(node: TreeNode) -> TreeEntry:
+    return TreeEntry(
+        path=node.path,
+        is_directory=node.kind is NodeKind.DIRECTORY,
+        descendant_file_count=node.descendant_file_count,
+        modified_recently=node.modified_recently,
+    )
+
+
+def hash_entry(item: FileHash) -> HashEntry:
+    return HashEntry(item.path, bytes.fromhex(item.sha256))
+
+
+def run_reply(result: RunResult) -> RunReply:
+    return RunReply(
+        pid=result.pid,
+        head=result.head,
+        tail=result.tail,
+        total_bytes=result.total_bytes,
+        exit_code=result.exit_code,
+        duration=result.duration,
+    )
+
+
+def signal_reply(result: SignalResult) -> SignalReply:
+    return SignalReply(
+        pid=result.pid, signal=result.signal, exited=result.exited, exit_code=result.exit_code
+    )
+
+
+def write_reply(receipt: WriteReceipt) -> WriteReply:
+    return WriteReply(
+        path=receipt.path,
+        bytes_written=receipt.bytes_written,
+        sha256=bytes.fromhex(receipt.sha256),
+        created=receipt.created,
+    )
+
+
+def error_reply(error: BackendError) -> ErrorReply:
+    """A backend failure as an ERROR reply (codes map by name) with a ``path`` detail."""
+    details = (("path", error.path),) if error.path else ()
+    return ErrorReply(WireErrorCode[error.code.name], error.message, details)
+
+
+# ---- wire -> engine (the client) -------------------------------------------------------------
+
+
+def _file_stat(reply: StatReply) -> FileStat:
+    kind = NodeKind.DIRECTORY if reply.is_directory else NodeKind.FILE
+    return FileStat(path=reply.path, kind=kind, size=reply.size, mtime=reply.mtime)
+
+
+def _tree_node(entry: TreeEntry) -> TreeNode:
+    return TreeNode(
+        path=entry.path,
+        kind=NodeKind.DIRECTORY if entry.is_directory else NodeKind.FILE,
+        descendant_file_count=entry.descendant_file_count,
+        modified_recently=entry.modified_recently,
+    )
+
+
+def _run_result(reply: RunReply) -> RunResult:
+    return RunResult(
+        pid=reply.pid,
+        head=reply.head,
+        tail=reply.tail,
+        total_bytes=reply.total_bytes,
+        exit_code=reply.exit_code,
+        duration=reply.duration,
+    )
+
+
+def _signal_result(reply: SignalReply) -> SignalResult:
+    return SignalResult(
+        pid=reply.pid, signal=reply.signal, exited=reply.exited, exit_code=reply.exit_code
+    )
+
+
+def write_receipt(reply: WriteReply) -> WriteReceipt:
+    return WriteReceipt(
+        path=reply.path,
+        bytes_written=reply.bytes_written,
+        sha256=reply.sha256.hex(),
+        created=reply.created,
+    )
+
+
+_CONNECTION_CODES = frozenset({WireErrorCode.SHUTTING_DOWN, WireErrorCode.CONNECTION_LOST})
+
+
+def _engine_code(code: WireErrorCode) -> ErrorCode:
+    """The engine's code of the same name; CONNECTION_LOST for a guest going away; else
+    IO_ERROR (a protocol-only code)."""
+    if code in _CONNECTION_CODES:
+        return ErrorCode.CONNECTION_LOST
+    try:
+        return ErrorCode[code.name]
+    except KeyError:
+        return ErrorCode.IO_ERROR
+
+
+def as_backend_error(
+    error: RemoteOperationError | RemoteConnectionError,
+    kind: type[FileSystemError] | type[TerminalError],
+    where: str,
+) -> BackendError:
+    """A remote failure as the engine's ``kind``; ``where`` names the guest."""
+    if isinstance(error, RemoteConnectionError):
+        return kind(ErrorCode.CONNECTION_LOST, f"the guest at {where} is unreachable: {error}")
+    return kind(_engine_code(error.code), error.message, path=error.detail("path"))
+
+
+# ---- the client's operations -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange(Generic[T]):
+    """One operation: the request opening its stream, how its replies (END excluded, ERROR
+    already raised) decode, and the most reply bytes it may bring (None: the client's cap)."""
+
+    request: Message
+    decode: Callable[[list[Message]], T]
+    reply_limit: int | None = None
+
+
+def one(replies: list[Message], kind: type[M]) -> M:
+    """The first reply of type ``kind``; a guest that sent none broke the protocol."""
+    for reply in replies:
+        if isinstance(reply, kind):
+            return reply
+    raise RemoteOperationError(
+        WireErrorCode.PROTOCOL_ERROR, f"the guest answered without a {kind.__name__}"
+    )
+
+
+def _all(replies: list[Message], kind: type[M]) -> list[M]:
+    return [reply for reply in replies if isinstance(reply, kind)]
+
+
+def cwd() -> Exchange[str]:
+    return Exchange(CwdRequest(), lambda replies: one(replies, CwdReply).path)
+
+
+def stat(path: str) -> Exchange[FileStat]:
+    return Exchange(StatRequest(path), lambda replies: _file_stat(one(replies, StatReply)))
+
+
+def read(path: str, offset: int, length: int | None) -> Exchange[bytes]:
+    def decode(replies: list[Message]) -> bytes:
+        return b"".join(reply.data for reply in _all(replies, ReadData))
+
+    return Exchange(ReadRequest(path, offset, length), decode, reply_limit=length)
+
+
+def hash_file(path: str) -> Exchange[str]:
+    return Exchange(HashRequest(path), lambda replies: one(replies, HashReply).sha256.hex())
+
+
+def list_tree(path: str) -> Exchange[list[TreeNode]]:
+    def decode(replies: list[Message]) -> list[TreeNode]:
+        return [_tree_node(node) for reply in _all(replies, TreeReply) for node in reply.nodes]
+
+    return Exchange(ListTreeRequest(path), decode)
+
+
+def recent_file_hashes(limit: int) -> Exchange[list[FileHash]]:
+    def decode(replies: list[Message]) -> list[FileHash]:
+        files = [item for reply in _all(replies, RecentHashesReply) for item in reply.files]
+        return [FileHash(item.path, item.sha256.hex()) for item in files[:limit]]
+
+    return Exchange(RecentHashesRequest(limit), decode)
+
+
+def run(command: str, timeout: float) -> Exchange[RunResult]:
+    return Exchange(
+        RunRequest(command, timeout), lambda replies: _run_result(one(replies, RunReply))
+    )
+
+
+def poll(pid: int, timeout: float) -> Exchange[RunResult]:
+    return Exchange(PollRequest(pid, timeout), lambda replies: _run_result(one(replies, RunReply)))
+
+
+def signal(pid: int, number: int) -> Exchange[SignalResult]:
+    return Exchange(
+        SignalRequest(pid, number), lambda replies: _signal_result(one(replies, SignalReply))
+    )
+
+
+def active_pids() -> Exchange[list[int]]:
+    return Exchange(
+        ListProcessesRequest(), lambda replies: list(one(replies, ProcessListReply).pids)
+    )
+
+
+def close_terminal() -> Exchange[None]:
+    def decode(replies: list[Message]) -> None:
+        one(replies, OkReply)
+
+    return Exchange(CloseTerminalRequest(), decode)
