@@ -9,10 +9,8 @@ Each figure is measured against its baseline in the same run:
   plain socket copy of the same bytes into a file on the same disk by a receiver process that
   also fsyncs (``sendall`` → ``recv_into`` → ``write`` → ``fsync``);
 - a small ``read_file`` round trip (``RemoteVfs.read`` of a 100-byte file, from sync code)
-  against a bare socket echo round trip of 64 bytes to a threaded echo server process;
-- the floor under that round trip: a bare asyncio echo server process (``Protocol``, no sa3p
-  code) and a bare anyio echo server process, each against the same threaded echo; a Python
-  event-loop guest cannot go below these;
+  against the round trip of 64 bytes through a bare anyio echo server process (no sa3p code):
+  the floor of any guest on a Python event loop;
 - 64 concurrent clients doing ``stat``s: aggregate operations per second against one client
   alone;
 - guest memory under a slow reader: a process writing 2 GB to a client that reads nothing for
@@ -61,35 +59,6 @@ _COPY_RECEIVER = textwrap.dedent(
     """
 )
 
-_ECHO_SERVER = textwrap.dedent(
-    """
-    import socket, sys, threading
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(sys.argv[1]); server.listen(8)
-    print("ready", flush=True)
-    def echo(connection):
-        while data := connection.recv(65536):
-            connection.sendall(data)
-    while True:
-        connection, _ = server.accept()
-        threading.Thread(target=echo, args=(connection,), daemon=True).start()
-    """
-)
-
-
-_ASYNCIO_ECHO = textwrap.dedent(
-    """
-    import asyncio, sys
-    class Echo(asyncio.Protocol):
-        def connection_made(self, transport): self.transport = transport
-        def data_received(self, data): self.transport.write(data)
-    async def main():
-        await asyncio.get_running_loop().create_unix_server(Echo, sys.argv[1])
-        print("ready", flush=True)
-        await asyncio.Event().wait()
-    asyncio.run(main())
-    """
-)
 
 _ANYIO_ECHO = textwrap.dedent(
     """
@@ -184,6 +153,8 @@ def write_256_mib(quick: bool) -> Iterable[Measurement]:
 
 @case(GROUP)
 def small_read_round_trip(quick: bool) -> Iterable[Measurement]:
+    """A 100-byte read through the blocking client against the guest, and the floor under it:
+    the same machine's round trip through a bare anyio echo server process (no sa3p code)."""
     count = 300 if quick else 2000
     with tempfile.TemporaryDirectory() as top:
         workspace = Path(top, "ws")
@@ -192,32 +163,28 @@ def small_read_round_trip(quick: bool) -> Iterable[Measurement]:
         echo_socket = os.path.join(tempfile.mkdtemp(prefix="sa3p-echo-", dir="/tmp"), "e")
         with (
             _guest(workspace) as (address, _),
-            _process([sys.executable, "-c", _ECHO_SERVER, echo_socket]),
+            _process([sys.executable, "-c", _ANYIO_ECHO, echo_socket]),
             open_remote_backends(address) as (vfs, _terminal),
             socket.socket(socket.AF_UNIX) as echo,
         ):
             echo.connect(echo_socket)
-            message = b"m" * 64
 
             def reads() -> None:
                 for _ in range(count):
                     vfs.read("small.txt")
 
-            def echoes() -> None:
-                for _ in range(count):
-                    echo.sendall(message)
-                    echo.recv(65536)
-
-            subject, baseline = paired_best(reads, echoes, repeat=3 if quick else 5)
+            subject, baseline = paired_best(
+                reads, lambda: _echo_round_trip(echo, count), repeat=3 if quick else 7
+            )
     yield measurement(
         group=GROUP,
-        case="read_file 100 B round trip (sync RemoteVfs)",
+        case="read_file 100 B round trip (sync RemoteVfs, guest on a Unix socket)",
         unit="us",
         subject=subject / count * 1e6,
-        baseline_name="bare socket echo round trip (64 B)",
+        baseline_name="bare anyio stream echo server round trip (64 B)",
         baseline=baseline / count * 1e6,
         goal="ratio<=",
-        target=3.0,
+        target=2.0,
     )
 
 
@@ -226,38 +193,6 @@ def _echo_round_trip(sock: socket.socket, count: int) -> None:
     for _ in range(count):
         sock.sendall(message)
         sock.recv(65536)
-
-
-@case(GROUP)
-def event_loop_floor(quick: bool) -> Iterable[Measurement]:
-    count = 300 if quick else 2000
-    for name, server in (("asyncio Protocol", _ASYNCIO_ECHO), ("anyio stream", _ANYIO_ECHO)):
-        directory = tempfile.mkdtemp(prefix="sa3p-floor-", dir="/tmp")
-        loop_socket, thread_socket = os.path.join(directory, "l"), os.path.join(directory, "t")
-        with (
-            _process([sys.executable, "-c", server, loop_socket]),
-            _process([sys.executable, "-c", _ECHO_SERVER, thread_socket]),
-            socket.socket(socket.AF_UNIX) as on_loop,
-            socket.socket(socket.AF_UNIX) as on_thread,
-        ):
-            on_loop.connect(loop_socket)
-            on_thread.connect(thread_socket)
-            subject, baseline = paired_best(
-                lambda: _echo_round_trip(on_loop, count),
-                lambda: _echo_round_trip(on_thread, count),
-                repeat=3 if quick else 5,
-            )
-        _cleanup(directory)
-        yield measurement(
-            group=GROUP,
-            case=f"floor: bare {name} echo server, 64 B round trip (no sa3p code)",
-            unit="us",
-            subject=subject / count * 1e6,
-            baseline_name="bare socket echo round trip (64 B)",
-            baseline=baseline / count * 1e6,
-            goal="ratio<=",
-            target=3.0,
-        )
 
 
 async def _stats(address: str, clients: int, operations: int) -> float:

@@ -21,48 +21,38 @@ T = TypeVar("T")
 Y = TypeVar("Y")
 
 
-class _Outcome:
-    """A step's result or the exception it raised, to hand back to the routine."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
-        self.value = value
-        self.error = error
-
-    def resume(self, routine: Generator[Y, Any, Any]) -> tuple[bool, Any]:
-        """(True, next request) or, once the routine returned, (False, its return value)."""
-        try:
-            if self.error is None:
-                return True, routine.send(self.value)
-            return True, routine.throw(self.error)
-        except StopIteration as stop:
-            return False, stop.value
+def _advance(
+    routine: Generator[Y, Any, T], value: Any, error: Exception | None
+) -> tuple[bool, Any]:
+    """Hand ``value`` (or throw ``error``) into ``routine``: (True, its next request) or, once
+    it returned, (False, its return value)."""
+    try:
+        return True, routine.send(value) if error is None else routine.throw(error)
+    except StopIteration as stop:
+        return False, stop.value
 
 
 def drive(routine: Generator[Y, Any, T], perform: Callable[[Y], Any]) -> T:
     """Run ``routine`` to its end, performing each request with ``perform``."""
-    outcome = _Outcome()
     with contextlib.closing(routine):
-        while True:
-            going, request = outcome.resume(routine)
-            if not going:
-                return request  # type: ignore[no-any-return]
+        going, request = _advance(routine, None, None)
+        while going:
             try:
-                outcome = _Outcome(perform(request))
-            except Exception as error:
-                outcome = _Outcome(error=error)
+                value, error = perform(request), None
+            except Exception as raised:
+                value, error = None, raised
+            going, request = _advance(routine, value, error)
+        return request  # type: ignore[no-any-return]
 
 
 async def drive_async(routine: Generator[Y, Any, T], perform: Callable[[Y], Awaitable[Any]]) -> T:
     """``drive``, awaiting each request's performance."""
-    outcome = _Outcome()
     with contextlib.closing(routine):
-        while True:
-            going, request = outcome.resume(routine)
-            if not going:
-                return request  # type: ignore[no-any-return]
+        going, request = _advance(routine, None, None)
+        while going:
             try:
-                outcome = _Outcome(await perform(request))
-            except Exception as error:
-                outcome = _Outcome(error=error)
+                value, error = await perform(request), None
+            except Exception as raised:
+                value, error = None, raised
+            going, request = _advance(routine, value, error)
+        return request  # type: ignore[no-any-return]

@@ -38,6 +38,7 @@ Accept = Callable[[int, Message], None]
 """Called when the peer opens a stream: ``(stream_id, first message)``."""
 
 _SENDING = frozenset({StreamState.OPEN, StreamState.REMOTE_ENDED})
+_FIRST_BYTES = 40
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ class Channel:
         self._accept = accept
         self._inboxes: dict[int, _Inbox] = {}
         self.handshake_done = False
+        self.first_bytes = b""
+        """The start of what the peer sent first (to say what a non-sa3p peer is)."""
         self.closed: RemoteConnectionError | None = None
         self.goaway: GoAwayReceived | None = None
 
@@ -74,7 +77,12 @@ class Channel:
         if not data:
             self.lose(RemoteConnectionError(WireErrorCode.CONNECTION_LOST, self._ended_reason()))
             return
-        for event in self.connection.receive_data(data):
+        if not self.first_bytes:
+            self.first_bytes = data[:_FIRST_BYTES]
+        events = self.connection.receive_data(data)
+        if events and isinstance(failed := events[-1], ConnectionFailed):
+            self._dispatch(failed)  # its streams are gone: nothing before it can be answered
+        for event in events:
             self._dispatch(event)
 
     def data_to_send(self, max_bytes: int) -> bytes:
@@ -216,6 +224,8 @@ class Channel:
             case MessageReceived(stream_id=stream_id, message=message, flow_length=size):
                 self._arrive(stream_id, message, size)
             case RequestReceived(stream_id=stream_id, message=message, flow_length=size):
+                if self.closed is not None:
+                    return
                 self.connection.acknowledge(stream_id, size)
                 if self._accept is None:
                     self.connection.reset_stream(stream_id, WireErrorCode.UNSUPPORTED_OPERATION)

@@ -63,17 +63,25 @@ class AsyncLink:
         self._wanted = anyio.Event()
         self._progress = anyio.Event()
         self._writing = False
+        self._running = anyio.CancelScope()
 
     async def run(self) -> None:
-        """Read and write until the transport ends or the connection fails, then close it."""
+        """Read and write until the transport ends, the connection fails or ``abort``, then
+        close the transport."""
         self.wake()  # a client's HELLO is queued from the start
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._write_loop)
-            try:
-                await self._read_loop()
-            finally:
-                tasks.cancel_scope.cancel()
-                await self.aclose()
+        with self._running:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._write_loop)
+                try:
+                    await self._read_loop()
+                finally:
+                    tasks.cancel_scope.cancel()
+        await self.aclose()
+
+    def abort(self) -> None:
+        """End ``run`` from anywhere on the loop: it closes the transport itself (closing it
+        from another task while this one uses it is not safe)."""
+        self._running.cancel()
 
     async def run_steps(self, steps: Steps[T]) -> T:
         """Run a routine (see ``_stream_routines``) to its end."""

@@ -12,6 +12,7 @@ its length) and by the client's cap; a guest that sends more loses the connectio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Generator
 from typing import Any, Protocol, TypeAlias, TypeVar
@@ -19,7 +20,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 from sa3p_engine import WriteReceipt
 from sa3p_host._channel import Channel
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
-from sa3p_host._wire_values import Exchange, cwd, one, write_receipt
+from sa3p_host._wire_values import Exchange, one, write_receipt
 from sa3p_protocol import Message, WireErrorCode
 from sa3p_protocol.messages import (
     AttachRequest,
@@ -48,7 +49,6 @@ __all__ = [
     "Wait",
     "WriteStream",
     "call",
-    "handshake",
     "receive",
     "send",
     "send_bytes",
@@ -76,14 +76,18 @@ class Digest(Protocol):
 
 
 def until(condition: Wait) -> Steps[None]:
-    """Wait until ``condition`` holds."""
-    yield condition
+    """Wait until ``condition`` holds (at once if it holds already: no driver step)."""
+    if not condition():
+        yield condition
 
 
 def writable(channel: Channel, stream_id: int) -> Steps[int]:
     """Wait until the stream has send credit; how much."""
-    yield lambda: channel.send_window(stream_id) > 0
-    return channel.send_window(stream_id)
+    window = channel.send_window(stream_id)
+    if window <= 0:
+        yield lambda: channel.send_window(stream_id) > 0
+        window = channel.send_window(stream_id)
+    return window
 
 
 def send(channel: Channel, stream_id: int, message: Message, *, end: bool = False) -> Steps[None]:
@@ -107,15 +111,9 @@ def send_bytes(
 
 def receive(channel: Channel, stream_id: int) -> Steps[Message | None]:
     """The stream's next message (acknowledged), or None once the peer ended it."""
-    yield lambda: channel.ready(stream_id)
+    if not channel.ready(stream_id):
+        yield lambda: channel.ready(stream_id)
     return channel.take(stream_id)
-
-
-def handshake(channel: Channel) -> Steps[str]:
-    """Wait for the handshake, then check the connection with one round trip; the guest's
-    workspace (its cwd)."""
-    yield channel.handshake_complete
-    return (yield from call(channel, cwd()))
 
 
 def call(channel: Channel, exchange: Exchange[T], *, cap: int | None = None) -> Steps[T]:
@@ -125,7 +123,7 @@ def call(channel: Channel, exchange: Exchange[T], *, cap: int | None = None) -> 
         RemoteOperationError: the guest answered ERROR, or reset the stream.
         RemoteConnectionError: the connection is gone, or the guest sent more than allowed.
     """
-    yield channel.can_open
+    yield from until(channel.can_open)
     stream_id = channel.open(exchange.request, end_stream=True)
     try:
         limit = DEFAULT_REPLY_CAP if cap is None else cap
@@ -138,13 +136,18 @@ def call(channel: Channel, exchange: Exchange[T], *, cap: int | None = None) -> 
 
 def _replies(channel: Channel, stream_id: int, limit: int) -> Steps[list[Message]]:
     replies: list[Message] = []
-    while (reply := (yield from receive(channel, stream_id))) is not None:
+    arrived = functools.partial(channel.ready, stream_id)
+    while True:
+        if not arrived():
+            yield arrived
+        reply = channel.take(stream_id)
+        if reply is None:
+            return replies
         if isinstance(reply, ErrorReply):
             raise RemoteOperationError.from_reply(reply)
         if channel.received_bytes(stream_id) > limit:
             raise _overflow(channel, limit)
         replies.append(reply)
-    return replies
 
 
 def _overflow(channel: Channel, limit: int) -> RemoteConnectionError:
@@ -172,7 +175,7 @@ class WriteStream:
         self.closed = False
 
     def open(self) -> Steps[None]:
-        yield self._channel.can_open
+        yield from until(self._channel.can_open)
         self._stream_id = self._channel.open(WriteOpenRequest(self.path))
 
     def write(self, data: bytes) -> Steps[None]:
@@ -243,7 +246,7 @@ class ProcessStream:
 
     def start(self, request: SpawnRequest | AttachRequest) -> Steps[None]:
         """Open the stream and wait for the guest's SPAWN_RESULT."""
-        yield self._channel.can_open
+        yield from until(self._channel.can_open)
         self._stream_id = self._channel.open(request)
         try:
             first = yield from receive(self._channel, self._stream_id)

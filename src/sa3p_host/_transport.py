@@ -14,6 +14,7 @@ without a token).
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import socket
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import anyio
-from anyio.abc import ByteStream, Listener, SocketListener, SocketStream
+from anyio.abc import ByteStream, SocketListener, SocketStream
 
 __all__ = [
     "Address",
@@ -178,26 +179,47 @@ async def connect_address(address: Address) -> ByteStream:
     return stream
 
 
-async def listen_address(address: Address) -> Listener[SocketStream]:
-    """Listen on ``address``. A Unix socket gets mode 0600 and replaces a stale socket file
-    (never any other kind of file).
+async def listen_address(address: Address) -> SocketListener:
+    """Listen on ``address`` (one socket, so ``accept`` is available).
+
+    A Unix socket gets mode 0600. A socket file already there is replaced only if it is stale
+    (nothing answers on it): where a live guest listens, this fails rather than taking its
+    address. Any other kind of file there is never touched.
 
     Raises:
-        OSError: the address is in use or cannot be bound.
+        OSError: the address is in use (EADDRINUSE, naming what holds it) or cannot be bound.
     """
     match address:
         case UnixAddress(path=path):
             return await _listen_unix(path)
         case TcpAddress(host=host, port=port):
-            return await anyio.create_tcp_listener(local_host=host, local_port=port)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            return await _listen_socket(family, (host, port), reuse=True)
         case VsockAddress(cid=cid, port=port):
-            return await _listen_vsock(cid, port)
+            return await _listen_socket(_vsock_family(), (cid, port), reuse=False)
+
+
+def _refuse_if_live(path: str) -> None:
+    """Remove a stale socket file at ``path``; raise if something listens there."""
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return  # not a socket: binding fails with EADDRINUSE, the file is left alone
+    except FileNotFoundError:
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(_PROBE_SECONDS)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # nobody answers: left by a guest that died
+        return
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, f"a live server already listens at {path}")
 
 
 async def _listen_unix(path: str) -> SocketListener:
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
-            os.unlink(path)  # a socket left by a guest that died; anything else is refused
+    _refuse_if_live(path)
     previous = os.umask(0o177)  # the socket file is born 0600: no window where others reach it
     try:
         listener = await anyio.create_unix_listener(path)
@@ -205,6 +227,22 @@ async def _listen_unix(path: str) -> SocketListener:
         os.umask(previous)
     os.chmod(path, 0o600)
     return listener
+
+
+async def _listen_socket(
+    family: int, target: tuple[str | int, int], *, reuse: bool
+) -> SocketListener:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(target)
+        sock.listen(128)
+        sock.setblocking(False)
+        return await SocketListener.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _vsock_family() -> int:
@@ -226,19 +264,8 @@ async def _connect_vsock(cid: int, port: int) -> SocketStream:
         raise
 
 
-async def _listen_vsock(cid: int, port: int) -> SocketListener:
-    sock = socket.socket(_vsock_family(), socket.SOCK_STREAM)
-    try:
-        sock.bind((cid, port))
-        sock.listen(128)
-        sock.setblocking(False)
-        return await SocketListener.from_socket(sock)
-    except BaseException:
-        sock.close()
-        raise
-
-
 SOCKET_BUFFER = 2 * 1024 * 1024
+_PROBE_SECONDS = 2.0
 
 
 def tune_stream(stream: ByteStream) -> None:

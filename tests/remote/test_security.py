@@ -227,8 +227,8 @@ def test_a_lost_guest_is_a_connection_error_for_the_engine(workspace: Path) -> N
     address = f"unix:{short_socket_path()}"
     with running_guest(address, workspace) as guest, open_remote_backends(address) as (vfs, _):
         assert guest.guest is not None and guest.portal is not None
-        for link in list(guest.guest._sessions):
-            guest.portal.call(link.aclose)
+        for link in list(guest.guest._links):
+            guest.portal.call(link.abort)  # as if the guest's end of the connection broke
         with pytest.raises(FileSystemError) as caught:
             for _ in range(100):
                 vfs.stat(".")

@@ -111,7 +111,7 @@ class Operations:
         self._link = link
         self._channel = link.channel
         self._vfs = vfs
-        self._terminal = terminal
+        self.terminal = terminal
         self._processes = processes
         self._limiters = limiters
 
@@ -137,7 +137,7 @@ class Operations:
             case StatRequest(path=path):
                 return stat_reply(self._vfs.stat(path))
             case ListProcessesRequest():
-                return ProcessListReply(tuple(self._terminal.active_pids()))
+                return ProcessListReply(tuple(self.terminal.active_pids()))
             case ReadRequest(path=path, offset=offset, length=length) if self._is_small(
                 path, offset, length
             ):
@@ -215,7 +215,7 @@ class Operations:
 
     async def _answer(self, message: Message) -> Message | None:
         """The one reply of a request that has one (None: it streams, or is not served)."""
-        vfs, terminal = self._vfs, self._terminal
+        vfs, terminal = self._vfs, self.terminal
         match message:
             case StatRequest(path=path):
                 return stat_reply(await self._files(vfs.stat, path))

@@ -34,13 +34,15 @@ from sa3p_engine import (
 from sa3p_host import _wire_values as wire
 from sa3p_host._links import BlockingLink
 from sa3p_host._remote._client_setup import (
+    ANSWER_SECONDS,
     HANDSHAKE_SECONDS,
     client_channel,
     refusal,
+    silence,
     unreachable,
 )
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
-from sa3p_host._stream_routines import Steps, WriteStream, call, handshake
+from sa3p_host._stream_routines import Steps, WriteStream, call, until
 from sa3p_host._transport import Address, connect_socket, parse_address
 from sa3p_protocol import ConnectionLimits
 
@@ -219,12 +221,16 @@ def open_remote_backends(
         raise unreachable(target, error) from error
     channel = client_channel(token, limits)
     link = BlockingLink(sock, channel)
-    link.set_timeout(HANDSHAKE_SECONDS)  # a peer that never answers is an error, not a hang
     try:
-        workspace = link.run_steps(handshake(channel))
+        link.set_timeout(ANSWER_SECONDS)  # a peer that never answers is an error, not a hang
+        link.run_steps(until(channel.handshake_complete))
+        link.set_timeout(HANDSHAKE_SECONDS)
+        workspace = link.run_steps(call(channel, wire.cwd()))
         link.set_timeout(None)
     except (RemoteConnectionError, RemoteOperationError) as error:
         link.close()
+        if not channel.first_bytes:
+            raise silence(target) from error
         raise refusal(target, channel, error) from error
     connection = _Connection(link, target, workspace)
     try:

@@ -18,9 +18,11 @@ from sa3p_engine import FileHash, FileStat, RunResult, SignalResult, TreeNode, W
 from sa3p_host import _wire_values as wire
 from sa3p_host._links import AsyncLink
 from sa3p_host._remote._client_setup import (
+    ANSWER_SECONDS,
     HANDSHAKE_SECONDS,
     client_channel,
     refusal,
+    silence,
     unreachable,
 )
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
@@ -30,7 +32,7 @@ from sa3p_host._stream_routines import (
     Steps,
     WriteStream,
     call,
-    handshake,
+    until,
 )
 from sa3p_host._transport import Address, connect_address, parse_address
 from sa3p_protocol import ConnectionLimits, WireErrorCode
@@ -39,7 +41,6 @@ from sa3p_protocol.messages import AttachRequest, PtyExit, PtyOutput, SpawnReque
 __all__ = ["RemoteClient", "RemoteProcess", "RemoteWriteStream", "connect"]
 
 T = TypeVar("T")
-_TIMEOUT_CODE = WireErrorCode.HANDSHAKE_FAILED
 
 
 class RemoteClient:
@@ -214,6 +215,13 @@ class RemoteProcess:
         return await self._link.run_steps(steps)
 
 
+def _slow(target: Address) -> RemoteConnectionError:
+    return RemoteConnectionError(
+        WireErrorCode.HANDSHAKE_FAILED,
+        f"the guest at {target} did not answer its first request in {HANDSHAKE_SECONDS:g} s",
+    )
+
+
 @asynccontextmanager
 async def connect(
     address: Address | str,
@@ -241,15 +249,14 @@ async def connect(
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(link.run)
         try:
+            with anyio.fail_after(ANSWER_SECONDS):
+                await link.run_steps(until(channel.handshake_complete))
             with anyio.fail_after(HANDSHAKE_SECONDS):
-                workspace = await link.run_steps(handshake(channel))
+                workspace = await link.run_steps(call(channel, wire.cwd()))
         except (RemoteConnectionError, RemoteOperationError) as error:
             failure = refusal(target, channel, error)
         except TimeoutError:
-            failure = RemoteConnectionError(
-                channel.closed.code if channel.closed else _TIMEOUT_CODE,
-                f"the guest at {target} did not complete the handshake in {HANDSHAKE_SECONDS:g} s",
-            )
+            failure = silence(target) if not channel.first_bytes else _slow(target)
         if failure is None:
             try:
                 yield RemoteClient(link, target, workspace)
