@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -90,12 +91,12 @@ def test_run_is_hidden_with_its_sockets(bwrap: str, policy: SandboxPolicy) -> No
 
 def test_dev_and_proc_are_fresh(bwrap: str, policy: SandboxPolicy) -> None:
     code = (
-        "import os\n"
-        "print(sorted(os.listdir('/dev')))\n"
-        "print(sorted(int(n) for n in os.listdir('/proc') if n.isdigit()))\n"
+        "import json, os\n"
+        "print(json.dumps(sorted(os.listdir('/dev'))))\n"
+        "print(json.dumps(sorted(int(n) for n in os.listdir('/proc') if n.isdigit())))\n"
     )
     done = python_inside(bwrap, policy, code)
-    devices, pids = (eval(line) for line in done.stdout.splitlines())
+    devices, pids = (json.loads(line) for line in done.stdout.splitlines())
     assert set(devices) <= {
         "core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr",
         "stdin", "stdout", "tty", "urandom", "zero",
