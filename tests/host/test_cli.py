@@ -18,6 +18,8 @@ from sa3p_host import LocalVfs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SA3P = [sys.executable, "-m", "sa3p_host"]
+ONE_RUN = ["--ephemeral", "--sandbox", "none"]
+"""Today's one-run behaviour: in-process backends, host pids, every process ended with the run."""
 
 
 def _start(workspace: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -89,7 +91,7 @@ def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path:
 
 
 def test_sigterm_ends_every_process_it_started(tmp_path: Path) -> None:
-    process = _start(tmp_path, "--json")
+    process = _start(tmp_path, "--json", *ONE_RUN)
     assert process.stdin is not None
     process.stdin.write(b'<terminal timeout="0.3">sleep 60</terminal>')
     process.stdin.flush()
@@ -151,7 +153,8 @@ def test_text_output_shows_results_then_state(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "status"),
     [
-        (["run", "/no/such/file"], 1),
+        (["run", "/no/such/file", "--workspace", "."], 1),
+        (["run", "-"], 2),  # no --workspace: never a silent default
         (["run", "--timeout", "0"], 2),
         (["run", "--timeout", "soon"], 2),
         (["run", "--workspace", "/no/such/dir"], 2),
@@ -204,11 +207,11 @@ def test_closed_output_stops_cleanly(tmp_path: Path) -> None:
     assert b"output was closed" in stderr and b"Traceback" not in stderr
 
 
-def test_workspace_defaults_to_the_current_directory_and_timeout_detaches(
+def test_an_ephemeral_run_detaches_at_its_timeout_and_ends_what_it_started(
     tmp_path: Path,
 ) -> None:
     result = subprocess.run(
-        [*SA3P, "run", "--json", "--timeout", "0.3"],
+        [*SA3P, "run", "--workspace", ".", "--json", "--timeout", "0.3", *ONE_RUN],
         input=b'<write_file path="here.txt">x</write_file><terminal>sleep 30</terminal>',
         capture_output=True,
         timeout=60,

@@ -98,6 +98,8 @@ class Operations:
         terminal: this connection's terminal (``close`` ends only this client's commands).
         processes: the guest's streamed processes.
         limiters: the guest's worker-thread budgets.
+        keeps_processes: the terminal is a session's: a client's CLOSE_TERMINAL leaves its
+            processes running (they end with the session).
     """
 
     def __init__(
@@ -107,7 +109,10 @@ class Operations:
         terminal: LocalTerminal,
         processes: ProcessTable,
         limiters: Limiters,
+        *,
+        keeps_processes: bool = False,
     ) -> None:
+        self.keeps_processes = keeps_processes
         self._link = link
         self._channel = link.channel
         self._vfs = vfs
@@ -232,7 +237,8 @@ class Operations:
             case ListProcessesRequest():
                 return ProcessListReply(tuple(await self._term(terminal.active_pids)))
             case CloseTerminalRequest():
-                await self._term(terminal.close)
+                if not self.keeps_processes:  # in a session, the processes are the session's
+                    await self._term(terminal.close)
                 return OkReply()
             case _:
                 return None

@@ -276,7 +276,13 @@ class Guest:
             def on_request(stream_id: int, message: Message) -> None:
                 nonlocal operations
                 if operations is None:  # requests come only after the handshake
-                    operations = Operations(link, *self._backends(), processes, limiters)
+                    operations = Operations(
+                        link,
+                        *self._backends(),
+                        processes,
+                        limiters,
+                        keeps_processes=self.settings.keep_processes,
+                    )
                 if not operations.serve_inline(stream_id, message):
                     handlers.start_soon(operations.serve, stream_id, message)
 

@@ -7,10 +7,8 @@ or a non-loopback TCP address without a token).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
 from typing import TextIO
 
 import anyio
@@ -18,7 +16,7 @@ import anyio
 from sa3p_host._guest._guest_server import Guest, GuestSettings
 from sa3p_host._transport import AddressError, TcpAddress, is_loopback, parse_address
 
-__all__ = ["main", "read_token", "serve_forever"]
+__all__ = ["read_token", "serve_forever"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -42,8 +40,12 @@ def serve_forever(
     token: bytes | None = None,
     *,
     err: TextIO | None = None,
+    keep_processes: bool = False,
+    idle_timeout: float | None = None,
 ) -> int:
-    """Check the arguments, then serve ``workspace`` on ``address`` until SIGTERM/SIGINT.
+    """Check the arguments, then serve ``workspace`` on ``address`` until SIGTERM/SIGINT (or
+    ``idle_timeout`` seconds without a connection). ``keep_processes``: serve a session (see
+    ``GuestSettings``).
 
     Returns:
         The exit status (see the module docstring).
@@ -64,7 +66,13 @@ def serve_forever(
             file=errors,
         )
         return EXIT_USAGE
-    guest = Guest(GuestSettings(workspace=os.path.realpath(workspace), token=token))
+    settings = GuestSettings(
+        workspace=os.path.realpath(workspace),
+        token=token,
+        keep_processes=keep_processes,
+        idle_timeout=idle_timeout,
+    )
+    guest = Guest(settings)
     try:
         anyio.run(
             lambda: guest.serve(target, handle_signals=True),
@@ -74,20 +82,3 @@ def serve_forever(
         print(f"sa3p serve: cannot listen on {target}: {error.strerror or error}", file=errors)
         return EXIT_FAILURE
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``--listen ADDR --workspace DIR [--token-file FILE]``."""
-    parser = argparse.ArgumentParser(prog="sa3p serve", description="Serve a workspace.")
-    parser.add_argument("--listen", required=True, metavar="ADDR", help="unix:/tcp:/vsock:")
-    parser.add_argument("--workspace", default=".", help="the workspace directory")
-    parser.add_argument("--token-file", default=None, help="a file holding the shared token")
-    options = parser.parse_args(argv)
-    token = None
-    if options.token_file is not None:
-        try:
-            token = read_token(options.token_file)
-        except (OSError, ValueError) as error:
-            print(f"sa3p serve: cannot use the token file: {error}", file=sys.stderr)
-            return EXIT_USAGE
-    return serve_forever(options.listen, options.workspace, token)
