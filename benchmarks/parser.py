@@ -14,7 +14,6 @@ from lxml import etree
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
 from sa3p_parser import InstructionParser
-from sa3p_parser._accel import ACCELERATED
 
 GROUP = "parser"
 _DocumentOf = Callable[[int], bytes]
@@ -68,8 +67,7 @@ def _throughput(document: bytes, size: int, repeat: int) -> tuple[float, float]:
 
 
 def _label(size: int) -> str:
-    label = f"{size // _KIB} KiB" if size >= _KIB else f"{size} B"
-    return label if ACCELERATED else f"{label}, pure Python (no C accelerator)"
+    return f"{size // _KIB} KiB" if size >= _KIB else f"{size} B"
 
 
 @case(GROUP)
