@@ -152,7 +152,8 @@ class MarkdownCode:
 
     Attributes:
         simple: no container, fence, span or backtick run is open and the line's start is
-            settled: ``feed_plain`` may stand for ``feed``.
+            settled: text without markdown characters and commands change nothing but the
+            paragraph (``note_plain_lines``).
     """
 
     __slots__ = (
@@ -194,17 +195,12 @@ class MarkdownCode:
                 index = self._inline(text, index)
         self._update_simple()
 
-    def feed_plain(self, text: str) -> None:
-        """``feed`` for text without backticks and tildes in which every newline is followed by
-        a character that cannot start a marker or indentation; only valid while ``simple``.
-
-        Such text only adds paragraph lines: its lines start no container and no code.
+    def note_plain_lines(self) -> None:
+        """While ``simple``, text without backticks or tildes and commands were read, in which
+        lines started, each with a character that starts no marker, indentation or fence (or
+        with a command): such lines are paragraph lines, so a paragraph is open.
         """
-        if text.find("\n", 0, len(text) - 1) != -1:  # a line starts inside: a paragraph line
-            self._paragraph = True
-        if text[-1:] == "\n":
-            self._line = _Line.PREFIX
-            self.simple = False
+        self._paragraph = True
 
     def code_at_tag(self) -> CodeKind:
         """The code a ``<`` arriving now is in (settling a line start or a run it ends)."""

@@ -43,6 +43,8 @@ __all__ = ["ParserCore", "ParserEvent"]
 ParserEvent: TypeAlias = Text | StartTag | EndTag | RawChunk | ParseProblem
 """What ``StreamingParser`` emits: text, a start tag, a raw body chunk, an end tag, a problem."""
 
+_LESS_THAN = ord("<")  # an int: ``bytes.__contains__`` of an int is a plain memchr
+
 
 class ParserCore:
     """The parser's state machine over one receive buffer.
@@ -62,11 +64,12 @@ class ParserCore:
         self._pos = 0  # how much of buf is consumed
         self._final = False
         self._direct = False  # in a raw body with nothing buffered: chunks pass straight through
+        self._direct_chunk = trusted_write_chunk  # how a chunk of that body becomes a value
         self._state = State.TEXT
         self._stack: list[Frame] = []
         self._out: list[Instruction] = []
         self._lines = StreamPosition()
-        self._decoder = TextDecoder(self._out, self._config.max_invalid_utf8_reports)
+        self._decoder = TextDecoder(self._config.max_invalid_utf8_reports)
         self._tags = _tag_infos(self._config, write_tag)
         self._steps = {
             State.TEXT: self._step_text,
@@ -111,6 +114,15 @@ class ParserCore:
             ParserFinishedError: ``finish()`` was already called.
             ParserInputTypeError: ``data`` is not bytes-like or ``str``.
         """
+        if self._direct and type(data) is bytes and _LESS_THAN not in data:
+            # Inside a raw body with nothing buffered, a chunk without '<' cannot hold the close
+            # tag: it is all body, passed on as it came (no copy), its lines counted later.
+            self._lines.defer(data)
+            self._base += len(data)
+            return [self._direct_chunk(data)]
+        return self._feed_buffered(data)
+
+    def _feed_buffered(self, data: bytes | bytearray | memoryview | str) -> list[Instruction]:
         if self._direct and type(data) is bytes and self._pass_through(data):
             return self._drain()
         if self._state is State.FINISHED:
@@ -124,6 +136,8 @@ class ParserCore:
         self._run()
         self._compact()
         self._direct = self._state is State.RAW_BODY and not self._buf
+        if self._direct:
+            self._direct_chunk = self._stack[-1].tag.chunk
         return self._drain()
 
     def _pass_through(self, data: bytes) -> bool:
@@ -138,7 +152,7 @@ class ParserCore:
             return False
         body = data if stop == len(data) else data[:stop]
         if body:
-            self._lines.skip_chunk(body)
+            self._lines.defer(body)
             self._out.append(tag.chunk(body))
         self._base += stop
         if stop < len(data):
@@ -192,8 +206,7 @@ class ParserCore:
             self._pos = 0
 
     def _drain(self) -> list[Instruction]:
-        out = self._out[:]
-        self._out.clear()
+        out, self._out = self._out, []
         return out
 
     # -- the stack ------------------------------------------------------------------------------
@@ -308,7 +321,8 @@ class ParserCore:
         try:  # the common case in one step; the decoder handles split and invalid characters
             text = data.decode()
         except UnicodeDecodeError:
-            consumed = self._decoder.decode(data, self._base + start, complete, self._position_at)
+            offset = self._base + start
+            consumed = self._decoder.decode(self._out, data, offset, complete, self._position_at)
             text = data[:consumed].decode("utf-8", "replace")
         else:
             self._out.append(trusted_text(text))

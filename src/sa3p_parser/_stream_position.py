@@ -15,6 +15,9 @@ __all__ = ["StreamPosition", "count_newlines"]
 
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _SHORT = 2048
+DEFERRED_CHUNKS = 64
+DEFERRED_CHUNK_SIZE = 4096
+"""``StreamPosition.defer`` holds at most 64 chunks of at most 4 KiB uncounted."""
 _SPARSEST_DENSITY_SHIFT = 4
 
 
@@ -54,15 +57,39 @@ class StreamPosition:
         offset: how many bytes of the stream have been counted.
     """
 
-    __slots__ = ("column", "line", "offset")
+    __slots__ = ("_deferred", "column", "line", "offset")
 
     def __init__(self) -> None:
         self.line = 1
         self.column = 1
         self.offset = 0
+        self._deferred: list[bytes] = []
 
-    def skip_chunk(self, data: bytes) -> None:
-        """Count all of ``data``, the bytes that directly follow those counted so far."""
+    def defer(self, data: bytes) -> None:
+        """Count ``data``, the bytes that directly follow those counted so far, when a position
+        is next needed: small chunks are counted together, one call for many.
+
+        At most ``DEFERRED_CHUNKS`` chunks of at most ``DEFERRED_CHUNK_SIZE`` bytes are held (by
+        reference: they are the chunks the parser passed on), so memory stays bounded.
+        """
+        if len(data) > DEFERRED_CHUNK_SIZE:
+            self._count_deferred()
+            self._count(data)
+            return
+        deferred = self._deferred
+        deferred.append(data)
+        if len(deferred) == DEFERRED_CHUNKS:
+            self._count_deferred()
+
+    def _count_deferred(self) -> None:
+        deferred = self._deferred
+        if deferred:
+            data = deferred[0] if len(deferred) == 1 else b"".join(deferred)
+            deferred.clear()
+            self._count(data)
+
+    def _count(self, data: bytes) -> None:
+        self.offset += len(data)
         newlines = count_newlines(data)
         if newlines:
             self.line += newlines
@@ -70,17 +97,20 @@ class StreamPosition:
             self.column = 1 + _characters(data[last + 1 :])
         else:
             self.column += _characters(data)
-        self.offset += len(data)
 
     def skip(self, buf: bytes | bytearray, base: int, offset: int) -> None:
         """Count the bytes up to stream offset ``offset``; ``buf[0]`` is at stream offset ``base``.
 
         An ``offset`` not beyond what was counted changes nothing.
         """
+        self._count_deferred()
         start, stop = self.offset - base, offset - base
         if stop <= start:
             return
-        newlines = buf.count(b"\n", start, stop)
+        if stop - start < _SHORT:
+            newlines = buf.count(b"\n", start, stop)
+        else:
+            newlines = count_newlines(bytes(buf[start:stop]))
         if newlines:
             self.line += newlines
             start = buf.rfind(b"\n", start, stop) + 1
@@ -93,9 +123,9 @@ class StreamPosition:
         self.skip(buf, base, offset)
         return trusted_position(self.line, self.column, offset)
 
-    def count_text(self, text: str, start: int, stop: int, offset: int) -> None:
-        """Count ``text[start:stop]``, valid text whose bytes end at stream offset ``offset``
-        and begin where counting stopped (its characters are the column units).
+    def at_text(self, text: str, start: int, stop: int, offset: int) -> Position:
+        """The position of ``text[stop]`` at stream offset ``offset``: ``text[start:stop]`` is
+        valid text that begins where counting stopped (its characters are the column units).
         """
         newlines = text.count("\n", start, stop)
         if newlines:
@@ -104,3 +134,4 @@ class StreamPosition:
         else:
             self.column += stop - start
         self.offset = offset
+        return trusted_position(self.line, self.column, offset)

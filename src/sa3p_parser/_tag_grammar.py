@@ -91,6 +91,13 @@ def start_tag_token(text_source: str) -> re.Pattern[str]:
     return re.compile(f"({text_source})(?:{START_TAG_SOURCE})?+")
 
 
+_CAPTURED_PAIRS = {
+    first: tuple((index, index + 1) for index in range(first, first + 2 * CAPTURED_ATTRIBUTES, 2))
+    for first in (ATTRIBUTE_GROUPS, ATTRIBUTE_GROUPS + 1)
+}
+"""The (name, value) group indexes of ``START_TAG`` alone and after a text group."""
+
+
 def attributes_of(
     groups: Sequence[str | None], first: int, entities: bool
 ) -> dict[str, str] | None:
@@ -101,23 +108,22 @@ def attributes_of(
         first: the index of the first attribute name in ``groups``.
         entities: whether the tag contains ``&`` (then values are entity-decoded).
     """
-    stop = first + 2 * CAPTURED_ATTRIBUTES
-    names = groups[first:stop:2]
-    attributes: dict[str | None, str | None] = dict(
-        zip(names, groups[first + 1 : stop : 2], strict=True)
-    )
-    expected = CAPTURED_ATTRIBUTES - names.count(None)
-    if expected < CAPTURED_ATTRIBUTES:
-        del attributes[None]
-    elif groups[stop]:
-        for name, value in _ATTRIBUTE.findall(groups[stop] or ""):
+    attributes: dict[str, str] = {}
+    for name_index, value_index in _CAPTURED_PAIRS[first]:
+        name = groups[name_index]
+        if name is None:
+            break
+        if name in attributes:
+            return None
+        attributes[name] = groups[value_index]  # type: ignore[assignment]
+    else:
+        for name, value in _ATTRIBUTE.findall(groups[first + 2 * CAPTURED_ATTRIBUTES] or ""):
+            if name in attributes:
+                return None
             attributes[name] = value
-            expected += 1
-    if len(attributes) != expected:
-        return None
     if entities:
-        attributes = {name: decode_entities(value or "") for name, value in attributes.items()}
-    return attributes  # type: ignore[return-value]  # no None key or value is left
+        return {name: decode_entities(value) for name, value in attributes.items()}
+    return attributes
 
 
 def decode_entities(value: str) -> str:

@@ -18,7 +18,13 @@ import enum
 import re
 from dataclasses import dataclass
 
-from sa3p_parser._instructions import Position, ProblemKind, trusted_position, trusted_text
+from sa3p_parser._instructions import (
+    Position,
+    ProblemKind,
+    trusted_position,
+    trusted_start_tag,
+    trusted_text,
+)
 from sa3p_parser._markdown_code import CodeKind
 from sa3p_parser._parser_config import MarkdownPolicy, ParserConfig
 from sa3p_parser._parser_core import ParserCore, tag_roles
@@ -47,10 +53,20 @@ _CLOSE_FOLLOWERS = frozenset(" \t\r\n>")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _TAG_END_BYTES = re.compile(rb"[<>]")
 _NOT_BLANK_BYTES = re.compile(rb"[^ \t\r\n]")
-_ANY_TEXT = "[^<]*+"
-_MARKDOWN_PLAIN_TEXT = r"(?:[^<`~\n]++|\n(?![ \t\r>*+\-0-9#_`~\n]))*+"
-"""Text in which markdown decides nothing: no backtick or tilde, and no newline followed by
-a character that may start a line's markers, indentation or a fence, or by a blank line."""
+_TOKEN = start_tag_token("[^<]*+")
+"""Text up to a ``<`` (one memchr-like loop), then a complete start tag, if there is one."""
+_LINE_MARKS = frozenset(" \t\r>*+-0123456789#_`~\n")
+"""What a line may start with for markdown to decide something (a marker, indentation, a
+fence, a heading, a thematic break, a blank line); any other line is plain paragraph text."""
+_LINE_MARK = re.compile("\n[" + re.escape("".join(sorted(_LINE_MARKS))) + "]")
+
+
+def _next_mark(text: str, start: int) -> int:
+    """Where the next backtick or tilde is (``len(text)`` if nowhere): markdown code may
+    start there. Two memchr scans.
+    """
+    marks = [found for found in (text.find("`", start), text.find("~", start)) if found != -1]
+    return min(marks) if marks else len(text)
 
 
 class _Outcome(enum.Enum):
@@ -90,11 +106,6 @@ class TextScanner(ParserCore):
         self._quote_fences = self._config.markdown is MarkdownPolicy.QUOTE_CODE
         self._window_size = _WINDOW_MIN
         self._wait: _Wait | None = None
-        self._any_token = start_tag_token(_ANY_TEXT)
-        self._text_token = self._any_token
-        if self._markdown is not None:
-            self._text_token = start_tag_token(_MARKDOWN_PLAIN_TEXT)
-        self._token = self._text_token
         self._roles_by_state: dict[tuple[State, str | None], dict[str, TagRole]] = {}
         self._roles = self._roles_of(State.TEXT)
 
@@ -102,7 +113,6 @@ class TextScanner(ParserCore):
         super()._enter(state)
         if state in TEXT_STATES:
             self._roles = self._roles_of(state)
-            self._token = self._text_token if state is State.TEXT else self._any_token
             self._window_size = _WINDOW_MIN
 
     def _roles_of(self, state: State) -> dict[str, TagRole]:
@@ -167,35 +177,72 @@ class TextScanner(ParserCore):
     def _run_tags(self, window: TextWindow, index: int) -> int:
         """Text and the complete start tags that start something, one ``re`` match each.
 
-        Returns the index where ``_at_angle`` must decide (all before it is emitted); returns
-        after an opened body if the state changed.
+        Returns the index where ``_at_angle`` must decide (all before it is emitted), or the
+        index after an opened body (the state changed). Runs only where markdown decides
+        nothing: the tracker is ``simple``, and the text has no backtick or tilde (found by
+        memchr) and no line that starts with a character that may be a marker.
         """
-        text, tags, roles, limit = window.text, self._tags, self._roles, self._limit
-        out, markdown = self._out, self._markdown if self._state is State.TEXT else None
-        ampersands = "&" in text
-        for match in self._token.finditer(text, index):
+        text, tags, roles, limit, out = window.text, self._tags, self._roles, self._limit, self._out
+        lines, counted, base = self._lines, window.counted, self._base
+        line, column, at = lines.line, lines.column, lines.offset
+        offset = base + window.start if window.identity else -1
+        tracking = self._state is State.TEXT and self._markdown is not None
+        mark = _next_mark(text, index) if tracking else len(text)
+        ampersands, lines_started, resume = "&" in text, False, index
+        for match in _TOKEN.finditer(text, index):
             groups = match.groups()
             name = groups[1]
             if name is None or roles.get(name) is not TagRole.START:
-                return match.start()
+                break
             angle, stop = match.end(1), match.end()
+            if mark < angle:  # a backtick or tilde before the tag: in its text, or stale
+                mark = _next_mark(text, resume) if mark < resume else mark
+                if mark < angle:
+                    break
             if stop - angle > limit >> 2 and window.byte_length(angle, stop) > limit:
-                return match.start()
-            entities = ampersands and text.find("&", angle, stop) != -1
-            attributes = attributes_of(groups, ATTRIBUTE_GROUPS + 1, entities)
+                break
+            last = text.rfind("\n", counted, angle)
+            earlier = text.rfind("\n", counted, last) if last != -1 else -1
+            if tracking and last >= resume:  # lines start in the text: do they start plain?
+                if text[last + 1] in _LINE_MARKS or (
+                    earlier >= resume and _LINE_MARK.search(text, resume, last + 1)
+                ):
+                    break
+                lines_started = True
+            attributes = attributes_of(
+                groups, ATTRIBUTE_GROUPS + 1, ampersands and text.find("&", angle, stop) != -1
+            )
             if attributes is None:
-                return match.start()
-            piece = groups[0]
-            if piece:
-                out.append(trusted_text(piece))
-                if markdown is not None:
-                    markdown.feed_plain(piece)
-            where = self._window_position(window, angle)
-            if not groups[-1]:
-                self._begin(tags[name], attributes, where, closed=False)
-                return stop
-            self._begin(tags[name], attributes, where, closed=True)
-        return len(text)
+                break
+            if resume < angle:
+                out.append(trusted_text(groups[0]))  # type: ignore[arg-type]
+            if last == -1:
+                column += angle - counted
+            else:  # most texts hold one newline: two memrchr scans, no count
+                line += 1 if earlier == -1 else text.count("\n", counted, last) + 1
+                column = angle - last
+            at = offset + angle if offset >= 0 else base + window.byte_index(angle)
+            where = trusted_position(line, column, at)
+            counted, resume = angle, stop
+            if groups[-1]:  # self-closing: the common case stays in this loop
+                out.append(trusted_start_tag(name, attributes, where))
+                out.append(tags[name].end)
+                continue
+            self._leave_run(window, (counted, line, column, at), lines_started)
+            self._begin(tags[name], attributes, where, closed=False)
+            return stop
+        self._leave_run(window, (counted, line, column, at), lines_started)
+        return resume
+
+    def _leave_run(
+        self, window: TextWindow, counts: tuple[int, int, int, int], lines_started: bool
+    ) -> None:
+        """Keep the counts of a run of ``_run_tags`` (character index, line, column, offset of
+        its last tag), and the paragraph its lines opened.
+        """
+        window.counted, self._lines.line, self._lines.column, self._lines.offset = counts
+        if lines_started and self._markdown is not None:
+            self._markdown.note_plain_lines()
 
     def _text_then_angle(self, window: TextWindow, index: int) -> tuple[int, _Outcome]:
         """Emit the text up to the next ``<`` and decide what the ``<`` starts."""
@@ -213,7 +260,7 @@ class TextScanner(ParserCore):
         if window.dirty and _SURROGATE.search(piece):
             data = piece.encode("utf-8", "surrogateescape")
             offset = self._base + window.byte_index(start)
-            self._decoder.decode(data, offset, True, self._position_at)
+            self._decoder.decode(self._out, data, offset, True, self._position_at)
         else:
             self._out.append(trusted_text(piece))
         if self._state is State.TEXT and self._markdown is not None:
@@ -228,10 +275,9 @@ class TextScanner(ParserCore):
         if window.dirty:
             return self._position(window.byte_index(index))
         offset = self._base + window.byte_index(index)
-        lines = self._lines
-        lines.count_text(window.text, window.counted, index, offset)
+        position = self._lines.at_text(window.text, window.counted, index, offset)
         window.counted = index
-        return trusted_position(lines.line, lines.column, offset)
+        return position
 
     # -- what a ``<`` starts ----------------------------------------------------------------------
 

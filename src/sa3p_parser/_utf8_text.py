@@ -67,29 +67,37 @@ class TextDecoder:
     at most ``max_reports`` problems are reported per stream.
     """
 
-    __slots__ = ("_invalid_end", "_max_reports", "_out", "_reports")
+    __slots__ = ("_invalid_end", "_max_reports", "_reports")
 
-    def __init__(self, out: list[Instruction], max_reports: int) -> None:
-        self._out = out
+    def __init__(self, max_reports: int) -> None:
         self._max_reports = max_reports
         self._reports = 0
         self._invalid_end = -1
 
     def decode(
-        self, data: bytes, offset: int, complete: bool, where: Callable[[int], Position]
+        self,
+        out: list[Instruction],
+        data: bytes,
+        offset: int,
+        complete: bool,
+        where: Callable[[int], Position],
     ) -> int:
-        """Append ``data`` (at stream offset ``offset``) as text; return how much was consumed."""
+        """Append ``data`` (at stream offset ``offset``) to ``out`` as text and problems;
+        return how much was consumed.
+        """
         pieces, consumed = decode_segment(data, complete)
         for piece in pieces:
             if isinstance(piece, str):
                 if piece:
-                    self._out.append(trusted_text(piece))
+                    out.append(trusted_text(piece))
             else:
-                self._invalid(offset + piece[0], offset + piece[1], where)
-                self._out.append(trusted_text("\ufffd"))
+                self._invalid(out, offset + piece[0], offset + piece[1], where)
+                out.append(trusted_text("\ufffd"))
         return consumed
 
-    def _invalid(self, start: int, stop: int, where: Callable[[int], Position]) -> None:
+    def _invalid(
+        self, out: list[Instruction], start: int, stop: int, where: Callable[[int], Position]
+    ) -> None:
         if start != self._invalid_end and self._reports < self._max_reports:
             self._reports += 1
             last = self._reports == self._max_reports
@@ -97,7 +105,7 @@ class TextDecoder:
             if last:
                 message += "; further invalid UTF-8 is not reported"
             kind = ProblemKind.INVALID_UTF8
-            self._out.append(ParseProblem(kind=kind, message=message, position=where(start)))
+            out.append(ParseProblem(kind=kind, message=message, position=where(start)))
         self._invalid_end = stop
 
 
@@ -110,16 +118,17 @@ class TextWindow:
         stop: the buffer index just past the decoded bytes.
         cut: whether the window ends before the buffer does (more text can be decoded).
         dirty: whether ``text`` holds surrogate escapes (else it is valid text).
+        identity: whether each character came from one byte (``start + index`` is its index).
         counted: the index up to which positions were counted (see ``StreamPosition``).
     """
 
     __slots__ = (
         "_anchor",
         "_anchor_byte",
-        "_identity",
         "counted",
         "cut",
         "dirty",
+        "identity",
         "start",
         "stop",
         "text",
@@ -132,13 +141,13 @@ class TextWindow:
         self.cut = cut
         self.dirty = dirty
         self.counted = 0
-        self._identity = stop - start == len(text)  # one byte per character
+        self.identity = stop - start == len(text)  # one byte per character
         self._anchor = 0
         self._anchor_byte = start
 
     def byte_index(self, index: int) -> int:
         """The buffer index of character ``index`` (cheapest for non-decreasing indexes)."""
-        if self._identity:
+        if self.identity:
             return self.start + index
         if index < self._anchor:
             self._anchor, self._anchor_byte = 0, self.start
@@ -149,7 +158,7 @@ class TextWindow:
 
     def byte_length(self, start: int, stop: int) -> int:
         """How many bytes ``text[start:stop]`` came from."""
-        if self._identity:
+        if self.identity:
             return stop - start
         return len(self.text[start:stop].encode("utf-8", "surrogateescape"))
 
