@@ -153,7 +153,7 @@ class MarkdownCode:
     Attributes:
         simple: no container, fence, span or backtick run is open and the line's start is
             settled: text without markdown characters and commands change nothing but the
-            paragraph (``note_plain_lines``).
+            paragraph (``note_plain_text``).
     """
 
     __slots__ = (
@@ -195,12 +195,20 @@ class MarkdownCode:
                 index = self._inline(text, index)
         self._update_simple()
 
-    def note_plain_lines(self) -> None:
-        """While ``simple``, text without backticks or tildes and commands were read, in which
-        lines started, each with a character that starts no marker, indentation or fence (or
-        with a command): such lines are paragraph lines, so a paragraph is open.
+    def note_plain_text(self, lines_started: bool, line_ends: bool) -> None:
+        """While ``simple``, text without backticks or tildes and commands were read in which
+        every line started with a character that starts no marker, indentation or fence (or
+        with a command): such lines are paragraph lines.
+
+        Args:
+            lines_started: whether lines started in it (then a paragraph is open).
+            line_ends: whether it ended with a newline (then a line's start is pending).
         """
-        self._paragraph = True
+        if lines_started:
+            self._paragraph = True
+        if line_ends:
+            self._line = _Line.PREFIX
+            self.simple = False
 
     def code_at_tag(self) -> CodeKind:
         """The code a ``<`` arriving now is in (settling a line start or a run it ends)."""

@@ -191,31 +191,32 @@ class TextScanner(ParserCore):
         ampersands, lines_started, resume = "&" in text, False, index
         for match in _TOKEN.finditer(text, index):
             groups = match.groups()
-            name = groups[1]
+            angle = match.end(1)
+            last = text.rfind("\n", counted, angle)  # for the position and the line starts
+            earlier = text.rfind("\n", counted, last) if last != -1 else -1
+            if resume < angle:
+                if tracking:
+                    if mark < angle:  # a backtick or tilde before the tag: in its text, or stale
+                        mark = _next_mark(text, resume) if mark < resume else mark
+                        if mark < angle:
+                            break
+                    if last >= resume and (
+                        text[last + 1 : last + 2] in _LINE_MARKS
+                        or (earlier >= resume and _LINE_MARK.search(text, resume, last + 1))
+                    ):
+                        break
+                    lines_started = lines_started or last >= resume
+                out.append(trusted_text(groups[0]))  # type: ignore[arg-type]
+                resume = angle
+            name, stop = groups[1], match.end()
             if name is None or roles.get(name) is not TagRole.START:
                 break
-            angle, stop = match.end(1), match.end()
-            if mark < angle:  # a backtick or tilde before the tag: in its text, or stale
-                mark = _next_mark(text, resume) if mark < resume else mark
-                if mark < angle:
-                    break
             if stop - angle > limit >> 2 and window.byte_length(angle, stop) > limit:
                 break
-            last = text.rfind("\n", counted, angle)
-            earlier = text.rfind("\n", counted, last) if last != -1 else -1
-            if tracking and last >= resume:  # lines start in the text: do they start plain?
-                if text[last + 1] in _LINE_MARKS or (
-                    earlier >= resume and _LINE_MARK.search(text, resume, last + 1)
-                ):
-                    break
-                lines_started = True
-            attributes = attributes_of(
-                groups, ATTRIBUTE_GROUPS + 1, ampersands and text.find("&", angle, stop) != -1
-            )
+            entities = ampersands and text.find("&", angle, stop) != -1
+            attributes = attributes_of(groups, ATTRIBUTE_GROUPS + 1, entities)
             if attributes is None:
                 break
-            if resume < angle:
-                out.append(trusted_text(groups[0]))  # type: ignore[arg-type]
             if last == -1:
                 column += angle - counted
             else:  # most texts hold one newline: two memrchr scans, no count
@@ -228,21 +229,28 @@ class TextScanner(ParserCore):
                 out.append(trusted_start_tag(name, attributes, where))
                 out.append(tags[name].end)
                 continue
-            self._leave_run(window, (counted, line, column, at), lines_started)
+            self._leave_run(window, (counted, line, column, at), lines_started, resume)
             self._begin(tags[name], attributes, where, closed=False)
             return stop
-        self._leave_run(window, (counted, line, column, at), lines_started)
+        self._leave_run(window, (counted, line, column, at), lines_started, resume)
         return resume
 
     def _leave_run(
-        self, window: TextWindow, counts: tuple[int, int, int, int], lines_started: bool
+        self,
+        window: TextWindow,
+        counts: tuple[int, int, int, int],
+        lines_started: bool,
+        resume: int,
     ) -> None:
         """Keep the counts of a run of ``_run_tags`` (character index, line, column, offset of
-        its last tag), and the paragraph its lines opened.
+        its last tag), and what its text did to markdown: opened a paragraph if lines started
+        in it, and left a line's start pending if it ended with a newline.
         """
         window.counted, self._lines.line, self._lines.column, self._lines.offset = counts
-        if lines_started and self._markdown is not None:
-            self._markdown.note_plain_lines()
+        if self._markdown is not None and self._state is State.TEXT:
+            self._markdown.note_plain_text(
+                lines_started, resume > 0 and window.text[resume - 1] == "\n"
+            )
 
     def _text_then_angle(self, window: TextWindow, index: int) -> tuple[int, _Outcome]:
         """Emit the text up to the next ``<`` and decide what the ``<`` starts."""
