@@ -212,6 +212,8 @@ class MarkdownCode:
 
     def code_at_tag(self) -> CodeKind:
         """The code a ``<`` arriving now is in (settling a line start or a run it ends)."""
+        if self.simple:
+            return CodeKind.NONE
         self._settle()
         self._update_simple()
         if self._line is _Line.CODE:
@@ -220,6 +222,8 @@ class MarkdownCode:
 
     def note_command(self) -> None:
         """A command's bytes were cut out of the text here: they are content of the line."""
+        if self.simple:
+            return
         self._settle()
         self._closing = False
         self._update_simple()

@@ -65,8 +65,10 @@ def _next_mark(text: str, start: int) -> int:
     """Where the next backtick or tilde is (``len(text)`` if nowhere): markdown code may
     start there. Two memchr scans.
     """
-    marks = [found for found in (text.find("`", start), text.find("~", start)) if found != -1]
-    return min(marks) if marks else len(text)
+    backtick, tilde = text.find("`", start), text.find("~", start)
+    if backtick == -1:
+        return tilde if tilde != -1 else len(text)
+    return backtick if tilde == -1 or backtick < tilde else tilde
 
 
 class _Outcome(enum.Enum):
