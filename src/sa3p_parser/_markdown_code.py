@@ -292,8 +292,9 @@ class MarkdownCode:
             return True
         if line_ends and _THEMATIC_BREAK.fullmatch(text, index):
             return True
-        item = cursor.marker(_LIST_MARKER, line_ends)
-        return item is not None and self._may_interrupt(item, line_ends)
+        # A list item may interrupt only a paragraph of the last container the line continues
+        # (spec 5.2); this line does not continue the paragraph's, so any list item starts.
+        return cursor.marker(_LIST_MARKER, line_ends) is not None
 
     def _may_interrupt(self, item: re.Match[str], line_ends: bool) -> bool:
         """Whether a list marker may interrupt a paragraph: not empty, and ordered from 1."""
