@@ -3,19 +3,6 @@
 Public surface only; the implementation lives in private modules. See docs/PARSER.md.
 """
 
-from sa3p_parser._parser_config import (
-    DEFAULT_CHILD_TAGS,
-    DEFAULT_COMMAND_TAGS,
-    DEFAULT_RAW_TAGS,
-    MarkdownPolicy,
-    ParserConfig,
-)
-from sa3p_parser._parser_errors import (
-    ParserConfigError,
-    ParserError,
-    ParserFinishedError,
-    ParserInputTypeError,
-)
 from sa3p_parser._instructions import (
     EndTag,
     Instruction,
@@ -28,7 +15,20 @@ from sa3p_parser._instructions import (
     WriteChunk,
     coalesce,
 )
+from sa3p_parser._parser_config import (
+    DEFAULT_CHILD_TAGS,
+    DEFAULT_COMMAND_TAGS,
+    DEFAULT_RAW_TAGS,
+    MarkdownPolicy,
+    ParserConfig,
+)
 from sa3p_parser._parser_core import ParserEvent
+from sa3p_parser._parser_errors import (
+    ParserConfigError,
+    ParserError,
+    ParserFinishedError,
+    ParserInputTypeError,
+)
 from sa3p_parser._public_parsers import InstructionParser, StreamingParser
 
 __all__ = [

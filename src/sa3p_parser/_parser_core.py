@@ -11,6 +11,7 @@ time and read by ``_text_scanner.TextScanner`` (the text states' step).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import TypeAlias
 
@@ -64,14 +65,15 @@ class ParserCore:
         self._pos = 0  # how much of buf is consumed
         self._final = False
         self._direct = False  # in a raw body with nothing buffered: chunks pass straight through
-        self._direct_chunk = trusted_write_chunk  # how a chunk of that body becomes a value
+        # how a chunk of that body becomes a value
+        self._direct_chunk: Callable[[bytes], RawChunk | WriteChunk] = trusted_write_chunk
         self._state = State.TEXT
         self._stack: list[Frame] = []
         self._out: list[Instruction] = []
         self._lines = StreamPosition()
         self._decoder = TextDecoder(self._config.max_invalid_utf8_reports)
         self._tags = _tag_infos(self._config, write_tag)
-        self._steps = {
+        self._steps: dict[State, Callable[[], bool]] = {
             State.TEXT: self._step_text,
             State.COMMAND_BODY: self._step_text,
             State.CONTAINER_BODY: self._step_text,
@@ -102,18 +104,7 @@ class ParserCore:
     # -- feeding --------------------------------------------------------------------------------
 
     def _feed(self, data: bytes | bytearray | memoryview | str) -> list[Instruction]:
-        """Parse the next chunk of the stream.
-
-        Args:
-            data: the bytes (or text, encoded as UTF-8) that follow the previous chunk.
-
-        Returns:
-            What this chunk completed.
-
-        Raises:
-            ParserFinishedError: ``finish()`` was already called.
-            ParserInputTypeError: ``data`` is not bytes-like or ``str``.
-        """
+        """``InstructionParser.feed`` (this very function) and ``StreamingParser.feed``."""
         if self._direct and type(data) is bytes and _LESS_THAN not in data:
             # Inside a raw body with nothing buffered, a chunk without '<' cannot hold the close
             # tag: it is all body, passed on as it came (no copy), its lines counted later.
@@ -211,7 +202,9 @@ class ParserCore:
 
     # -- the stack ------------------------------------------------------------------------------
 
-    def _begin(self, tag: TagInfo, attributes: dict[str, str], where: Position, closed: bool) -> None:
+    def _begin(
+        self, tag: TagInfo, attributes: dict[str, str], where: Position, closed: bool
+    ) -> None:
         """A start tag was accepted: emit it and open its body (or close it at once)."""
         self._out.append(trusted_start_tag(tag.name, attributes, where))
         if self._state is State.TEXT and self._markdown is not None:

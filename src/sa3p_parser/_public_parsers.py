@@ -70,6 +70,7 @@ class InstructionParser(TextScanner):
 
     # The inherited method itself, not a wrapper: one call less per chunk on the hot path.
     feed = TextScanner._feed
+    feed.__doc__ = StreamingParser.feed.__doc__
 
     def finish(self) -> list[Instruction]:
         """End the stream: flush what is held back and report commands left open.

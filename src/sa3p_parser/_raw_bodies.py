@@ -10,6 +10,8 @@ chunking never changes a decision (issue rule 3). The searches are ``bytes.find`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sa3p_parser._tag_grammar import CLOSE_TAG_TAIL_BYTES
 
 __all__ = [
@@ -60,19 +62,13 @@ def find_raw_end(
     emitted now; ``resume`` is the offset after the close tag, or ``-1`` if the body goes on
     and ``buf[content_end:end]`` (a possible start of the close tag) must be held back.
     """
-    found = buf.find(b"<", start, end)  # memchr: most body chunks have no '<' at all
-    if found == -1:
+    if buf.find(b"<", start, end) == -1:  # memchr: most body chunks have no '<' at all
         return end, -1
-    found = buf.find(close, found, end)
-    while found != -1:
-        after = close_tag_end(buf, found + len(close), end, limit, final)
-        if after == -2:
-            return found, -1
-        if after >= 0:
-            return found, after
-        found = buf.find(close, found + 1, end)
-    if final:
-        return end, -1
+    found = _find_terminator(
+        buf, start, end, close, lambda after: close_tag_end(buf, after, end, limit, final)
+    )
+    if found[1] != -1 or found[0] != end or final:
+        return found
     return held_back_prefix(buf, start, end, close), -1
 
 
@@ -82,17 +78,33 @@ def find_cdata_end(
     """Like ``find_raw_end`` for a CDATA-wrapped body: it ends at ``]]>``, an optional newline,
     then the close tag. A ``]]>`` followed by anything else is content.
     """
-    found = buf.find(_CDATA_CLOSE, start, end)
-    while found != -1:
-        after = _cdata_tail(buf, found + 3, end, close, limit=limit, final=final)
-        if after == -2:
-            return found, -1
-        if after >= 0:
-            return found, after
-        found = buf.find(_CDATA_CLOSE, found + 1, end)
-    if final:
-        return end, -1
+    found = _find_terminator(
+        buf,
+        start,
+        end,
+        _CDATA_CLOSE,
+        lambda after: _cdata_tail(buf, after, end, close, limit=limit, final=final),
+    )
+    if found[1] != -1 or found[0] != end or final:
+        return found
     return _held_back_cdata_close(buf, start, end), -1
+
+
+def _find_terminator(
+    buf: bytes | bytearray, start: int, end: int, marker: bytes, tail: Callable[[int], int]
+) -> tuple[int, int]:
+    """The first ``marker`` whose ``tail`` (called with the offset after it) is not ``-1``.
+
+    Returns ``(marker offset, tail's offset)``, ``(marker offset, -1)`` if its tail is still
+    undecided (``-2``), or ``(end, -1)`` if there is none.
+    """
+    found = buf.find(marker, start, end)
+    while found != -1:
+        after = tail(found + len(marker))
+        if after != -1:
+            return found, max(after, -1)
+        found = buf.find(marker, found + 1, end)
+    return end, -1
 
 
 def _held_back_cdata_close(buf: bytes | bytearray, start: int, end: int) -> int:

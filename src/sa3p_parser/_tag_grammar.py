@@ -2,10 +2,10 @@
 
 Every recogniser the parser uses is compiled from the pattern sources in this module. Start tags
 and close tags in text are recognised in decoded text (``str``); the close tag of a raw body is
-looked for in bytes, with the same whitespace rule (``CLOSE_TAG_TAIL``). A start tag with well-formed,
-distinct attributes is recognised by one match of ``START_TAG``, which also captures its first
-``CAPTURED_ATTRIBUTES`` attributes, so the common tag costs a single ``re`` call; the functions
-below only explain, for a problem report, why a tag did *not* match.
+looked for in bytes, with the same whitespace rule (``CLOSE_TAG_TAIL``). A start tag with
+well-formed, distinct attributes is recognised by one match of ``START_TAG``, which also
+captures its first ``CAPTURED_ATTRIBUTES`` attributes, so the common tag costs a single ``re``
+call; the functions below only explain, for a problem report, why a tag did *not* match.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _start_tag() -> str:
 
 START_TAG_SOURCE = _start_tag()
 START_TAG = re.compile(START_TAG_SOURCE)
-"""A complete start tag with well-formed attributes (duplicates are checked by ``attributes_of``)."""
+"""A complete start tag with well-formed attributes (``attributes_of`` checks for duplicates)."""
 START_TAG_GROUPS = 2 * CAPTURED_ATTRIBUTES + 3
 """The number of groups of ``START_TAG``."""
 ATTRIBUTE_GROUPS = 1
@@ -75,7 +75,7 @@ CLOSE_TAG_TAIL = re.compile(f"{WHITESPACE}*+")
 CLOSE_TAG_TAIL_BYTES = re.compile(CLOSE_TAG_TAIL.pattern.encode())
 _ATTRIBUTE = re.compile(_attribute(True))
 _ATTRIBUTES = re.compile(f"(?:{_attribute(False)})*+")
-_EXTENT = re.compile(f"""(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+""")
+_EXTENT = re.compile("""(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+""")
 _UNQUOTED = re.compile(f"{WHITESPACE}+({NAME}){WHITESPACE}*={WHITESPACE}*[^\"'\\s]")
 _NO_VALUE = re.compile(f"{WHITESPACE}+({NAME})")
 _TAG_END = re.compile(f"{WHITESPACE}*/?>")

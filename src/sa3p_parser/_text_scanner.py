@@ -150,7 +150,9 @@ class TextScanner(ParserCore):
         state, index, outcome = self._state, 0, _Outcome.CONTINUE
         markdown = self._markdown
         while outcome is _Outcome.CONTINUE:
-            if not window.dirty and (state is not State.TEXT or markdown is None or markdown.simple):
+            if not window.dirty and (
+                state is not State.TEXT or markdown is None or markdown.simple
+            ):
                 index = self._run_tags(window, index)
                 if self._state is not state:
                     return index, _Outcome.CHANGED
@@ -208,7 +210,7 @@ class TextScanner(ParserCore):
                     ):
                         break
                     lines_started = lines_started or last >= resume
-                out.append(trusted_text(groups[0]))  # type: ignore[arg-type]
+                out.append(trusted_text(groups[0]))
                 resume = angle
             name, stop = groups[1], match.end()
             if name is None or roles.get(name) is not TagRole.START:

@@ -33,7 +33,7 @@ from sa3p_parser.testing import chunkings, feed_in_chunks
 from .helpers import Parse
 from .test_properties import SETTINGS
 
-RUN = '<terminal>touch ran</terminal>'
+RUN = "<terminal>touch ran</terminal>"
 TAG = '<read_file path="x"/>'
 CORPUS = Path(__file__).with_name("commonmark_containers.json")
 
@@ -162,7 +162,9 @@ def _documents(draw: st.DrawFn) -> str:
     lines = draw(
         st.lists(
             st.tuples(
-                st.sampled_from(_INDENTS), st.sampled_from(["", *_MARKERS]), st.sampled_from(_CONTENT)
+                st.sampled_from(_INDENTS),
+                st.sampled_from(["", *_MARKERS]),
+                st.sampled_from(_CONTENT),
             ).map("".join),
             min_size=1,
             max_size=8,
@@ -183,7 +185,9 @@ def _commonmark_verdicts(document: str) -> list[bool] | None:
             start, end = token.map
             code_lines.update(range(start + 1 if token.type == "fence" else start, end))
     lines = document.split("\n")
-    return [number in code_lines for number, line in enumerate(lines) for _ in range(line.count(TAG))]
+    return [
+        number in code_lines for number, line in enumerate(lines) for _ in range(line.count(TAG))
+    ]
 
 
 @SETTINGS
