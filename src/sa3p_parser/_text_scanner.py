@@ -61,6 +61,11 @@ fence, a heading, a thematic break, a blank line); any other line is plain parag
 _LINE_MARK = re.compile("\n[" + re.escape("".join(sorted(_LINE_MARKS))) + "]")
 
 
+def _starting(roles: dict[str, TagRole]) -> frozenset[str | None]:
+    """The names whose start tags start something (the one-match path takes only those)."""
+    return frozenset(name for name, role in roles.items() if role is TagRole.START)
+
+
 def _next_mark(text: str, start: int) -> int:
     """Where the next backtick or tilde is (``len(text)`` if nowhere): markdown code may
     start there. Two memchr scans.
@@ -110,11 +115,13 @@ class TextScanner(ParserCore):
         self._wait: _Wait | None = None
         self._roles_by_state: dict[tuple[State, str | None], dict[str, TagRole]] = {}
         self._roles = self._roles_of(State.TEXT)
+        self._starts = _starting(self._roles)
 
     def _enter(self, state: State) -> None:
         super()._enter(state)
         if state in TEXT_STATES:
             self._roles = self._roles_of(state)
+            self._starts = _starting(self._roles)
             self._window_size = _WINDOW_MIN
 
     def _roles_of(self, state: State) -> dict[str, TagRole]:
@@ -186,8 +193,14 @@ class TextScanner(ParserCore):
         nothing: the tracker is ``simple``, and the text has no backtick or tilde (found by
         memchr) and no line that starts with a character that may be a marker.
         """
-        text, tags, roles, limit, out = window.text, self._tags, self._roles, self._limit, self._out
-        lines, counted, base = self._lines, window.counted, self._base
+        text, tags, starts, limit, out = (
+            window.text,
+            self._tags,
+            self._starts,
+            self._limit,
+            self._out,
+        )
+        lines, counted, base, long_tag = self._lines, window.counted, self._base, self._limit >> 2
         line, column, at = lines.line, lines.column, lines.offset
         offset = base + window.start if window.identity else -1
         tracking = self._state is State.TEXT and self._markdown is not None
@@ -213,9 +226,9 @@ class TextScanner(ParserCore):
                 out.append(trusted_text(groups[0]))
                 resume = angle
             name, stop = groups[1], match.end()
-            if name is None or roles.get(name) is not TagRole.START:
+            if name not in starts:
                 break
-            if stop - angle > limit >> 2 and window.byte_length(angle, stop) > limit:
+            if stop - angle > long_tag and window.byte_length(angle, stop) > limit:
                 break
             entities = ampersands and text.find("&", angle, stop) != -1
             attributes = attributes_of(groups, ATTRIBUTE_GROUPS + 1, entities)
