@@ -43,7 +43,7 @@ from sa3p_parser._tag_grammar import (
 )
 from sa3p_parser._utf8_text import TextWindow, decode_window
 
-__all__ = ["TextScanner"]
+__all__ = ["TOKEN", "TextScanner"]
 
 _WINDOW_MIN = 4096
 _WINDOW_MAX = 1 << 18
@@ -53,7 +53,7 @@ _CLOSE_FOLLOWERS = frozenset(" \t\r\n>")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _TAG_END_BYTES = re.compile(rb"[<>]")
 _NOT_BLANK_BYTES = re.compile(rb"[^ \t\r\n]")
-_TOKEN = start_tag_token("[^<]*+")
+TOKEN = start_tag_token("[^<]*+")
 """Text up to a ``<`` (one memchr-like loop), then a complete start tag, if there is one."""
 _LINE_MARKS = frozenset(" \t\r>*+-0123456789#_`~\n")
 """What a line may start with for markdown to decide something (a marker, indentation, a
@@ -206,7 +206,7 @@ class TextScanner(ParserCore):
         tracking = self._state is State.TEXT and self._markdown is not None
         mark = _next_mark(text, index) if tracking else len(text)
         ampersands, lines_started, resume = "&" in text, False, index
-        for match in _TOKEN.finditer(text, index):
+        for match in TOKEN.finditer(text, index):
             groups = match.groups()
             angle = match.end(1)
             last = text.rfind("\n", counted, angle)  # for the position and the line starts
