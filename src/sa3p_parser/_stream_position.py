@@ -15,9 +15,9 @@ __all__ = ["StreamPosition", "count_newlines"]
 
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _SHORT = 2048
-DEFERRED_CHUNKS = 64
+DEFERRED_BYTES = 1 << 16
 DEFERRED_CHUNK_SIZE = 4096
-"""``StreamPosition.defer`` holds at most 64 chunks of at most 4 KiB uncounted."""
+"""``StreamPosition.defer`` holds chunks of at most 4 KiB, at most 64 KiB of them, uncounted."""
 _SPARSEST_DENSITY_SHIFT = 4
 
 
@@ -57,28 +57,30 @@ class StreamPosition:
         offset: how many bytes of the stream have been counted.
     """
 
-    __slots__ = ("_deferred", "column", "line", "offset")
+    __slots__ = ("_deferred", "_deferred_size", "column", "line", "offset")
 
     def __init__(self) -> None:
         self.line = 1
         self.column = 1
         self.offset = 0
         self._deferred: list[bytes] = []
+        self._deferred_size = 0
 
     def defer(self, data: bytes) -> None:
         """Count ``data``, the bytes that directly follow those counted so far, when a position
         is next needed: small chunks are counted together, one call for many.
 
-        At most ``DEFERRED_CHUNKS`` chunks of at most ``DEFERRED_CHUNK_SIZE`` bytes are held (by
-        reference: they are the chunks the parser passed on), so memory stays bounded.
+        Chunks of at most ``DEFERRED_CHUNK_SIZE`` bytes are held, at most ``DEFERRED_BYTES`` of
+        them (by reference: they are the chunks the parser passed on), so memory stays bounded.
         """
-        if len(data) > DEFERRED_CHUNK_SIZE:
+        size = len(data)
+        if size > DEFERRED_CHUNK_SIZE:
             self._count_deferred()
             self._count(data)
             return
-        deferred = self._deferred
-        deferred.append(data)
-        if len(deferred) == DEFERRED_CHUNKS:
+        self._deferred.append(data)
+        self._deferred_size += size
+        if self._deferred_size >= DEFERRED_BYTES:
             self._count_deferred()
 
     def _count_deferred(self) -> None:
@@ -86,6 +88,7 @@ class StreamPosition:
         if deferred:
             data = deferred[0] if len(deferred) == 1 else b"".join(deferred)
             deferred.clear()
+            self._deferred_size = 0
             self._count(data)
 
     def _count(self, data: bytes) -> None:
