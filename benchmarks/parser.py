@@ -15,6 +15,7 @@ from lxml import etree
 from benchmarks._harness import Measurement, case, measurement, paired_best
 from sa3p_parser import EndTag, InstructionParser
 from sa3p_parser._instructions import trusted_position, trusted_start_tag, trusted_text
+from sa3p_parser._stream_position import count_newlines
 from sa3p_parser._tag_grammar import ATTRIBUTE_GROUPS, attributes_of
 from sa3p_parser._text_scanner import TOKEN
 
@@ -90,6 +91,37 @@ def body_heavy(quick: bool) -> Iterable[Measurement]:
             goal="ratio>=",
             target=target,
         )
+
+
+@case(GROUP)
+def body_heavy_floor(quick: bool) -> Iterable[Measurement]:
+    """Floor: the least a pure-Python parser that reports line numbers does per body chunk: one
+    memchr for ``<`` and counting the newlines (the fastest way the standard library offers),
+    against lxml on the same document. What the parser must stay under.
+    """
+    size = 2_000_000 if quick else 8_000_000
+    document = body_heavy_document(size)
+    for chunk in (64 * _KIB, 4 * _KIB):
+        chunks = _chunks(document, chunk)
+        subject, baseline = paired_best(
+            partial(_body_floor, chunks), partial(_lxml, chunks), repeat=2 if quick else 5
+        )
+        megabytes = len(document) / 1e6
+        yield measurement(
+            group=GROUP,
+            case=f"floor: memchr for '<' + counting newlines, {_label(chunk)} chunks",
+            unit="MB/s",
+            subject=megabytes / subject,
+            baseline_name="lxml XMLPullParser",
+            baseline=megabytes / baseline,
+            goal="ratio>=",
+            target=2.0,
+        )
+
+
+def _body_floor(chunks: list[bytes]) -> int:
+    less_than = ord("<")
+    return sum(count_newlines(chunk) for chunk in chunks if less_than not in chunk)
 
 
 @case(GROUP)
