@@ -44,6 +44,8 @@ __all__ = ["ParserCore", "ParserEvent"]
 ParserEvent: TypeAlias = Text | StartTag | EndTag | RawChunk | ParseProblem
 """What ``StreamingParser`` emits: text, a start tag, a raw body chunk, an end tag, a problem."""
 
+COMPACT_AFTER = 4096
+"""The least consumed bytes worth a compaction (small chunks would compact at every feed)."""
 _LESS_THAN = ord("<")  # an int: ``bytes.__contains__`` of an int is a plain memchr
 
 
@@ -125,8 +127,8 @@ class ParserCore:
                 raise ParserInputTypeError(type(data).__name__)
         self._buf += data
         self._run()
-        self._compact()
-        self._direct = self._state is State.RAW_BODY and not self._buf
+        self._direct = self._state is State.RAW_BODY and self._pos == len(self._buf)
+        self._compact(everything=self._direct)
         if self._direct:
             self._direct_chunk = self._stack[-1].tag.chunk
         return self._drain()
@@ -187,10 +189,12 @@ class ParserCore:
         self._state = state
         self._step = self._steps[state]  # looked up once per transition, not once per step
 
-    def _compact(self) -> None:
-        """Drop the consumed prefix once it is half the buffer (not per chunk: habit 5)."""
+    def _compact(self, everything: bool) -> None:
+        """Drop the consumed prefix once it is half the buffer and at least ``COMPACT_AFTER``
+        bytes (not per chunk: habit 5), or ``everything`` consumed (for the pass-through).
+        """
         position = self._pos
-        if position and position * 2 >= len(self._buf):
+        if position and (everything or position >= max(COMPACT_AFTER, len(self._buf) >> 1)):
             self._lines.skip(self._buf, self._base, self._base + position)
             del self._buf[:position]
             self._base += position
