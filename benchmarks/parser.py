@@ -197,7 +197,7 @@ def linear_cost(quick: bool) -> Iterable[Measurement]:
     for name, document_of in _linear_documents(quick):
         single, double = document_of(1), document_of(2)
         one, two = _chunks(single, 1), _chunks(double, 1)
-        subject, baseline = paired_best(partial(_sa3p, two), partial(_sa3p, one), repeat=3)
+        subject, baseline = paired_best(partial(_sa3p, two), partial(_sa3p, one), repeat=5)
         yield measurement(
             group=GROUP,
             case=f"linear cost, 1-byte chunks, {name}: t(2n) vs t(n), n={len(single)} B",
