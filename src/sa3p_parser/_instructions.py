@@ -235,6 +235,21 @@ def trusted_start_tag(name: str, attributes: dict[str, str], position: Position)
     return value
 
 
+def trusted_start_tag_at(
+    name: str, attributes: dict[str, str], line: int, column: int, offset: int
+) -> StartTag:
+    """``trusted_start_tag`` with its ``trusted_position``, in one call (the tag-dense path)."""
+    position: Position = _new(Position)
+    _SET_LINE(position, line)
+    _SET_COLUMN(position, column)
+    _SET_OFFSET(position, offset)
+    value: StartTag = _new(StartTag)
+    _SET_START_NAME(value, name)
+    _SET_ATTRIBUTES(value, MappingProxyType(attributes))
+    _SET_POSITION(value, position)
+    return value
+
+
 def trusted_write_chunk(data: bytes) -> WriteChunk:
     """``WriteChunk(data)`` for ``data`` of type ``bytes``."""
     value: WriteChunk = _new(WriteChunk)

@@ -22,7 +22,7 @@ from sa3p_parser._instructions import (
     Position,
     ProblemKind,
     trusted_position,
-    trusted_start_tag,
+    trusted_start_tag_at,
     trusted_text,
 )
 from sa3p_parser._markdown_code import CodeKind
@@ -240,13 +240,13 @@ class TextScanner(ParserCore):
                 line += 1 if earlier == -1 else text.count("\n", counted, last) + 1
                 column = angle - last
             at = offset + angle if offset >= 0 else base + window.byte_index(angle)
-            where = trusted_position(line, column, at)
             counted, resume = angle, stop
             if groups[-1]:  # self-closing: the common case stays in this loop
-                out.append(trusted_start_tag(name, attributes, where))
+                out.append(trusted_start_tag_at(name, attributes, line, column, at))
                 out.append(tags[name].end)
                 continue
             self._leave_run(window, (counted, line, column, at), lines_started, resume)
+            where = trusted_position(line, column, at)
             self._begin(tags[name], attributes, where, closed=False)
             return stop
         self._leave_run(window, (counted, line, column, at), lines_started, resume)

@@ -29,6 +29,7 @@ from sa3p_parser._instructions import (
     trusted_position,
     trusted_raw_chunk,
     trusted_start_tag,
+    trusted_start_tag_at,
     trusted_text,
     trusted_write_chunk,
 )
@@ -185,6 +186,9 @@ def test_trusted_constructors_build_the_public_values() -> None:
     start = trusted_start_tag("read_file", {"path": "a"}, position)
     assert isinstance(start.attributes, MappingProxyType)
     assert start.position == position
+    at = trusted_start_tag_at("read_file", {"path": "a"}, 3, 4, 5)
+    assert at == StartTag("read_file", {"path": "a"})
+    assert at.position == position and type(at.position) is Position
 
 
 def test_public_constructors_still_reject_bad_values() -> None:
