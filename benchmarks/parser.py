@@ -80,7 +80,7 @@ def body_heavy(quick: bool) -> Iterable[Measurement]:
     size = 2_000_000 if quick else 8_000_000
     document = body_heavy_document(size)
     for chunk, target in ((64 * _KIB, 2.0), (4 * _KIB, 2.0), (256, 1.0)):
-        subject, baseline = _throughput(document, chunk, 2 if quick else 5)
+        subject, baseline = _throughput(document, chunk, 2 if quick else 9)
         yield measurement(
             group=GROUP,
             case=f"body-heavy {size / 1e6:g} MB write_file, {_label(chunk)} chunks",
@@ -104,7 +104,7 @@ def body_heavy_floor(quick: bool) -> Iterable[Measurement]:
     for chunk in (64 * _KIB, 4 * _KIB):
         chunks = _chunks(document, chunk)
         subject, baseline = paired_best(
-            partial(_body_floor, chunks), partial(_lxml, chunks), repeat=2 if quick else 5
+            partial(_body_floor, chunks), partial(_lxml, chunks), repeat=2 if quick else 9
         )
         megabytes = len(document) / 1e6
         yield measurement(
@@ -132,7 +132,7 @@ def tag_dense(quick: bool) -> Iterable[Measurement]:
     tags = 5_000 if quick else 30_000
     document = tag_dense_document(tags)
     for chunk, target in ((64 * _KIB, 0.5), (4 * _KIB, 0.5), (256, 0.3)):
-        subject, baseline = _throughput(document, chunk, 2 if quick else 5)
+        subject, baseline = _throughput(document, chunk, 2 if quick else 9)
         yield measurement(
             group=GROUP,
             case=f"tag-dense {tags} read_file tags, {_label(chunk)} chunks",
@@ -156,7 +156,7 @@ def tag_dense_floor(quick: bool) -> Iterable[Measurement]:
     chunks = _chunks(document, 64 * _KIB)
     text = document.decode()
     subject, baseline = paired_best(
-        partial(_values_floor, text), partial(_lxml, chunks), repeat=2 if quick else 5
+        partial(_values_floor, text), partial(_lxml, chunks), repeat=2 if quick else 9
     )
     megabytes = len(document) / 1e6
     yield measurement(
