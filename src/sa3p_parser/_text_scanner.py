@@ -416,7 +416,8 @@ class TextScanner(ParserCore):
             where = self._window_position(window, angle)
             self._problem(ProblemKind.QUOTED_COMMAND, message, where, name)
             return self._text_to(window, angle, angle + 1)
-        match = START_TAG.match(window.text, angle)
+        has_end = window.text.find(">", name_end) != -1  # else START_TAG cannot match
+        match = START_TAG.match(window.text, angle) if has_end else None
         if match is None:
             return self._unmatched_tag(window, angle, name, name_end)
         if window.byte_length(angle, match.end()) > self._limit:
