@@ -21,7 +21,7 @@ from sa3p_parser._instructions import (
     trusted_text,
 )
 
-__all__ = ["TextDecoder", "TextWindow", "decode_segment", "decode_window"]
+__all__ = ["TextDecoder", "TextWindow", "decode_segment", "decode_window", "unescape_invalid"]
 
 _TRUNCATED = "unexpected end of data"
 _utf_8_decode = codecs.utf_8_decode
@@ -181,3 +181,8 @@ def decode_window(
         text, used = _utf_8_decode(data, "surrogateescape", last)
         dirty = True
     return TextWindow(text, start, start + used, cut=stop < end, dirty=dirty)
+
+
+def unescape_invalid(text: str) -> str:
+    """``text`` with its surrogate escapes decoded as all text is: U+FFFD per invalid sequence."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
