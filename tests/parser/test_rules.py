@@ -207,7 +207,7 @@ def test_rule7_attribute_syntax_and_entities(parse: Parse) -> None:
 
 
 def test_rule7_invalid_utf8_in_a_value_becomes_u_fffd(parse: Parse) -> None:
-    out = parse(b'x \xff <read_file path="a\xffb\xe2\x82" mode=\'\xc3\'/>')
+    out = parse(b"x \xff <read_file path=\"a\xffb\xe2\x82\" mode='\xc3'/>")
     start = next(item for item in out if isinstance(item, StartTag))
     assert start == StartTag("read_file", {"path": "a\ufffdb\ufffd", "mode": "\ufffd"})
     assert kinds(out) == [ProblemKind.INVALID_UTF8]  # only the text's byte is reported
