@@ -3,19 +3,6 @@
 Public surface only; the implementation lives in private modules. See docs/PARSER.md.
 """
 
-from sa3p_parser._config import (
-    DEFAULT_CHILD_TAGS,
-    DEFAULT_COMMAND_TAGS,
-    DEFAULT_RAW_TAGS,
-    MarkdownPolicy,
-    ParserConfig,
-)
-from sa3p_parser._errors import (
-    ParserConfigError,
-    ParserError,
-    ParserFinishedError,
-    ParserInputTypeError,
-)
 from sa3p_parser._instructions import (
     EndTag,
     Instruction,
@@ -28,8 +15,21 @@ from sa3p_parser._instructions import (
     WriteChunk,
     coalesce,
 )
-from sa3p_parser._parser import ParserEvent
-from sa3p_parser._public import InstructionParser, StreamingParser
+from sa3p_parser._parser_config import (
+    DEFAULT_CHILD_TAGS,
+    DEFAULT_COMMAND_TAGS,
+    DEFAULT_RAW_TAGS,
+    MarkdownPolicy,
+    ParserConfig,
+)
+from sa3p_parser._parser_core import ParserEvent
+from sa3p_parser._parser_errors import (
+    ParserConfigError,
+    ParserError,
+    ParserFinishedError,
+    ParserInputTypeError,
+)
+from sa3p_parser._public_parsers import InstructionParser, StreamingParser
 
 __all__ = [
     "DEFAULT_CHILD_TAGS",

@@ -2,7 +2,8 @@
 
 ``scripts()`` draws a ``Script``: the bytes of a document (prose with tag-like noise, commands
 with attributes, raw bodies containing ``<``, ``&``, near-close-tags and multibyte UTF-8, CDATA
-bodies, apply_edit blocks, markdown code quoting commands, invalid UTF-8) together with the
+bodies, apply_edit blocks, apply_patch patches, markdown code quoting commands, at the top level
+and in block quotes and list items, invalid UTF-8) together with the
 instructions ``InstructionParser()`` must produce for it. ``chunkings(data)`` draws a way to
 split those bytes. Compare results with ``same_instructions`` (problems are compared by kind and
 tag, not by message or position)::
@@ -94,6 +95,14 @@ _BODY_PIECES = (
     b"</search>",
 )
 _VALUE_PIECES = ("a", "src/x.py", " ", "&", "<", ">", '"', "'", "é", "😀", "\t")
+_PATCH_LINES = (
+    "-old line\n",
+    "+new <b>line</b> & more\n",
+    " context\n",
+    "+</apply_patc\n",
+    "-if a < b:\n",
+    "+é 😀\n",
+)
 _EDIT_TEXT_PIECES = (
     "<<<<<<< SEARCH\n",
     "=======\n",
@@ -259,14 +268,25 @@ def _quoted(draw: st.DrawFn) -> _Segment:
         before, after = " `", f"{command}` "
         return (before + after).encode(), [Text(before), quoted, Text(after)]
     fence = draw(st.sampled_from(["```", "~~~", "````"]))
+    # A fence at the top level, in a block quote, or in a list item (its lines indented).
+    opener, inner = draw(st.sampled_from([("", ""), ("> ", "> "), ("- ", "  "), ("1. ", "   ")]))
     before, middle, after = (
-        f"\n{fence}python\n",
-        f"{command}\n",
-        f"<terminal>ls</terminal>\n{fence}\n",
+        f"\n\n{opener}{fence}python\n{inner}",
+        f"{command}\n{inner}",
+        f"<terminal>ls</terminal>\n{inner}{fence}\n\n",
     )
     terminal = _problem(ProblemKind.QUOTED_COMMAND, "terminal")
     data = (before + middle + after).encode()
     return data, [Text(before), quoted, Text(middle), terminal, Text(after)]
+
+
+@st.composite
+def _apply_patch(draw: st.DrawFn) -> _Segment:
+    changes = draw(st.lists(st.sampled_from(_PATCH_LINES), max_size=6))
+    body = ("*** Begin Patch\n*** Update File: src/a.py\n@@\n" + "".join(changes)).encode()
+    body += b"*** End Patch\n"
+    data = b"<apply_patch>\n" + body + b"</apply_patch>"
+    return data, [StartTag("apply_patch"), RawChunk("apply_patch", body), EndTag("apply_patch")]
 
 
 @st.composite
@@ -285,7 +305,14 @@ def _oddity(draw: st.DrawFn) -> _Segment:
 def scripts(draw: st.DrawFn, max_segments: int = 8) -> Script:
     """Draw a ``Script``: a command document with its expected instructions."""
     kinds = st.one_of(
-        _prose(), _read_file(), _write_file(), _terminal(), _apply_edit(), _quoted(), _oddity()
+        _prose(),
+        _read_file(),
+        _write_file(),
+        _terminal(),
+        _apply_edit(),
+        _apply_patch(),
+        _quoted(),
+        _oddity(),
     )
     segments = draw(st.lists(kinds, max_size=max_segments))
     data = b""

@@ -195,7 +195,7 @@ def _reference_quoted(document: str) -> list[bool]:
         run = len(rest) - len(rest.lstrip(run_char)) if run_char else 0
         if fence_char:
             verdicts += [True] * line.count(_TAG)
-            if run_char == fence_char and run >= max(3, fence_length):
+            if run_char == fence_char and run >= max(3, fence_length) and not rest[run:].strip():
                 fence_char, fence_length = "", 0
         elif run >= 3 and run_char == "~":
             fence_char, fence_length = run_char, run

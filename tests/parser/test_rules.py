@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sa3p_parser import (
+    DEFAULT_COMMAND_TAGS,
+    DEFAULT_RAW_TAGS,
     EndTag,
     Instruction,
     InstructionParser,
@@ -76,6 +78,21 @@ def test_rule1_apply_edit_carries_search_replace_markers_and_diffs(parse: Parse)
         Text("\n-</apply_edit>\n"),
         EndTag("apply_edit"),
     ]
+
+
+def test_rule1_apply_patch_body_is_opaque_bytes(parse: Parse) -> None:
+    body = (
+        "*** Begin Patch\n*** Update File: src/a.py\n@@ def f():\n"
+        "-    <terminal>rm -rf /</terminal>\n+    return a < b &amp; c  # é\n"
+        "+</apply_patc\n*** End Patch\n"
+    )
+    out = parse(f"<apply_patch>\n{body}</apply_patch>")
+    assert out == [
+        StartTag("apply_patch"),
+        RawChunk("apply_patch", body.encode()),
+        EndTag("apply_patch"),
+    ]
+    assert "apply_patch" in DEFAULT_COMMAND_TAGS and "apply_patch" in DEFAULT_RAW_TAGS
 
 
 def test_rule1_command_set_is_configurable(parse: Parse) -> None:
@@ -187,6 +204,13 @@ def test_rule7_attribute_syntax_and_entities(parse: Parse) -> None:
         "read_file", {"path": "a & b <>\"' \n😀 &nope; &#0;", "start_line": "3"}
     )
     assert out[1] == EndTag("read_file")
+
+
+def test_rule7_invalid_utf8_in_a_value_becomes_u_fffd(parse: Parse) -> None:
+    out = parse(b"x \xff <read_file path=\"a\xffb\xe2\x82\" mode='\xc3'/>")
+    start = next(item for item in out if isinstance(item, StartTag))
+    assert start == StartTag("read_file", {"path": "a\ufffdb\ufffd", "mode": "\ufffd"})
+    assert kinds(out) == [ProblemKind.INVALID_UTF8]  # only the text's byte is reported
 
 
 def test_rule7_self_closing_and_explicit_close_are_the_same(parse: Parse) -> None:

@@ -1,19 +1,19 @@
-"""The parser's states and its one transition table (STYLE habit 2).
+"""The parser's states, its one transition table (STYLE habit 2), and what it knows of tags.
 
-The parser keeps a stack of open tags; the state says what kind of bytes come next. Only
-``StreamingParser._enter`` assigns the state, and only along an edge listed here.
+The parser keeps a stack of open tags (``Frame``); the state says what kind of bytes come next.
+Only ``ParserCore._enter`` assigns the state, and only along an edge listed here.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sa3p_parser._instructions import Position
+from sa3p_parser._instructions import EndTag, Position, RawChunk, WriteChunk
 
-__all__ = ["TRANSITIONS", "BodyKind", "Frame", "State"]
+__all__ = ["TEXT_STATES", "TRANSITIONS", "BodyKind", "Frame", "State", "TagInfo", "TagRole"]
 
 
 class State(enum.Enum):
@@ -39,8 +39,12 @@ class State(enum.Enum):
     """``finish()`` was called."""
 
 
+TEXT_STATES = frozenset({State.TEXT, State.COMMAND_BODY, State.CONTAINER_BODY})
+"""The states whose bytes are text with tags in it (decoded a window at a time)."""
+
+
 class BodyKind(enum.Enum):
-    """How an open tag's body is parsed."""
+    """How an open tag's body is parsed: the state its body starts in."""
 
     PLAIN = State.COMMAND_BODY
     CONTAINER = State.CONTAINER_BODY
@@ -48,12 +52,34 @@ class BodyKind(enum.Enum):
     SKIPPED = State.SKIPPED_BODY
 
 
+class TagRole(enum.Enum):
+    """What a start tag of a known name does in a text state (any other tag is text)."""
+
+    START = enum.auto()
+    """It starts: a command at the top level, a child (search/replace) in its container."""
+    NESTED = enum.auto()
+    """A command inside an unclosed non-raw command: the open command is abandoned."""
+
+
 @dataclass(frozen=True, slots=True)
-class Frame:
-    """An open tag: its name, the bytes that start its close tag, its body kind, where it opened."""
+class TagInfo:
+    """What the parser knows of one command or child tag name, built once per parser."""
 
     name: str
     close: bytes
+    """``b"</name"``: how its close tag starts."""
+    kind: BodyKind
+    end: EndTag
+    """Its ``EndTag`` (values are immutable, so one is shared)."""
+    chunk: Callable[[bytes], RawChunk | WriteChunk]
+    """Builds a piece of its raw body."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An open tag: what it is, how its body is parsed, and where it opened."""
+
+    tag: TagInfo
     kind: BodyKind
     opened: Position
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sa3p_parser._errors import ParserConfigError
+from sa3p_parser._parser_errors import ParserConfigError
 
 __all__ = [
     "DEFAULT_CHILD_TAGS",
@@ -21,9 +21,17 @@ __all__ = [
 _TAG_NAME = re.compile(r"[A-Za-z_:][-A-Za-z0-9_:.]*\Z")
 
 DEFAULT_COMMAND_TAGS = frozenset(
-    {"write_file", "read_file", "apply_edit", "list_files", "terminal", "terminal_signal"}
+    {
+        "write_file",
+        "read_file",
+        "apply_edit",
+        "apply_patch",
+        "list_files",
+        "terminal",
+        "terminal_signal",
+    }
 )
-DEFAULT_RAW_TAGS = frozenset({"write_file", "terminal", "search", "replace"})
+DEFAULT_RAW_TAGS = frozenset({"write_file", "terminal", "apply_patch", "search", "replace"})
 DEFAULT_CHILD_TAGS: Mapping[str, frozenset[str]] = MappingProxyType(
     {"apply_edit": frozenset({"search", "replace"})}
 )

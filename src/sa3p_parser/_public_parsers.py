@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from typing import cast
 
-from sa3p_parser._config import ParserConfig
-from sa3p_parser._hot import ParserCore
 from sa3p_parser._instructions import Instruction
-from sa3p_parser._parser import ParserEvent
+from sa3p_parser._parser_config import ParserConfig
+from sa3p_parser._parser_core import ParserEvent
+from sa3p_parser._text_scanner import TextScanner
 
 __all__ = ["InstructionParser", "StreamingParser"]
 
-_FEED_DOC = """Parse the next chunk of the stream.
 
-        Args:
-            data: the bytes (or text, encoded as UTF-8) that follow the previous chunk.
-
-        Returns:
-            What this chunk completed.
-
-        Raises:
-            ParserFinishedError: ``finish()`` was already called.
-            ParserInputTypeError: ``data`` is not bytes-like or ``str``.
-        """
-
-
-class StreamingParser(ParserCore):
+class StreamingParser(TextScanner):
     """Turns a byte stream of prose and command tags into generic ``ParserEvent`` values.
 
     Chunk boundaries carry no meaning: any split of the same bytes gives the same events once
@@ -41,6 +28,18 @@ class StreamingParser(ParserCore):
         super().__init__(config, None)
 
     def feed(self, data: bytes | bytearray | memoryview | str) -> list[ParserEvent]:
+        """Parse the next chunk of the stream.
+
+        Args:
+            data: the bytes (or text, encoded as UTF-8) that follow the previous chunk.
+
+        Returns:
+            What this chunk completed.
+
+        Raises:
+            ParserFinishedError: ``finish()`` was already called.
+            ParserInputTypeError: ``data`` is not bytes-like or ``str``.
+        """
         return cast("list[ParserEvent]", self._feed(data))
 
     def finish(self) -> list[ParserEvent]:
@@ -53,10 +52,8 @@ class StreamingParser(ParserCore):
         """
         return cast("list[ParserEvent]", self._finish())
 
-    feed.__doc__ = _FEED_DOC
 
-
-class InstructionParser(ParserCore):
+class InstructionParser(TextScanner):
     """Turns a model's streamed output into ``Instruction`` values for the engine.
 
     The same as ``StreamingParser``, except that the body of ``config.write_chunk_tag``
@@ -72,7 +69,8 @@ class InstructionParser(ParserCore):
         super().__init__(resolved, resolved.write_chunk_tag)
 
     # The inherited method itself, not a wrapper: one call less per chunk on the hot path.
-    feed = ParserCore._feed
+    feed = TextScanner._feed
+    feed.__doc__ = StreamingParser.feed.__doc__
 
     def finish(self) -> list[Instruction]:
         """End the stream: flush what is held back and report commands left open.
