@@ -23,9 +23,10 @@ from sa3p_engine._backend import (
     VirtualFileSystem,
     WriteReceipt,
 )
-from sa3p_engine._edit_tiers import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD, EditTier
+from sa3p_engine._edit_tiers import EditTier
 from sa3p_engine._engine_core import EngineClosedError
 from sa3p_engine._engine_drivers import AsyncEngine, Engine
+from sa3p_engine._fuzzy_tier import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import (
     ApplyEditOutput,

@@ -379,7 +379,7 @@ def test_the_reported_diff_shows_only_what_changed(tmp_path: Path) -> None:
     run = run_in_process(tmp_path, [reply])
     (output,) = run.turn.outputs
     assert isinstance(output, ApplyEditOutput), output.render()
-    assert output.diff == "@@ -2,3 +2,3 @@\n one\n-two\n+TWO\n three"
+    assert output.diff == "@@ -1,5 +1,5 @@\n zero\n one\n-two\n+TWO\n three\n four"
     assert (tmp_path / "c.txt").read_bytes() == b"zero\r\none\r\nTWO\r\nthree\r\nfour\r\n"
 
 

@@ -17,6 +17,7 @@ def test_manifest_lists_every_command_and_the_limits() -> None:
         "terminal",
         "terminal_signal",
         "apply_edit",
+        "apply_patch",
     )
     assert manifest.limits.read_max_lines == 123
     assert manifest.fuzzy_threshold == FUZZY_THRESHOLD
