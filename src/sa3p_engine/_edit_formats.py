@@ -164,8 +164,7 @@ def _conflict_pairs(lines: list[str], path: str) -> list[Edit] | str:
                 old, new, start = [], [], number
                 section = old
             elif not _is_filler(line, path):
-                hint = ": markers are runs of 5 to 9 characters" if _MARKER_LIKE.match(line) else ""
-                return _unrecognised(number, line, hint)
+                return _unrecognised(number, line, _marker_hint(line))
             continue
         problem = _marker_out_of_place(line, section is old, number, start)
         if problem is not None:
@@ -202,6 +201,14 @@ def _marker_out_of_place(line: str, in_search: bool, number: int, start: int) ->
             f"a block has one divider (if the text itself has such a line, use <search>/<replace>)"
         )
     return None
+
+
+def _marker_hint(line: str) -> str:
+    if _MARKER_MIDDLE.match(line) or _MARKER_END.match(line):
+        return ": a marker outside a <<<<<<< SEARCH block"
+    if _MARKER_LIKE.match(line):
+        return ": markers are runs of 5 to 9 characters, <<<<<<< SEARCH"
+    return ""
 
 
 def _joined(lines: list[str]) -> str:
@@ -305,7 +312,11 @@ class _DiffReader:
         while index < len(self.lines):
             line, number = self.lines[index], index + 1
             header = read_hunk_header(line)
-            if header is not None:
+            if header is not None and self.current is not None and not self.current.lines:
+                self.current.anchors += header[1]  # consecutive @@ lines narrow the scope
+                self.current.hint = header[0] if header[0] is not None else self.current.hint
+                problem = None
+            elif header is not None:
                 problem = self._close()
                 self.current = HunkBuilder(anchors=header[1], hint=header[0], body_line=number)
             elif (

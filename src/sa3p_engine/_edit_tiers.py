@@ -36,6 +36,7 @@ from sa3p_engine._fuzzy_tier import (
     FUZZY_THRESHOLD,
     FuzzyProblem,
     FuzzyRefusal,
+    closest_window,
     locate_fuzzy,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
 
 _MAX_CANDIDATES_SHOWN = 10
 _REGION_LINES_SHOWN = 12
+_NEARBY_LINES = 2
 _READ_FILE_PREFIX = re.compile(r"^ *(\d{1,9}) \|(?: |$)")
 
 
@@ -126,13 +128,13 @@ def find_matches(
         found = _whitespace(lines, keys, search_lines, reading_replace, expected)
         if found is not None:
             return found
-    search_lines = [strip_ending(line) for line in split_lines(readings[-1][0])]
     if expected != 1:
         return MatchFailure(
             f"no match: expected_replacements={expected} needs {expected} exact or "
             f"whitespace-tolerant matches (the fuzzy tier only ever replaces one place)"
         )
-    found_fuzzy = _fuzzy(lines, keys, search_lines, readings[-1][1])
+    untrimmed = [reading for reading in readings if not reading[2]][-1]
+    found_fuzzy = _fuzzy(lines, keys, untrimmed[0], untrimmed[1])
     if isinstance(found_fuzzy, Match):
         return (found_fuzzy,)
     return _maybe_already_applied(found_fuzzy, content, readings)
@@ -456,20 +458,28 @@ def _reindent(line: str, delta: tuple[bool, str]) -> str:
 # --- fuzzy ------------------------------------------------------------------------------------
 
 
-def _fuzzy(
-    lines: list[str], keys: list[str], search_lines: list[str], replace: str
-) -> Match | MatchFailure:
-    search_keys = [line.strip() for line in search_lines]
-    if not any(search_keys):
+def _fuzzy(lines: list[str], keys: list[str], search: str, replace: str) -> Match | MatchFailure:
+    """The fuzzy tier, located on the search without its blank edge lines; the window then
+    takes in as many of the file's blank lines at each edge as the search has there."""
+    search_lines = [strip_ending(line) for line in split_lines(search)]
+    head = _blank_run(search_lines)
+    if head == len(search_lines):
         return MatchFailure("the search text is empty; quote the lines to change")
-    found = locate_fuzzy(keys, search_keys)
+    tail = _blank_run(search_lines[::-1])
+    core = search_lines[head : len(search_lines) - tail]
+    found = locate_fuzzy(keys, [line.strip() for line in core])
     if isinstance(found, FuzzyRefusal):
         return fuzzy_failure(found, lines, EditTier.FUZZY)
-    window = lines[found.start : found.start + found.size]
-    indentation = fuzzy_indentation(window, search_lines)
-    return _line_match(
-        EditTier.FUZZY, lines, found.start, found.size, replace, indentation, found.similarity
-    )
+    above = _blank_run(keys[found.start - head : found.start][::-1]) if head else 0
+    end = found.start + found.size
+    below = _blank_run(keys[end : end + tail])
+    replace_lines = split_lines(replace)
+    cut_head = min(head - above, _blank_run(replace_lines))
+    cut_tail = min(tail - below, _blank_run(replace_lines[::-1]), len(replace_lines) - cut_head)
+    replace = "".join(replace_lines[cut_head : len(replace_lines) - cut_tail])
+    indentation = fuzzy_indentation(lines[found.start : end], core)
+    start, size = found.start - above, found.size + above + below
+    return _line_match(EditTier.FUZZY, lines, start, size, replace, indentation, found.similarity)
 
 
 def fuzzy_indentation(window: list[str], search_lines: list[str]) -> Indentation:
@@ -528,20 +538,28 @@ def no_match(lines: list[str], start: int, size: int, score: float, why: str) ->
 def _maybe_already_applied(
     failure: MatchFailure, content: str, readings: list[tuple[str, str, bool]]
 ) -> MatchFailure:
-    """A search that is absent while its replacement is present: say the edit looks applied."""
+    """A search that is absent while its replacement is present where the search would go
+    (around the search's closest region): say the edit looks applied."""
     if not failure.reason.startswith("no match"):
         return failure
     lines = split_lines(content)
     keys = [line.strip() for line in lines]
+    search_keys = [line.strip() for line in split_lines(readings[-1][0])]
+    closest = closest_window(keys, search_keys)
+    if closest is None:
+        return failure
+    low, high = closest[0] - _NEARBY_LINES, closest[0] + closest[1] + _NEARBY_LINES
     for _, replace, _ in readings:
         if not replace.strip():
             continue
         found = _exact(content, replace, replace, 1) or _whitespace(
             lines, keys, [strip_ending(line) for line in split_lines(replace)], replace, 1
         )
-        if isinstance(found, tuple):
-            first = line_of(content, found[0].start)
-            last = line_of(content, max(found[0].end - 1, found[0].start))
+        if not isinstance(found, tuple):
+            continue
+        first = line_of(content, found[0].start)
+        last = line_of(content, max(found[0].end - 1, found[0].start))
+        if low < last and first <= high:
             return MatchFailure(
                 f"no match: the search text is not in the file, but its replacement already is "
                 f"(lines {first}-{last}): this edit looks already applied, so nothing needs "

@@ -8,18 +8,22 @@ writes text itself; callers turn its answer into a match or a message. Three bou
    votes for its offset, and the file lines most like a few long search lines (``process.extract``
    of rapidfuzz; the longest line of each of up to ``_ANCHOR_SEGMENTS`` stretches of the search,
    so a long search is anchored along its whole length, not only where its longest lines cluster).
-2. **Scores.** Windows around each offset, start and size varied by ``_SLACK`` lines, are ranked
-   by a cheap line-level similarity; only the best ``_SCORING_CHARS // len(search)`` (3 to 100)
-   get the character-level ``fuzz.ratio``. The best must reach ``FUZZY_THRESHOLD`` and lead every
-   window that does not overlap it by ``FUZZY_MARGIN``, or the search is ambiguous.
+2. **Scores.** Windows around each offset (for a short search, start and size varied by
+   ``_SLACK`` lines) are ranked by a cheap line-level similarity; the best window of each group
+   of overlapping ones, up to ``_SCORING_CHARS // len(search)`` groups (3 to 100), gets the
+   character-level ``fuzz.ratio``. Two groups scoring within ``FUZZY_MARGIN`` of each other (and
+   at least ``FUZZY_THRESHOLD``) make the search ambiguous.
 3. **Alignment.** A window's boundaries are not taken from the scores: over hundreds of lines a
    window shifted by a few lines scores almost as well, which is how long searches landed on the
    wrong lines. The search is aligned line by line with the file around the best window (banded
-   semi-global alignment: a matched pair scores ``2 * similarity - 1``, a skipped line
-   ``-_GAP``; lines of the file before and after the match are free). The window is the span of
-   the aligned file lines, and the search's first and last lines must both be aligned, each at
-   least ``EDGE_LINE_MIN`` similar to its file line; else the edges are uncertain and the edit is
-   refused. The aligned window's own ratio must still reach the threshold.
+   semi-global alignment: a matched pair scores ``(similarity - 0.7) / 0.3``, a skipped line
+   ``-_GAP``; file lines before and after are free), once forwards and once backwards. The
+   forward pass decides where the last search line lies, the backward pass where the first one
+   does: each must be matched, better by ``EDGE_MARGIN`` than any other place for it, and the
+   pairs from it to the nearest distinctive pair must all be at least ``EDGE_LINE_MIN`` similar
+   with no non-blank line skipped — else the edge is uncertain (a near-duplicate neighbour, a
+   line the model dropped at the edge) and the edit is refused. The window between the two
+   edges must itself reach ``FUZZY_THRESHOLD``.
 
 The cost is linear in the file's size and about linear in the search's (the band grows with it).
 """
@@ -57,10 +61,19 @@ FUZZY_MARGIN = 0.05
 """A fuzzy match is unique only if no other (non-overlapping) window scores within this much of
 it (and at least ``FUZZY_THRESHOLD``); repetitive code otherwise makes every edit ambiguous."""
 
-EDGE_LINE_MIN = 0.6
+EDGE_LINE_MIN = 0.8
 """The first and last lines of a search must each be at least this similar to the file line they
-are aligned with: they decide where the replaced region starts and ends."""
+are aligned with (and so must every line between them and the nearest distinctive pair): they
+decide where the replaced region starts and ends."""
 
+EDGE_MARGIN = 0.15
+"""...and placing either of them anywhere else must score at least this much worse."""
+
+_DISTINCT_CHARS = 8
+"""A pair of lines at least this long and ``EDGE_LINE_MIN`` similar pins the alignment down;
+before the first such pair (and after the last), every pair must be that similar and the path may
+skip only blank lines, else the edge is uncertain: short lines such as ``),`` or ``}``, or a list
+of near-identical names, do not tell one position from its neighbour."""
 _ANCHORS_SHORT = 3
 _ANCHOR_SEGMENTS = 8
 _ANCHOR_MATCHES = 8
@@ -68,14 +81,22 @@ _VOTE_MAX_OCCURRENCES = 4
 _VOTE_MIN_CHARS = 4
 _VOTED_OFFSETS = 8
 _SLACK = 2
-_SCORING_CHARS = 200_000
+_SLACK_LINES = 50
+"""Searches longer than this get no start/size variations: the alignment finds their edges."""
+_COARSE_BELOW = 0.1
+"""A best coarse score this far below the threshold refuses at once (no alignment)."""
+_SCORING_CHARS = 60_000
 _MIN_SCORED = 3
 _MAX_SCORED = 100
-_GAP = 0.6
-_BAND = 8
-_BAND_LINES = 50
+_GAP = 0.3
+_MATCH_FLOOR = 0.7
+"""A pair of lines scores ``(similarity - _MATCH_FLOOR) / (1 - _MATCH_FLOOR)``: 1 when equal, 0
+at 0.7, negative below, so a path of near-misses (a list of similar names shifted by one) never
+beats the true path with a skipped line."""
+_BAND = 6
+_BAND_LINES = 100
 """The alignment band is ``_BAND + len(search) // _BAND_LINES`` lines either side of the window's
-diagonal, and three times that on a second try when the best path touched the band's edge."""
+diagonal, and three times that on a second try when a best path touched the band's edge."""
 
 
 class FuzzyProblem(enum.Enum):
@@ -151,31 +172,77 @@ def locate_fuzzy(
     scores = _score_windows(keys, search_keys, needle)
     if not scores:
         return FuzzyRefusal(problem=FuzzyProblem.NOTHING_ALIKE)
-    (start, size), best = max(scores.items(), key=_rank)
+    ranked = sorted(scores.items(), key=_rank, reverse=True)
+    (start, size), best = ranked[0]
     closest = (start, size, best)
-    if best < FUZZY_THRESHOLD:
+    short = len(needle) < FUZZY_MIN_CHARS
+    if best < FUZZY_THRESHOLD - (0.0 if short else _COARSE_BELOW):
         return FuzzyRefusal(problem=FuzzyProblem.BELOW_THRESHOLD, closest=closest)
-    if len(needle) < FUZZY_MIN_CHARS:
+    if short:
         return FuzzyRefusal(problem=FuzzyProblem.TOO_SHORT, closest=closest)
-    pairs = _align(keys, search_keys, start, size)
-    if pairs is None or (one_to_one and not _one_to_one(pairs, len(search_keys))):
-        return FuzzyRefusal(problem=FuzzyProblem.UNCERTAIN_EDGES, closest=closest)
-    first, last = pairs[0][1], pairs[-1][1]
-    score = similarity(needle, "\n".join(keys[first : last + 1]))
-    if score < FUZZY_THRESHOLD:
-        return FuzzyRefusal(
-            problem=FuzzyProblem.BELOW_THRESHOLD, closest=(first, last + 1 - first, score)
-        )
-    floor = max(FUZZY_THRESHOLD, max(best, score) - FUZZY_MARGIN)
-    rivals = [
-        window
-        for window, value in scores.items()
-        if value >= floor and (window[0] + window[1] <= first or window[0] > last)
+    places = [
+        _Place.of(keys, search_keys, needle, window, score) for window, score in _per_group(ranked)
     ]
+    top = max(places, key=lambda place: place.score)
+    floor = max(FUZZY_THRESHOLD, top.score - FUZZY_MARGIN)
+    rivals = [place for place in places if place.score >= floor and not place.overlaps(top)]
     if rivals:
-        ranges = sorted({(first + 1, last + 1)} | _merge(rivals))
-        return FuzzyRefusal(problem=FuzzyProblem.AMBIGUOUS, closest=closest, ranges=tuple(ranges))
-    return FuzzyWindow(start=first, size=last + 1 - first, similarity=score, pairs=tuple(pairs))
+        ranges = {(top.start + 1, top.start + top.size)}
+        ranges |= _merge([(place.start, place.size) for place in rivals])
+        return FuzzyRefusal(
+            problem=FuzzyProblem.AMBIGUOUS, closest=closest, ranges=tuple(sorted(ranges))
+        )
+    if top.pairs is None or (one_to_one and not _one_to_one(top.pairs, len(search_keys))):
+        return FuzzyRefusal(problem=FuzzyProblem.UNCERTAIN_EDGES, closest=closest)
+    if top.score < FUZZY_THRESHOLD:
+        return FuzzyRefusal(
+            problem=FuzzyProblem.BELOW_THRESHOLD, closest=(top.start, top.size, top.score)
+        )
+    return FuzzyWindow(start=top.start, size=top.size, similarity=top.score, pairs=tuple(top.pairs))
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A candidate place: the aligned window and its score, or for a window that is no match
+    (too low, or edges uncertain) its coarse window and score (``pairs`` None)."""
+
+    start: int
+    size: int
+    score: float
+    pairs: list[tuple[int, int, float]] | None
+
+    @classmethod
+    def of(
+        cls,
+        keys: Sequence[str],
+        search_keys: Sequence[str],
+        needle: str,
+        window: tuple[int, int],
+        coarse: float,
+    ) -> _Place:
+        """Align a window that could match; a hopeless one keeps its coarse score."""
+        if coarse < FUZZY_THRESHOLD - _COARSE_BELOW:
+            return cls(window[0], window[1], coarse, None)
+        pairs = _align(keys, search_keys, *window)
+        if pairs is None:
+            return cls(window[0], window[1], coarse, None)
+        first, last = pairs[0][1], pairs[-1][1]
+        score = similarity(needle, "\n".join(keys[first : last + 1]))
+        return cls(first, last + 1 - first, score, pairs)
+
+    def overlaps(self, other: _Place) -> bool:
+        return self.start < other.start + other.size and other.start < self.start + self.size
+
+
+def _per_group(
+    ranked: list[tuple[tuple[int, int], float]],
+) -> list[tuple[tuple[int, int], float]]:
+    """The best-scoring window of each group of overlapping windows (``ranked``: best first)."""
+    kept: list[tuple[tuple[int, int], float]] = []
+    for (start, size), score in ranked:
+        if all(start + size <= other or start >= other + length for (other, length), _ in kept):
+            kept.append(((start, size), score))
+    return kept
 
 
 def _rank(item: tuple[tuple[int, int], float]) -> tuple[float, int, int]:
@@ -196,7 +263,9 @@ def _score_windows(
     """Character similarity of the search to the most promising candidate windows (start, size).
 
     Candidates are ranked by a line-level similarity (lines as tokens, cheap) and by their
-    distance from the proposed offset; only the best ``budget`` get the character ``ratio``.
+    distance from the proposed offset; the best ``budget`` get the character ``ratio`` (for a
+    long search, only the best of each group of overlapping windows: the alignment finds its
+    edges, and each group costs a ratio over the whole search).
     """
     from rapidfuzz import fuzz  # noqa: PLC0415 - see similarity()
     from rapidfuzz.distance import Indel  # noqa: PLC0415
@@ -212,9 +281,18 @@ def _score_windows(
         return (-token, windows[window], start, size)
 
     budget = max(_MIN_SCORED, min(_MAX_SCORED, _SCORING_CHARS // max(len(needle), 1)))
+    one_per_group = len(search_keys) > _SLACK_LINES  # long: a few scores, each far apart
+    chosen: list[tuple[int, int]] = []
+    for start, size in sorted(windows, key=rank):
+        if len(chosen) == budget:
+            break
+        if not one_per_group or all(
+            start + size <= other or start >= other + length for other, length in chosen
+        ):
+            chosen.append((start, size))
     return {
         (start, size): fuzz.ratio(needle, "\n".join(keys[start : start + size])) / 100.0
-        for start, size in sorted(windows, key=rank)[:budget]
+        for start, size in chosen
     }
 
 
@@ -226,13 +304,14 @@ def _candidate_windows(
     from rapidfuzz import fuzz, process  # noqa: PLC0415 - see similarity()
 
     size = len(search_keys)
+    slack = _SLACK if size <= _SLACK_LINES else 0
     windows: dict[tuple[int, int], int] = {}
     for offset in _voted_offsets(keys, search_keys):
-        _windows_around(len(keys), offset, size, windows)
+        _windows_around(len(keys), offset, size, slack, windows)
     for anchor in _anchor_lines(search_keys):
         hits = process.extract(search_keys[anchor], keys, scorer=fuzz.ratio, limit=_ANCHOR_MATCHES)
         for _, _, index in hits:
-            _windows_around(len(keys), index - anchor, size, windows)
+            _windows_around(len(keys), index - anchor, size, slack, windows)
     return windows
 
 
@@ -265,9 +344,11 @@ def _anchor_lines(search_keys: Sequence[str]) -> list[int]:
     ]
 
 
-def _windows_around(total: int, start: int, size: int, windows: dict[tuple[int, int], int]) -> None:
-    for shift in range(-_SLACK, _SLACK + 1):
-        for grow in range(-_SLACK, _SLACK + 1):
+def _windows_around(
+    total: int, start: int, size: int, slack: int, windows: dict[tuple[int, int], int]
+) -> None:
+    for shift in range(-slack, slack + 1):
+        for grow in range(-slack, slack + 1):
             first, length = start + shift, size + grow
             if first < 0 or length < 1 or first >= total:
                 continue
@@ -293,48 +374,63 @@ def _merge(windows: list[tuple[int, int]]) -> set[tuple[int, int]]:
 def _align(
     keys: Sequence[str], search_keys: Sequence[str], start: int, size: int
 ) -> list[tuple[int, int, float]] | None:
-    """The aligned (search index, file index, similarity) pairs around the window, or None when
-    the search's first or last line has no sure counterpart."""
+    """The aligned (search index, file index, similarity) pairs from the search's first line to
+    its last, or None when either edge is uncertain."""
     band = _BAND + len(search_keys) // _BAND_LINES
-    pairs = _banded_alignment(keys, search_keys, start, size, band)
-    if pairs is None:
-        pairs = _banded_alignment(keys, search_keys, start, size, 3 * band)
-    if not pairs:
+    for width in (band, 3 * band):
+        low = max(0, start - width)
+        region = keys[low : min(len(keys), start + size + width)]
+        count = len(search_keys)
+        centres = [start - low + round(i * size / count) for i in range(count + 1)]
+        forward = _Table(region, search_keys, width).run(centres)
+        mirrored = [len(region) - centre for centre in reversed(centres)]
+        backward = _Table(region[::-1], search_keys[::-1], width).run(mirrored)
+        if forward is not None and backward is not None:
+            break
+    else:
         return None
-    (first, _, first_score), (last, _, last_score) = pairs[0], pairs[-1]
-    if first != 0 or last != len(search_keys) - 1:
+    pairs, (last_margin, _) = forward
+    _, (first_margin, first_column) = backward
+    first = len(region) - first_column
+    if not pairs or pairs[0][0] != 0 or pairs[-1][0] != len(search_keys) - 1:
         return None
-    if min(first_score, last_score) < EDGE_LINE_MIN:
+    if pairs[0][1] != first or min(first_margin, last_margin) < EDGE_MARGIN:
         return None
-    return pairs
-
-
-_DIAGONAL, _SKIP_SEARCH, _SKIP_FILE = 0, 1, 2
-
-
-def _banded_alignment(
-    keys: Sequence[str], search_keys: Sequence[str], start: int, size: int, band: int
-) -> list[tuple[int, int, float]] | None:
-    """Semi-global alignment of the whole search within ``keys`` near the window.
-
-    Row ``i`` holds alignments of the first ``i`` search lines; column ``j`` counts file lines
-    consumed from ``low``. Only columns within ``band`` of the window's diagonal are computed.
-    Returns None when the best path touches the band's edge (it may have been cut short).
-    """
-    count = len(search_keys)
-    low = max(0, start - band)
-    high = min(len(keys), start + size + band)
-    centres = [start - low + round(i * size / count) for i in range(count + 1)]
-    table = _Table(keys[low:high], search_keys, band)
-    table.fill(centres)
-    pairs = table.trace()
-    if pairs is None or _touches_band(pairs, centres, band, len(keys) - low):
+    if not _pinned(pairs, region, search_keys) or not _pinned(pairs[::-1], region, search_keys):
         return None
     return [(index, low + position, score) for index, position, score in pairs]
 
 
+def _pinned(
+    pairs: list[tuple[int, int, float]], region: Sequence[str], search_keys: Sequence[str]
+) -> bool:
+    """Whether the path, from its first pair to the first distinctive one, holds only close
+    pairs and skips no line but blank ones (``pairs`` may be given reversed, for the other
+    edge)."""
+    for (index, position, score), (next_index, next_position, _) in itertools.pairwise(pairs):
+        if score < EDGE_LINE_MIN:
+            return False
+        if len(search_keys[index]) >= _DISTINCT_CHARS:
+            return True
+        low, high = sorted((index, next_index))
+        skipped = [*search_keys[low + 1 : high]]
+        low, high = sorted((position, next_position))
+        skipped += region[low + 1 : high]
+        if any(skipped):
+            return False
+    return pairs[-1][2] >= EDGE_LINE_MIN
+
+
+_DIAGONAL, _SKIP_SEARCH, _SKIP_FILE = 0, 1, 2
+_SPAN = 1.0 - _MATCH_FLOOR
+
+
 class _Table:
-    """The alignment's rows: for each, its first column, its scores and the move into each cell."""
+    """One banded alignment of a search within a region of the file.
+
+    Row ``i`` holds alignments of the first ``i`` search lines; column ``j`` counts region lines
+    consumed. Only columns within ``band`` of ``centres[i]`` are computed.
+    """
 
     def __init__(self, region: Sequence[str], search_keys: Sequence[str], band: int) -> None:
         self.region = region
@@ -343,13 +439,27 @@ class _Table:
         self.rows: list[tuple[int, list[float]]] = []
         self.moves: list[bytearray] = []
 
-    def fill(self, centres: list[int]) -> None:
+    def run(
+        self, centres: list[int]
+    ) -> tuple[list[tuple[int, int, float]], tuple[float, int]] | None:
+        """(pairs of the best path, (margin, column) of its last search line), or None when
+        the path touches the band's edge (it may have been cut short)."""
         first = max(0, centres[0] - self.band)
         last = min(len(self.region), centres[0] + self.band)
         self.rows.append((first, [0.0] * (last - first + 1)))  # leading file lines are free
         self.moves.append(bytearray(last - first + 1))
         for index in range(1, len(centres)):
             self._row(self.search_keys[index - 1], centres[index])
+        ends = self._last_line_scores()
+        if not ends:
+            return None
+        column = max(ends, key=lambda j: (ends[j], -j))
+        others = [score for j, score in ends.items() if j != column]
+        margin = ends[column] - max(others, default=float("-inf"))
+        pairs = self._trace(column)
+        if pairs is None or self._touches_band(pairs, centres):
+            return None
+        return pairs, (margin, column)
 
     def _row(self, search_key: str, centre: int) -> None:
         from rapidfuzz import fuzz  # noqa: PLC0415 - see similarity()
@@ -366,7 +476,7 @@ class _Table:
             if before_first <= j - 1 <= before_last:
                 key = region[j - 1]
                 score = 1.0 if key == search_key else ratio(search_key, key) / 100.0
-                best = before[j - 1 - before_first] + 2.0 * score - 1.0
+                best = before[j - 1 - before_first] + (score - _MATCH_FLOOR) / _SPAN
             if before_first <= j <= before_last and before[j - before_first] - _GAP > best:
                 best, step = before[j - before_first] - _GAP, _SKIP_SEARCH
             if j > first and row[j - 1 - first] - _GAP > best:
@@ -376,18 +486,29 @@ class _Table:
         self.rows.append((first, row))
         self.moves.append(move)
 
-    def trace(self) -> list[tuple[int, int, float]] | None:
-        """The aligned (search index, region index, similarity) pairs of the best path that
-        uses every search row (trailing file lines are free), ascending."""
+    def _last_line_scores(self) -> dict[int, float]:
+        """For each column ``j``: the best score of a path whose last search line is matched
+        with region line ``j - 1``."""
+        before_first, before = self.rows[-2]
         last_first, last_row = self.rows[-1]
-        j = max(range(len(last_row)), key=lambda k: (last_row[k], -k)) + last_first
+        search_key = self.search_keys[-1]
+        scores: dict[int, float] = {}
+        for j in range(max(last_first, before_first + 1), last_first + len(last_row)):
+            if j - 1 - before_first >= len(before) or before[j - 1 - before_first] == float("-inf"):
+                continue
+            score = similarity(search_key, self.region[j - 1])
+            scores[j] = before[j - 1 - before_first] + (score - _MATCH_FLOOR) / _SPAN
+        return scores
+
+    def _trace(self, column: int) -> list[tuple[int, int, float]] | None:
+        """The aligned (search index, region index, similarity) pairs of the best path whose
+        last search line is matched at ``column``, ascending."""
         pairs: list[tuple[int, int, float]] = []
-        i = len(self.rows) - 1
+        i, j, step = len(self.rows) - 1, column, _DIAGONAL
         while i > 0:
             first, row = self.rows[i]
             if not first <= j < first + len(row) or row[j - first] == float("-inf"):
                 return None
-            step = self.moves[i][j - first]
             if step == _DIAGONAL:
                 score = similarity(self.search_keys[i - 1], self.region[j - 1])
                 pairs.append((i - 1, j - 1, score))
@@ -396,17 +517,17 @@ class _Table:
                 i -= 1
             else:
                 j -= 1
+            if i > 0:
+                first, row = self.rows[i]
+                step = self.moves[i][j - first] if first <= j < first + len(row) else _DIAGONAL
         pairs.reverse()
         return pairs
 
-
-def _touches_band(
-    pairs: list[tuple[int, int, float]], centres: list[int], band: int, width: int
-) -> bool:
-    """Whether a pair lies on the band's edge (the file's own end does not count)."""
-    for index, position, _ in pairs:
-        column = position + 1
-        centre = centres[index + 1]
-        if column - 1 <= centre - band or centre + band <= column < width:
-            return True
-    return False
+    def _touches_band(self, pairs: list[tuple[int, int, float]], centres: list[int]) -> bool:
+        """Whether a pair lies on the band's edge (the region's end does not count)."""
+        for index, position, _ in pairs:
+            column = position + 1
+            centre = centres[index + 1]
+            if column - 1 <= centre - self.band or centre + self.band <= column < len(self.region):
+                return True
+        return False
