@@ -237,10 +237,7 @@ def _commit(plan: _Plan) -> Routine[CommandOutput]:
         command="apply_patch",
         ok=True,
         files=tuple(reports),
-        diff=cap_diff(
-            [_file_diff(entry) for entry in done if not _moved_away(entry, done)],
-            plan.limits.diff_max_lines,
-        ),
+        diff=_diffs([entry for entry in done if not _moved_away(entry, done)], plan.limits),
     )
 
 
@@ -290,6 +287,20 @@ def _file_report(entry: _File, digests: dict[str, str]) -> PatchFileReport:
         sha256=digests.get(entry.path, ""),
         chunks=tuple(entry.chunks),
     )
+
+
+def _diffs(entries: list[_File], limits: Limits) -> str:
+    """The files' diffs, computed only while they fit in ``diff_max_lines``."""
+    diffs: list[str] = []
+    shown = 0
+    for entry in entries:
+        if shown >= limits.diff_max_lines:
+            break
+        diffs.append(_file_diff(entry))
+        shown += diffs[-1].count("\n") + 1
+    capped = cap_diff(diffs, limits.diff_max_lines)
+    rest = len(entries) - len(diffs)
+    return f"{capped}\n… the diffs of {rest} more files are not shown" if rest else capped
 
 
 def _file_diff(entry: _File) -> str:

@@ -169,13 +169,38 @@ class _FileKeys:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
+        self.text = "".join(lines)
         self._keys: dict[EditTier, list[str]] = {}
 
     def of(self, tier: EditTier) -> list[str]:
         keys = self._keys.get(tier)
         if keys is None:
-            keys = [normalise(tier, strip_ending(line)) for line in self.lines]
+            if tier is EditTier.EXACT:
+                keys = self._without_endings()
+            else:
+                keys = [normalise(tier, line) for line in self.of(EditTier.EXACT)]
             self._keys[tier] = keys
+        return keys
+
+    def line_ending(self, start: int) -> str:
+        """The file's line ending if uniform, else that of the nearest line at ``start``."""
+        crlf = self.text.count("\r\n")
+        lf = self.text.count("\n") - crlf
+        if crlf and not lf:
+            return "\r\n"
+        if lf and not crlf:
+            return "\n"
+        for line in (*self.lines[start : start + 1], *self.lines[max(start - 1, 0) : start]):
+            if line.endswith("\n"):
+                return "\r\n" if line.endswith("\r\n") else "\n"
+        return "\n"
+
+    def _without_endings(self) -> list[str]:
+        keys = self.text.split("\n")
+        if self.text.endswith("\n") or not self.text:
+            keys.pop()
+        if "\r" in self.text:
+            keys = [key.removesuffix("\r") for key in keys]
         return keys
 
 
@@ -215,7 +240,7 @@ def apply_hunk(
         if isinstance(located, MatchFailure):
             return located
         place = located
-    return _splice(lines, hunk, place)
+    return _splice(keys, hunk, place)
 
 
 # --- anchors ----------------------------------------------------------------------------------
@@ -456,9 +481,10 @@ def _already_applied(
 # --- applying ---------------------------------------------------------------------------------
 
 
-def _splice(lines: list[str], hunk: Hunk, place: _Place) -> HunkResult:
+def _splice(keys: _FileKeys, hunk: Hunk, place: _Place) -> HunkResult:
     """The file with the hunk applied at ``place``."""
-    eol = _line_ending_near(lines, place.start)
+    lines = keys.lines
+    eol = keys.line_ending(place.start)
     out: list[str] = []
     index = place.start
     for line in hunk.lines:
@@ -487,17 +513,3 @@ def _splice(lines: list[str], hunk: Hunk, place: _Place) -> HunkResult:
         start=place.start,
         end=place.start + len(out),
     )
-
-
-def _line_ending_near(lines: list[str], start: int) -> str:
-    """The file's line ending if uniform, else that of the nearest line at ``start``."""
-    crlf = sum(1 for line in lines if line.endswith("\r\n"))
-    lf = sum(1 for line in lines if line.endswith("\n")) - crlf
-    if crlf and not lf:
-        return "\r\n"
-    if lf and not crlf:
-        return "\n"
-    for line in (*lines[start : start + 1], *lines[max(start - 1, 0) : start]):
-        if line.endswith("\n"):
-            return "\r\n" if line.endswith("\r\n") else "\n"
-    return "\n"

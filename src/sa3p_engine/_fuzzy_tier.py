@@ -83,6 +83,10 @@ _VOTED_OFFSETS = 8
 _SLACK = 2
 _SLACK_LINES = 50
 """Searches longer than this get no start/size variations: the alignment finds their edges."""
+_ALIGNED_GROUPS = 5
+"""For a long search, the best groups of windows are aligned before their scores are compared
+(a fixed-size window of a search with dropped lines scores low); a short one's windows already
+vary in start and size, so only the best group needs aligning."""
 _COARSE_BELOW = 0.1
 """A best coarse score this far below the threshold refuses at once (no alignment)."""
 _SCORING_CHARS = 60_000
@@ -180,8 +184,13 @@ def locate_fuzzy(
         return FuzzyRefusal(problem=FuzzyProblem.BELOW_THRESHOLD, closest=closest)
     if short:
         return FuzzyRefusal(problem=FuzzyProblem.TOO_SHORT, closest=closest)
+    groups = _per_group(ranked)
+    long_search = len(search_keys) > _SLACK_LINES
     places = [
-        _Place.of(keys, search_keys, needle, window, score) for window, score in _per_group(ranked)
+        _Place.of(keys, search_keys, needle, window, score)
+        if index == 0 or (long_search and index < _ALIGNED_GROUPS)
+        else _Place(window[0], window[1], score, None)
+        for index, (window, score) in enumerate(groups)
     ]
     top = max(places, key=lambda place: place.score)
     floor = max(FUZZY_THRESHOLD, top.score - FUZZY_MARGIN)
@@ -271,13 +280,10 @@ def _score_windows(
     from rapidfuzz.distance import Indel  # noqa: PLC0415
 
     windows = _candidate_windows(keys, search_keys)
-    ids: dict[str, int] = {}
-    file_ids = [ids.setdefault(key, len(ids)) for key in keys]
-    search_ids = [ids.setdefault(key, len(ids)) for key in search_keys]
 
     def rank(window: tuple[int, int]) -> tuple[float, int, int, int]:
         start, size = window
-        token = Indel.normalized_similarity(search_ids, file_ids[start : start + size])
+        token = Indel.normalized_similarity(search_keys, keys[start : start + size])
         return (-token, windows[window], start, size)
 
     budget = max(_MIN_SCORED, min(_MAX_SCORED, _SCORING_CHARS // max(len(needle), 1)))
@@ -319,15 +325,32 @@ def _voted_offsets(keys: Sequence[str], search_keys: Sequence[str]) -> list[int]
     """Offsets proposed by search lines found verbatim, and rarely, in the file."""
     wanted = {key for key in search_keys if len(key) >= _VOTE_MIN_CHARS}
     positions: dict[str, list[int]] = {}
-    for index, key in enumerate(keys):
-        if key in wanted:
-            positions.setdefault(key, []).append(index)
+    if len(wanted) <= _ANCHOR_SEGMENTS:  # a few searches at C speed beat one Python loop
+        for key in wanted:
+            positions[key] = _positions(keys, key, _VOTE_MAX_OCCURRENCES + 1)
+    else:
+        for index, key in enumerate(keys):
+            if key in wanted:
+                positions.setdefault(key, []).append(index)
     votes: Counter[int] = Counter()
     for index, key in enumerate(search_keys):
         found = positions.get(key)
         if found is not None and len(found) <= _VOTE_MAX_OCCURRENCES:
             votes.update(position - index for position in found)
     return [offset for offset, _ in votes.most_common(_VOTED_OFFSETS)]
+
+
+def _positions(keys: Sequence[str], key: str, most: int) -> list[int]:
+    """Up to ``most`` indices of ``key`` in ``keys``."""
+    found: list[int] = []
+    index = -1
+    while len(found) < most:
+        try:
+            index = keys.index(key, index + 1)
+        except ValueError:
+            break
+        found.append(index)
+    return found
 
 
 def _anchor_lines(search_keys: Sequence[str]) -> list[int]:

@@ -190,12 +190,13 @@ in order, and you see every result at the start of your next turn (after a [stat
 the working directory, recently used files with their sha256, and running process ids).
 
 Rules:
-- Bodies of write_file, terminal, search and replace are raw: taken byte for byte, with no
-  entity decoding (write `&amp;` to get `&amp;` in a file). One newline right after the opening
-  tag is dropped, so the content may start on its own line.
+- Bodies of write_file, terminal, search, replace and apply_patch are raw: taken byte for
+  byte, with no entity decoding (write `&amp;` to get `&amp;` in a file). One newline right
+  after the opening tag is dropped, so the content may start on its own line.
 - If a body must contain its own closing tag (e.g. a file that contains `</write_file>`), wrap
   the whole body in `<![CDATA[` … `]]>`: everything between is taken literally.
-- Attribute values are quoted ("…" or '…'); `&quot;` `&amp;` `&lt;` work inside them.
+- Attribute values are quoted ("…" or '…'); `&quot;` `&amp;` `&lt;` work inside them. Use only
+  the attributes listed below: a command with an unknown attribute is not run.
 - A command inside markdown code (`inline` or a ``` fence) is only shown, never run: write
   commands outside code.
 - Close every command before the next one. A command cut off (reply ended early) does nothing:

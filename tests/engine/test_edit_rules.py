@@ -238,7 +238,7 @@ def _perturb(lines: list[str], rng: random.Random, rate: float) -> list[str]:
     for _ in range(int(sum(map(len, lines)) * rate)):
         index = rng.randrange(len(lines))
         line = lines[index]
-        if len(line) < 3:
+        if len(line.strip()) < 3:  # a typo must not blank a line out (the search would end early)
             continue
         at = rng.randrange(len(line) - 1)
         char = rng.choice("abcxyz_ ()")
