@@ -19,23 +19,13 @@ from sa3p_engine._edit_formats import BodyPart
 from sa3p_engine._effects import Commit, OpenWriter, Routine, WriteData, discard_write
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import CommandOutput, WriteFileOutput
-from sa3p_engine._prompt import accepted_attributes
+from sa3p_engine._prompt import accepted_attributes, build_manifest
 from sa3p_parser import Instruction, Position, RawChunk, StartTag, Text, WriteChunk
 
 __all__ = ["COMMANDS", "PARTS", "OpenCommand", "describe_failure"]
 
-COMMANDS = frozenset(
-    {
-        "write_file",
-        "read_file",
-        "list_files",
-        "terminal",
-        "terminal_signal",
-        "apply_edit",
-        "apply_patch",
-    }
-)
-"""The command tags the engine runs."""
+COMMANDS = frozenset(build_manifest().command_names)
+"""The command tags the engine runs (those the capability manifest describes)."""
 
 PARTS = frozenset({"search", "replace"})
 """Tags that may appear only inside ``apply_edit``."""

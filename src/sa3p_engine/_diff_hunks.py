@@ -77,6 +77,15 @@ LINE_TIERS = (
 )
 """The tiers that compare whole lines, in order."""
 
+
+class LineKind(enum.Enum):
+    """What a hunk line does; the value is its marker in a diff."""
+
+    CONTEXT = " "
+    REMOVED = "-"
+    ADDED = "+"
+
+
 _PUNCTUATION = str.maketrans(
     {
         **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
@@ -88,14 +97,6 @@ _PUNCTUATION = str.maketrans(
     }
 )
 _IDENTIFIER_CHARACTER = re.compile(r"\w")
-
-
-class LineKind(enum.Enum):
-    """What a hunk line does."""
-
-    CONTEXT = " "
-    REMOVED = "-"
-    ADDED = "+"
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,7 +241,7 @@ def read_hunk_header(line: str) -> tuple[int | None, tuple[str, ...]] | None:
     return hint, (anchor.rstrip(),) if anchor.strip() else ()
 
 
-_KINDS = {" ": LineKind.CONTEXT, "-": LineKind.REMOVED, "+": LineKind.ADDED}
+_KINDS = {kind.value: kind for kind in LineKind}
 
 
 class HunkBuilder:

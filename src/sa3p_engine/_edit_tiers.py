@@ -512,14 +512,12 @@ def fuzzy_indentation(window: list[str], search_lines: list[str]) -> Indentation
 
 def fuzzy_failure(refusal: FuzzyRefusal, lines: list[str], tier: EditTier) -> MatchFailure:
     """The message for a fuzzy refusal."""
-    match refusal.problem:
-        case FuzzyProblem.EMPTY_FILE:
+    if refusal.problem is FuzzyProblem.AMBIGUOUS:
+        return ambiguous(tier, refusal.ranges)
+    if refusal.closest is None:
+        if not lines:
             return MatchFailure("no match: the file is empty")
-        case FuzzyProblem.NOTHING_ALIKE:
-            return MatchFailure("no match: nothing in the file resembles the search text")
-        case FuzzyProblem.AMBIGUOUS:
-            return ambiguous(tier, refusal.ranges)
-    assert refusal.closest is not None
+        return MatchFailure("no match: nothing in the file resembles the search text")
     start, size, score = refusal.closest
     if refusal.problem is FuzzyProblem.TOO_SHORT:
         why = f"a search under {FUZZY_MIN_CHARS} characters must match exactly or up to whitespace"

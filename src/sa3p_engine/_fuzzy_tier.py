@@ -69,6 +69,16 @@ decide where the replaced region starts and ends."""
 EDGE_MARGIN = 0.15
 """...and placing either of them anywhere else must score at least this much worse."""
 
+
+class FuzzyProblem(enum.Enum):
+    """Why the fuzzy tier found no place (``FuzzyRefusal.closest`` says how close it came)."""
+
+    BELOW_THRESHOLD = enum.auto()
+    TOO_SHORT = enum.auto()
+    AMBIGUOUS = enum.auto()
+    UNCERTAIN_EDGES = enum.auto()
+
+
 _DISTINCT_CHARS = 8
 """A pair of lines at least this long and ``EDGE_LINE_MIN`` similar pins the alignment down;
 before the first such pair (and after the last), every pair must be that similar and the path may
@@ -101,17 +111,6 @@ _BAND = 6
 _BAND_LINES = 100
 """The alignment band is ``_BAND + len(search) // _BAND_LINES`` lines either side of the window's
 diagonal, and three times that on a second try when a best path touched the band's edge."""
-
-
-class FuzzyProblem(enum.Enum):
-    """Why the fuzzy tier found no place."""
-
-    EMPTY_FILE = "empty_file"
-    NOTHING_ALIKE = "nothing_alike"
-    TOO_SHORT = "too_short"
-    BELOW_THRESHOLD = "below_threshold"
-    AMBIGUOUS = "ambiguous"
-    UNCERTAIN_EDGES = "uncertain_edges"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,11 +170,11 @@ def locate_fuzzy(
             one by one).
     """
     if not keys:
-        return FuzzyRefusal(problem=FuzzyProblem.EMPTY_FILE)
+        return FuzzyRefusal(problem=FuzzyProblem.BELOW_THRESHOLD)
     needle = "\n".join(search_keys)
     scores = _score_windows(keys, search_keys, needle)
     if not scores:
-        return FuzzyRefusal(problem=FuzzyProblem.NOTHING_ALIKE)
+        return FuzzyRefusal(problem=FuzzyProblem.BELOW_THRESHOLD)
     ranked = sorted(scores.items(), key=_rank, reverse=True)
     (start, size), best = ranked[0]
     closest = (start, size, best)

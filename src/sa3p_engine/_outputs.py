@@ -258,13 +258,13 @@ class ApplyEditOutput(CommandOutput):
         return "\n".join(lines)
 
 
-class PatchAction(enum.Enum):
-    """What ``apply_patch`` did to one file."""
+class PatchAction(enum.StrEnum):
+    """What ``apply_patch`` did to one file (the values are the names in lower case)."""
 
-    ADDED = "added"
-    UPDATED = "updated"
-    MOVED = "moved"
-    DELETED = "deleted"
+    ADDED = enum.auto()
+    UPDATED = enum.auto()
+    MOVED = enum.auto()
+    DELETED = enum.auto()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

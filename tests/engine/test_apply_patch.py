@@ -167,16 +167,8 @@ def test_first_chunk_without_an_at_line_and_blank_lines_between_chunks() -> None
 
 
 def test_an_empty_line_in_a_chunk_is_an_empty_context_line() -> None:
-    body = patch(
-        "*** Update File: src/app.py",
-        "@@",
-        "     return 0",
-        "",
-        "",
-        "-def helper():",
-        "+def assist():",
-    )
-    _, files = applied(body)
+    chunk = ["@@", "     return 0", "", "", "-def helper():", "+def assist():"]
+    _, files = applied(patch("*** Update File: src/app.py", *chunk))
     assert files["src/app.py"] == APP.replace(b"def helper", b"def assist")
 
 
