@@ -40,17 +40,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sa3p_engine._edit_tiers import (
-    EditTier,
-    Indentation,
-    MatchFailure,
-    ambiguous,
-    fuzzy_indentation,
-    no_match,
-    strip_ending,
-    window_indentation,
-)
+from sa3p_engine._edit_tiers import EditTier, MatchFailure, ambiguous, no_match, strip_ending
 from sa3p_engine._fuzzy_tier import FuzzyProblem, FuzzyRefusal, closest_window, locate_fuzzy
+from sa3p_engine._indentation import Indentation, fuzzy_indentation, window_indentation
 
 __all__ = [
     "CONTEXT_LINE_MIN",

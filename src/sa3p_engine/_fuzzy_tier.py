@@ -15,15 +15,10 @@ writes text itself; callers turn its answer into a match or a message. Three bou
    at least ``FUZZY_THRESHOLD``) make the search ambiguous.
 3. **Alignment.** A window's boundaries are not taken from the scores: over hundreds of lines a
    window shifted by a few lines scores almost as well, which is how long searches landed on the
-   wrong lines. The search is aligned line by line with the file around the best window (banded
-   semi-global alignment: a matched pair scores ``(similarity - 0.7) / 0.3``, a skipped line
-   ``-_GAP``; file lines before and after are free), once forwards and once backwards. The
-   forward pass decides where the last search line lies, the backward pass where the first one
-   does: each must be matched, better by ``EDGE_MARGIN`` than any other place for it, and the
-   pairs from it to the nearest distinctive pair must all be at least ``EDGE_LINE_MIN`` similar
-   with no non-blank line skipped — else the edge is uncertain (a near-duplicate neighbour, a
-   line the model dropped at the edge) and the edit is refused. The window between the two
-   edges must itself reach ``FUZZY_THRESHOLD``.
+   wrong lines. The search is aligned line by line with the file around the best window
+   (``_line_alignment``): each edge must be placed by a margin (``EDGE_MARGIN``) and pinned by
+   close pairs (``EDGE_LINE_MIN``), else the edit is refused. The window between the two edges
+   must itself reach ``FUZZY_THRESHOLD``.
 
 The cost is linear in the file's size and about linear in the search's (the band grows with it).
 """
@@ -36,8 +31,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sa3p_engine._line_alignment import EDGE_LINE_MIN, EDGE_MARGIN, align, similarity
+
 __all__ = [
     "EDGE_LINE_MIN",
+    "EDGE_MARGIN",
     "FUZZY_MARGIN",
     "FUZZY_MIN_CHARS",
     "FUZZY_THRESHOLD",
@@ -61,14 +59,6 @@ FUZZY_MARGIN = 0.05
 """A fuzzy match is unique only if no other (non-overlapping) window scores within this much of
 it (and at least ``FUZZY_THRESHOLD``); repetitive code otherwise makes every edit ambiguous."""
 
-EDGE_LINE_MIN = 0.8
-"""The first and last lines of a search must each be at least this similar to the file line they
-are aligned with (and so must every line between them and the nearest distinctive pair): they
-decide where the replaced region starts and ends."""
-
-EDGE_MARGIN = 0.15
-"""...and placing either of them anywhere else must score at least this much worse."""
-
 
 class FuzzyProblem(enum.Enum):
     """Why the fuzzy tier found no place (``FuzzyRefusal.closest`` says how close it came)."""
@@ -79,11 +69,6 @@ class FuzzyProblem(enum.Enum):
     UNCERTAIN_EDGES = enum.auto()
 
 
-_DISTINCT_CHARS = 8
-"""A pair of lines at least this long and ``EDGE_LINE_MIN`` similar pins the alignment down;
-before the first such pair (and after the last), every pair must be that similar and the path may
-skip only blank lines, else the edge is uncertain: short lines such as ``),`` or ``}``, or a list
-of near-identical names, do not tell one position from its neighbour."""
 _ANCHORS_SHORT = 3
 _ANCHOR_SEGMENTS = 8
 _ANCHOR_MATCHES = 8
@@ -102,15 +87,6 @@ _COARSE_BELOW = 0.1
 _SCORING_CHARS = 60_000
 _MIN_SCORED = 3
 _MAX_SCORED = 100
-_GAP = 0.3
-_MATCH_FLOOR = 0.7
-"""A pair of lines scores ``(similarity - _MATCH_FLOOR) / (1 - _MATCH_FLOOR)``: 1 when equal, 0
-at 0.7, negative below, so a path of near-misses (a list of similar names shifted by one) never
-beats the true path with a skipped line."""
-_BAND = 6
-_BAND_LINES = 100
-"""The alignment band is ``_BAND + len(search) // _BAND_LINES`` lines either side of the window's
-diagonal, and three times that on a second try when a best path touched the band's edge."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,13 +111,6 @@ class FuzzyRefusal:
     problem: FuzzyProblem
     closest: tuple[int, int, float] | None = None
     ranges: tuple[tuple[int, int], ...] = ()
-
-
-def similarity(left: str, right: str) -> float:
-    """rapidfuzz ``ratio`` / 100 (1.0 for two empty strings)."""
-    from rapidfuzz import fuzz  # noqa: PLC0415 - ~8 ms of start-up only a fuzzy match needs
-
-    return fuzz.ratio(left, right) / 100.0
 
 
 def closest_window(
@@ -231,7 +200,7 @@ class _Place:
         """Align a window that could match; a hopeless one keeps its coarse score."""
         if coarse < FUZZY_THRESHOLD - _COARSE_BELOW:
             return cls(window[0], window[1], coarse, None)
-        pairs = _align(keys, search_keys, *window)
+        pairs = align(keys, search_keys, *window)
         if pairs is None:
             return cls(window[0], window[1], coarse, None)
         first, last = pairs[0][1], pairs[-1][1]
@@ -388,168 +357,3 @@ def _merge(windows: list[tuple[int, int]]) -> set[tuple[int, int]]:
         else:
             merged.append([start, start + size])
     return {(a + 1, b) for a, b in merged}
-
-
-# --- alignment --------------------------------------------------------------------------------
-
-
-def _align(
-    keys: Sequence[str], search_keys: Sequence[str], start: int, size: int
-) -> list[tuple[int, int, float]] | None:
-    """The aligned (search index, file index, similarity) pairs from the search's first line to
-    its last, or None when either edge is uncertain."""
-    band = _BAND + len(search_keys) // _BAND_LINES
-    for width in (band, 3 * band):
-        low = max(0, start - width)
-        region = keys[low : min(len(keys), start + size + width)]
-        count = len(search_keys)
-        centres = [start - low + round(i * size / count) for i in range(count + 1)]
-        forward = _Table(region, search_keys, width).run(centres)
-        mirrored = [len(region) - centre for centre in reversed(centres)]
-        backward = _Table(region[::-1], search_keys[::-1], width).run(mirrored)
-        if forward is not None and backward is not None:
-            break
-    else:
-        return None
-    pairs, (last_margin, _) = forward
-    _, (first_margin, first_column) = backward
-    first = len(region) - first_column
-    if not pairs or pairs[0][0] != 0 or pairs[-1][0] != len(search_keys) - 1:
-        return None
-    if pairs[0][1] != first or min(first_margin, last_margin) < EDGE_MARGIN:
-        return None
-    if not _pinned(pairs, region, search_keys) or not _pinned(pairs[::-1], region, search_keys):
-        return None
-    return [(index, low + position, score) for index, position, score in pairs]
-
-
-def _pinned(
-    pairs: list[tuple[int, int, float]], region: Sequence[str], search_keys: Sequence[str]
-) -> bool:
-    """Whether the path, from its first pair to the first distinctive one, holds only close
-    pairs and skips no line but blank ones (``pairs`` may be given reversed, for the other
-    edge)."""
-    for (index, position, score), (next_index, next_position, _) in itertools.pairwise(pairs):
-        if score < EDGE_LINE_MIN:
-            return False
-        if len(search_keys[index]) >= _DISTINCT_CHARS:
-            return True
-        low, high = sorted((index, next_index))
-        skipped = [*search_keys[low + 1 : high]]
-        low, high = sorted((position, next_position))
-        skipped += region[low + 1 : high]
-        if any(skipped):
-            return False
-    return pairs[-1][2] >= EDGE_LINE_MIN
-
-
-_DIAGONAL, _SKIP_SEARCH, _SKIP_FILE = 0, 1, 2
-_SPAN = 1.0 - _MATCH_FLOOR
-
-
-class _Table:
-    """One banded alignment of a search within a region of the file.
-
-    Row ``i`` holds alignments of the first ``i`` search lines; column ``j`` counts region lines
-    consumed. Only columns within ``band`` of ``centres[i]`` are computed.
-    """
-
-    def __init__(self, region: Sequence[str], search_keys: Sequence[str], band: int) -> None:
-        self.region = region
-        self.search_keys = search_keys
-        self.band = band
-        self.rows: list[tuple[int, list[float]]] = []
-        self.moves: list[bytearray] = []
-
-    def run(
-        self, centres: list[int]
-    ) -> tuple[list[tuple[int, int, float]], tuple[float, int]] | None:
-        """(pairs of the best path, (margin, column) of its last search line), or None when
-        the path touches the band's edge (it may have been cut short)."""
-        first = max(0, centres[0] - self.band)
-        last = min(len(self.region), centres[0] + self.band)
-        self.rows.append((first, [0.0] * (last - first + 1)))  # leading file lines are free
-        self.moves.append(bytearray(last - first + 1))
-        for index in range(1, len(centres)):
-            self._row(self.search_keys[index - 1], centres[index])
-        ends = self._last_line_scores()
-        if not ends:
-            return None
-        column = max(ends, key=lambda j: (ends[j], -j))
-        others = [score for j, score in ends.items() if j != column]
-        margin = ends[column] - max(others, default=float("-inf"))
-        pairs = self._trace(column)
-        if pairs is None or self._touches_band(pairs, centres):
-            return None
-        return pairs, (margin, column)
-
-    def _row(self, search_key: str, centre: int) -> None:
-        from rapidfuzz import fuzz  # noqa: PLC0415 - see similarity()
-
-        ratio, region, negative = fuzz.ratio, self.region, float("-inf")
-        before_first, before = self.rows[-1]
-        before_last = before_first + len(before) - 1
-        first = max(0, centre - self.band)
-        last = min(len(region), centre + self.band)
-        row = [negative] * (last - first + 1)
-        move = bytearray(len(row))
-        for j in range(first, last + 1):
-            best, step = negative, _DIAGONAL
-            if before_first <= j - 1 <= before_last:
-                key = region[j - 1]
-                score = 1.0 if key == search_key else ratio(search_key, key) / 100.0
-                best = before[j - 1 - before_first] + (score - _MATCH_FLOOR) / _SPAN
-            if before_first <= j <= before_last and before[j - before_first] - _GAP > best:
-                best, step = before[j - before_first] - _GAP, _SKIP_SEARCH
-            if j > first and row[j - 1 - first] - _GAP > best:
-                best, step = row[j - 1 - first] - _GAP, _SKIP_FILE
-            row[j - first] = best
-            move[j - first] = step
-        self.rows.append((first, row))
-        self.moves.append(move)
-
-    def _last_line_scores(self) -> dict[int, float]:
-        """For each column ``j``: the best score of a path whose last search line is matched
-        with region line ``j - 1``."""
-        before_first, before = self.rows[-2]
-        last_first, last_row = self.rows[-1]
-        search_key = self.search_keys[-1]
-        scores: dict[int, float] = {}
-        for j in range(max(last_first, before_first + 1), last_first + len(last_row)):
-            if j - 1 - before_first >= len(before) or before[j - 1 - before_first] == float("-inf"):
-                continue
-            score = similarity(search_key, self.region[j - 1])
-            scores[j] = before[j - 1 - before_first] + (score - _MATCH_FLOOR) / _SPAN
-        return scores
-
-    def _trace(self, column: int) -> list[tuple[int, int, float]] | None:
-        """The aligned (search index, region index, similarity) pairs of the best path whose
-        last search line is matched at ``column``, ascending."""
-        pairs: list[tuple[int, int, float]] = []
-        i, j, step = len(self.rows) - 1, column, _DIAGONAL
-        while i > 0:
-            first, row = self.rows[i]
-            if not first <= j < first + len(row) or row[j - first] == float("-inf"):
-                return None
-            if step == _DIAGONAL:
-                score = similarity(self.search_keys[i - 1], self.region[j - 1])
-                pairs.append((i - 1, j - 1, score))
-                i, j = i - 1, j - 1
-            elif step == _SKIP_SEARCH:
-                i -= 1
-            else:
-                j -= 1
-            if i > 0:
-                first, row = self.rows[i]
-                step = self.moves[i][j - first] if first <= j < first + len(row) else _DIAGONAL
-        pairs.reverse()
-        return pairs
-
-    def _touches_band(self, pairs: list[tuple[int, int, float]], centres: list[int]) -> bool:
-        """Whether a pair lies on the band's edge (the region's end does not count)."""
-        for index, position, _ in pairs:
-            column = position + 1
-            centre = centres[index + 1]
-            if column - 1 <= centre - self.band or centre + self.band <= column < len(self.region):
-                return True
-        return False
