@@ -177,7 +177,7 @@ def build_manifest(limits: Limits | None = None) -> CapabilityManifest:
         commands=_commands(limits),
         limits=limits,
         edit_formats=("search_replace", "conflict_markers", "unified_diff"),
-        edit_tiers=("exact", "whitespace", "fuzzy"),
+        edit_tiers=("exact", "trailing_whitespace", "whitespace", "punctuation", "fuzzy"),
         fuzzy_threshold=FUZZY_THRESHOLD,
         signals=tuple(SIGNALS),
     )
