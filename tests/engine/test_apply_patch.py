@@ -456,3 +456,35 @@ def test_unknown_attributes_and_failures_carry_the_tags_position() -> None:
     assert 'dry_run="yes"' in (output.error or "") and "takes no attributes" in (output.error or "")
     assert "(line 2, column 1)" in output.render()
     assert vfs.read("old.txt") == b"bye\n"
+
+
+PATCH_ALPHABET = st.sampled_from(
+    [
+        "*** Begin Patch",
+        "*** End Patch",
+        "*** Add File: a",
+        "*** Update File: old.txt",
+        "*** Delete File: old.txt",
+        "*** Move to: b",
+        "*** End of File",
+        "@@",
+        "@@ bye",
+        "+x",
+        "-bye",
+        " bye",
+        "",
+        "\\ No newline at end of file",
+        "```",
+        "junk",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(PATCH_ALPHABET, max_size=14))
+def test_any_patch_text_gives_a_result_never_an_exception(lines: list[str]) -> None:
+    body = "\n".join(lines)
+    assert isinstance(parse_patch(body), tuple | PatchProblem)
+    output, files = apply(body)
+    if not output.ok:
+        assert files == FILES
