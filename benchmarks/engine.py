@@ -1,8 +1,17 @@
-"""Engine benchmarks: the fuzzy edit tier on a large file, and the engine's per-command overhead.
+"""Engine benchmarks: the fuzzy edit tier on large files, apply_patch against GNU patch, and the
+engine's per-command overhead.
 
 - ``fuzzy_edit_10k_lines``: an ``apply_edit`` whose search has typos (so only the fuzzy tier
   finds it) in a 10,000-line file, through the whole engine (read, hash, match, write) on a
   ``MemoryFileSystem``. Goal: <= 50 ms. Baseline: the same edit without the typos (exact tier).
+- ``fuzzy_edit_400_line_search``: the same with a 400-line search (typos every few lines) in a
+  5,000-line file. Goal: <= 250 ms. Baseline: the same edit, exact tier.
+- ``apply_patch_20_files``: a V4A patch updating 20 files of 200 lines (3 chunks each, 3 lines of
+  context) through the engine, against GNU ``patch -p1`` applying the same hunks as a unified
+  diff (``patch`` started as a process, as an agent would). Two rows: the engine on a
+  ``MemoryFileSystem`` (no disk), and the engine on a plain directory (read, write a temporary
+  file, rename: what ``patch`` does, no fsync on either side). Goal: ratio <= 3. Only the apply is
+  timed; restoring the files between runs is not.
 - ``read_file_overhead``: one ``read_file`` of a 400-line file through the engine (attributes,
   state machine, output value) against doing the same work by hand on the same filesystem (read,
   SHA-256, line numbering). Goal: ratio <= 2.
@@ -10,11 +19,29 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from collections.abc import Iterable
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Literal
 
-from benchmarks._harness import Measurement, case, measurement, paired_best
-from sa3p_engine import ApplyEditOutput, EditTier, Engine, ReadFileOutput
+from benchmarks._harness import Measurement, case, measurement, paired_best, timed
+from sa3p_engine import (
+    ApplyEditOutput,
+    ApplyPatchOutput,
+    EditTier,
+    Engine,
+    ErrorCode,
+    FileStat,
+    FileSystemError,
+    NodeKind,
+    ReadFileOutput,
+    WriteReceipt,
+)
 from sa3p_engine.testing import MemoryFileSystem, ScriptedTerminal
 from sa3p_parser import EndTag, Instruction, RawChunk, StartTag, Text
 
@@ -51,30 +78,226 @@ def _run_edit(data: bytes, instructions: list[Instruction], tier: EditTier) -> N
     assert outputs[-1].edits[0].tier is tier
 
 
-@case(GROUP)
-def fuzzy_edit_10k_lines(quick: bool) -> Iterable[Measurement]:
-    lines = _source(10_000)
-    data = "".join(lines).encode()
-    exact = "".join(lines[6000:6008])
-    typo = exact.replace("compute(", "compte(", 2).replace("key=", "kye=", 1)
-    replace = "    pass\n"
-    fuzzy_edit = _edit(typo, replace)
-    exact_edit = _edit(exact, replace)
-    subject, baseline = paired_best(
-        lambda: _run_edit(data, fuzzy_edit, EditTier.FUZZY),
-        lambda: _run_edit(data, exact_edit, EditTier.EXACT),
-        repeat=3 if quick else 10,
-    )
-    yield measurement(
+def _milliseconds(
+    name: str,
+    seconds: tuple[float, float],
+    baseline_name: str,
+    *,
+    goal: Literal["ratio<=", "subject<="],
+    target: float,
+) -> Measurement:
+    """A row of this group from (subject, baseline) seconds."""
+    subject, baseline = seconds
+    return measurement(
         group=GROUP,
-        case="apply_edit fuzzy tier, 10,000-line file (640 KB), 8-line search",
+        case=name,
         unit="ms",
         subject=subject * 1000,
-        baseline_name="same edit, exact tier",
+        baseline_name=baseline_name,
         baseline=baseline * 1000,
+        goal=goal,
+        target=target,
+    )
+
+
+def _fuzzy_row(
+    *, lines: list[str], first: int, size: int, typo: Callable[[int, str], str], repeat: int
+) -> tuple[float, float]:
+    """(fuzzy, exact) best seconds of an edit of ``lines[first:first + size]`` in ``lines``,
+    with ``typo(n, line)`` applied to each searched line for the fuzzy one."""
+    data = "".join(lines).encode()
+    region = lines[first : first + size]
+    exact_edit = _edit("".join(region), "    pass\n")
+    fuzzy_edit = _edit("".join(typo(n, line) for n, line in enumerate(region)), "    pass\n")
+    return paired_best(
+        lambda: _run_edit(data, fuzzy_edit, EditTier.FUZZY),
+        lambda: _run_edit(data, exact_edit, EditTier.EXACT),
+        repeat=repeat,
+    )
+
+
+def _typo_8_lines(n: int, line: str) -> str:
+    """Two ``compte(`` and one ``kye=`` in the first lines, as the row always had."""
+    line = line.replace("compute(", "compte(") if n < 2 else line
+    return line.replace("key=", "kye=") if n == 0 else line
+
+
+@case(GROUP)
+def fuzzy_edit_10k_lines(quick: bool) -> Iterable[Measurement]:
+    seconds = _fuzzy_row(
+        lines=_source(10_000), first=6000, size=8, typo=_typo_8_lines, repeat=3 if quick else 10
+    )
+    yield _milliseconds(
+        "apply_edit fuzzy tier, 10,000-line file (640 KB), 8-line search",
+        seconds,
+        "same edit, exact tier",
         goal="subject<=",
         target=50,
     )
+
+
+@case(GROUP)
+def fuzzy_edit_400_line_search(quick: bool) -> Iterable[Measurement]:
+    seconds = _fuzzy_row(
+        lines=_source(5_000),
+        first=2000,
+        size=400,
+        typo=lambda n, line: line.replace("compute(", "compte(") if n % 7 == 0 else line,
+        repeat=3 if quick else 7,
+    )
+    yield _milliseconds(
+        "apply_edit fuzzy tier, 5,000-line file, 400-line search",
+        seconds,
+        "same edit, exact tier",
+        goal="subject<=",
+        target=250,
+    )
+
+
+_PATCH_FILES = 20
+_PATCH_LINES = 200
+_CHUNK_AT = (30, 100, 170)
+
+
+def _patch_inputs() -> tuple[dict[str, bytes], str, bytes]:
+    """The files, a V4A patch of 3 chunks per file, and the same hunks as a unified diff."""
+    files: dict[str, bytes] = {}
+    v4a = ["*** Begin Patch"]
+    unified: list[str] = []
+    for index in range(_PATCH_FILES):
+        old = _source(_PATCH_LINES + index)[index:]
+        new = list(old)
+        v4a.append(f"*** Update File: src/module_{index}.py")
+        for at in _CHUNK_AT:
+            new[at] = old[at].replace("compute(", "evaluate(")
+            v4a.append("@@")
+            v4a += [f" {line.rstrip()}" for line in old[at - 3 : at]]
+            v4a += [f"-{old[at].rstrip()}", f"+{new[at].rstrip()}"]
+            v4a += [f" {line.rstrip()}" for line in old[at + 1 : at + 4]]
+        path = f"src/module_{index}.py"
+        files[path] = "".join(old).encode()
+        unified += difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=3)
+    v4a.append("*** End Patch\n")
+    return files, "\n".join(v4a), "".join(unified).encode()
+
+
+class _PlainDirectory:
+    """A workspace on disk with what ``patch`` does: read, write a temporary file, rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def stat(self, path: str) -> FileStat:
+        try:
+            info = (self.root / path).stat()
+        except FileNotFoundError:
+            raise FileSystemError(ErrorCode.NOT_FOUND, f"{path} does not exist") from None
+        return FileStat(path=path, kind=NodeKind.FILE, size=info.st_size, mtime=info.st_mtime)
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
+        with open(self.root / path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(-1 if length is None else length)
+
+    def open_writer(self, path: str) -> _PlainWriter:
+        return _PlainWriter(self.root / path, path)
+
+    def remove(self, path: str) -> None:
+        os.unlink(self.root / path)
+
+
+class _PlainWriter:
+    def __init__(self, target: Path, path: str) -> None:
+        self.target, self.path, self.chunks = target, path, [b""]
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def commit(self) -> WriteReceipt:
+        data = b"".join(self.chunks)
+        temporary = self.target.with_name(f".{self.target.name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, self.target)
+        digest = hashlib.sha256(data).hexdigest()
+        return WriteReceipt(path=self.path, bytes_written=len(data), sha256=digest, created=False)
+
+    def abort(self) -> None:
+        self.chunks.clear()
+
+
+def _restore(root: Path, files: dict[str, bytes]) -> None:
+    for path, data in files.items():
+        (root / path).write_bytes(data)
+
+
+def _best(setup: Callable[[], object], run: Callable[[], object], repeat: int) -> float:
+    """Best time of ``run``, ``setup`` (untimed) before each."""
+    best = float("inf")
+    for _ in range(repeat):
+        setup()
+        best = min(best, timed(run))
+    return best
+
+
+@case(GROUP)
+def apply_patch_20_files(quick: bool) -> Iterable[Measurement]:
+    if shutil.which("patch") is None:
+        raise RuntimeError("GNU patch is needed for this case (apt-get install patch)")
+    files, v4a, unified = _patch_inputs()
+    instructions: list[Instruction] = [
+        StartTag("apply_patch"),
+        RawChunk("apply_patch", v4a.encode()),
+        EndTag("apply_patch"),
+    ]
+    repeat = 5 if quick else 15
+    with tempfile.TemporaryDirectory() as patch_dir, tempfile.TemporaryDirectory() as plain_dir:
+        patch_root, plain_root = Path(patch_dir), Path(plain_dir)
+        for root in (patch_root, plain_root):
+            (root / "src").mkdir()
+            _restore(root, files)
+
+        def gnu_patch() -> None:
+            subprocess.run(["patch", "-p1", "-s", "-d", patch_dir], input=unified, check=True)
+
+        def engine_on(vfs: object) -> None:
+            engine = Engine(vfs, ScriptedTerminal())  # type: ignore[arg-type]
+            outputs = [output for item in instructions for output in engine.feed(item)]
+            assert isinstance(outputs[-1], ApplyPatchOutput), outputs[-1].render()
+
+        in_memory: list[MemoryFileSystem] = []
+        baseline = subjects_memory = subjects_plain = float("inf")
+        for _ in range(repeat):  # interleaved, so drift hits all three alike
+            baseline = min(baseline, _best(lambda: _restore(patch_root, files), gnu_patch, 1))
+            subjects_memory = min(
+                subjects_memory,
+                _best(
+                    lambda: in_memory.insert(0, MemoryFileSystem(files)),
+                    lambda: engine_on(in_memory[0]),
+                    1,
+                ),
+            )
+            subjects_plain = min(
+                subjects_plain,
+                _best(
+                    lambda: _restore(plain_root, files),
+                    lambda: engine_on(_PlainDirectory(plain_root)),
+                    1,
+                ),
+            )
+        assert (patch_root / "src/module_0.py").read_bytes() == (
+            plain_root / "src/module_0.py"
+        ).read_bytes()
+    for where, seconds in (
+        ("MemoryFileSystem", subjects_memory),
+        ("plain directory", subjects_plain),
+    ):
+        yield _milliseconds(
+            f"apply_patch, 20 files x 3 chunks (engine on a {where})",
+            (seconds, baseline),
+            "GNU patch -p1, same hunks as a unified diff",
+            goal="ratio<=",
+            target=3,
+        )
 
 
 @case(GROUP)

@@ -23,17 +23,21 @@ from sa3p_engine._backend import (
     VirtualFileSystem,
     WriteReceipt,
 )
-from sa3p_engine._edit_tiers import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD, EditTier
+from sa3p_engine._edit_tiers import EditTier
 from sa3p_engine._engine_core import EngineClosedError
 from sa3p_engine._engine_drivers import AsyncEngine, Engine
+from sa3p_engine._fuzzy_tier import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import (
     ApplyEditOutput,
+    ApplyPatchOutput,
     CommandOutput,
     CommandStatistics,
     EditReport,
     ListFilesOutput,
     NoticeOutput,
+    PatchAction,
+    PatchFileReport,
     ReadFileOutput,
     SignalOutput,
     StateHeader,
@@ -54,6 +58,7 @@ __all__ = [
     "FUZZY_MIN_CHARS",
     "FUZZY_THRESHOLD",
     "ApplyEditOutput",
+    "ApplyPatchOutput",
     "AsyncEngine",
     "AsyncFileWriter",
     "AsyncTerminalProvider",
@@ -77,6 +82,8 @@ __all__ = [
     "ListFilesOutput",
     "NodeKind",
     "NoticeOutput",
+    "PatchAction",
+    "PatchFileReport",
     "ReadFileOutput",
     "RunResult",
     "SignalOutput",

@@ -1,9 +1,11 @@
-"""``apply_edit``: every pair of one command applies, in order, or none does.
+"""``apply_edit``: every edit of one command applies, in order, or none does.
 
 The file is read once, checked against ``expected_sha256`` (stale-file detection), decoded as
-UTF-8, edited in memory pair by pair (each pair sees the result of the ones before it), and
-written back through one atomic writer. Nothing is written unless every pair found its unique
-place. Replacement text is literal: ``$&``, ``\\1`` and ``\\g<0>`` stay as written.
+UTF-8, edited in memory edit by edit (each sees the result of the ones before it), and written
+back through one atomic writer. Nothing is written unless every edit found its place.
+Replacement text is literal: ``$&``, ``\\1`` and ``\\g<0>`` stay as written. A search/replace
+pair replaces the text it matched (``expected_replacements`` times); a diff hunk changes only its
+``-`` and ``+`` lines (see ``_diff_hunks``).
 """
 
 from __future__ import annotations
@@ -12,18 +14,31 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sa3p_engine._attributes import AttributeProblem, required_path, sha256_attribute
+from sa3p_engine._attributes import (
+    AttributeProblem,
+    optional_int,
+    required_path,
+    sha256_attribute,
+)
 from sa3p_engine._backend import FileStat, FileWriter, WriteReceipt
-from sa3p_engine._edit_formats import BodyPart, EditPair, parse_edit_body
-from sa3p_engine._edit_tiers import Match, MatchFailure, find_match, split_lines
+from sa3p_engine._diff_hunks import Hunk, apply_hunk
+from sa3p_engine._edit_diff import render_diff
+from sa3p_engine._edit_formats import BodyPart, Edit, EditPair, parse_edit_body
+from sa3p_engine._edit_tiers import Match, MatchFailure, find_matches, line_of, split_lines
 from sa3p_engine._effects import Commit, OpenWriter, Routine, Stat, WriteData, discard_write
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import ApplyEditOutput, CommandOutput, EditReport
 from sa3p_engine._read_file import read_blocks
 
-__all__ = ["run_apply_edit", "write_whole"]
+__all__ = ["cap_diff", "decode_text", "run_apply_edit", "write_whole"]
 
-_DIFF_LINES_PER_EDIT = 12
+DIFF_CONTEXT = 2
+"""Unchanged lines shown around each change in a result's diff."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +57,30 @@ def run_apply_edit(
 ) -> Routine[CommandOutput]:
     """Run one ``apply_edit`` command (backend errors propagate to the engine)."""
     path = required_path("apply_edit", attributes)
-    expected = sha256_attribute(attributes)
     if isinstance(path, AttributeProblem):
         return _failed("", path.message)
-    if isinstance(expected, AttributeProblem):
-        return _failed(path, expected.message)
-    pairs = parse_edit_body(parts)
-    if isinstance(pairs, str):
-        return _failed(path, pairs)
+    expected = sha256_attribute(attributes)
+    count = optional_int("apply_edit", attributes, "expected_replacements", minimum=1)
+    for problem in (expected, count):
+        if isinstance(problem, AttributeProblem):
+            return _failed(path, problem.message)
+    assert not isinstance(expected, AttributeProblem) and not isinstance(count, AttributeProblem)
+    edits = parse_edit_body(parts, path)
+    if isinstance(edits, str):
+        return _failed(path, edits)
+    if count not in (None, 1) and any(isinstance(edit, Hunk) for edit in edits):
+        return _failed(
+            path,
+            f'expected_replacements="{count}" applies to search/replace edits, not to diff '
+            f"hunks (a hunk changes one place)",
+        )
     loaded = yield from _load(path, expected, limits)
     if isinstance(loaded, str):
         return _failed(path, loaded)
-    edited = _edit(path, loaded[0], pairs)
+    edited = _edit(path, loaded.text, edits, count or 1, limits)
     if isinstance(edited, CommandOutput):
         return edited
-    content, reports, diffs = edited
+    content, reports, diff = edited
     receipt = yield from write_whole(path, content.encode("utf-8"))
     return ApplyEditOutput(
         command="apply_edit",
@@ -65,7 +89,7 @@ def run_apply_edit(
         path=path,
         edits=tuple(reports),
         sha256=receipt.sha256,
-        diff="\n".join(diffs),
+        diff=diff,
     )
 
 
@@ -81,14 +105,31 @@ def write_whole(path: str, data: bytes) -> Routine[WriteReceipt]:
     return receipt
 
 
-def _load(path: str, expected: str | None, limits: Limits) -> Routine[str | tuple[str, str]]:
-    """(content, sha256 before the edit), or a message."""
-    stat: FileStat = yield Stat(path)
+def decode_text(path: str, data: bytes) -> str:
+    """``data`` as UTF-8 text; raises ``ValueError`` with the sentence for the model."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {error.start}); use write_file to replace it"
+        ) from None
+
+
+def read_whole(path: str, stat: FileStat, limits: Limits) -> Routine[bytes | str]:
+    """The file's bytes, or a message when it is too large to edit."""
     if stat.size > limits.edit_max_bytes:
-        return f"the file is larger than {limits.edit_max_bytes} bytes; use write_file instead"
+        return f"{path} is larger than {limits.edit_max_bytes} bytes; use write_file instead"
     blocks: list[bytes] = []
     yield from read_blocks(path, limits.read_block_bytes, blocks.append)
-    data = b"".join(blocks)
+    return b"".join(blocks)
+
+
+def _load(path: str, expected: str | None, limits: Limits) -> Routine[_Loaded | str]:
+    """The file's text, or a message saying why it cannot be edited."""
+    stat: FileStat = yield Stat(path)
+    data = yield from read_whole(path, stat, limits)
+    if isinstance(data, str):
+        return data
     digest = hashlib.sha256(data).hexdigest()
     if expected is not None and digest != expected:
         return (
@@ -96,95 +137,127 @@ def _load(path: str, expected: str | None, limits: Limits) -> Routine[str | tupl
             f"since you read it, so read_file it again and redo the edit"
         )
     try:
-        return data.decode("utf-8"), digest
-    except UnicodeDecodeError as error:
-        return f"the file is not UTF-8 text (byte {error.start}); use write_file to replace it"
+        return _Loaded(decode_text(path, data))
+    except ValueError as error:
+        return str(error)
 
 
 def _edit(
-    path: str, content: str, pairs: list[EditPair]
-) -> CommandOutput | tuple[str, list[EditReport], list[str]]:
-    """The edited content, a report and a diff per pair; or the failure."""
+    path: str, content: str, edits: list[Edit], count: int, limits: Limits
+) -> CommandOutput | tuple[str, list[EditReport], str]:
+    """The edited content, a report per edit and the diff; or the failure."""
     reports: list[EditReport] = []
     diffs: list[str] = []
-    for index, pair in enumerate(pairs, start=1):
-        applied = _apply_pair(content, pair, index)
+    for index, edit in enumerate(edits, start=1):
+        if isinstance(edit, EditPair):
+            applied = _apply_pair(content, edit, index, count)
+        else:
+            applied = _apply_hunk(content, edit, index)
         if isinstance(applied, str):
-            prefix = f"edit {index} of {len(pairs)}: " if len(pairs) > 1 else ""
+            prefix = f"edit {index} of {len(edits)}: " if len(edits) > 1 else ""
             rest = " No edit was applied (all edits of one apply_edit apply or none do)."
-            return _failed(path, f"{prefix}{applied}.{rest if len(pairs) > 1 else ''}")
+            return _failed(path, f"{prefix}{applied}.{rest if len(edits) > 1 else ''}")
         content = applied.content
         reports.append(applied.report)
         diffs.append(applied.diff)
-    return content, reports, diffs
+    return content, reports, cap_diff(diffs, limits.diff_max_lines)
 
 
-def _apply_pair(content: str, pair: EditPair, index: int) -> _Applied | str:
+def cap_diff(diffs: list[str], max_lines: int) -> str:
+    """The diffs joined, at most ``max_lines`` lines (the rest counted)."""
+    lines = "\n".join(diff for diff in diffs if diff).split("\n")
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], f"… {len(lines) - max_lines + 1} more diff lines"]
+    return "\n".join(lines).strip("\n")
+
+
+def _apply_pair(content: str, pair: EditPair, index: int, count: int) -> _Applied | str:
     if not pair.search.strip():
         return "the search text is empty; quote the lines to change in <search>"
     if pair.search == pair.replace:
         return "the search and replace texts are identical; nothing would change"
-    match = find_match(content, pair.search, pair.replace)
-    if isinstance(match, MatchFailure):
-        return match.reason
-    new_content = content[: match.start] + match.new_text + content[match.end :]
-    return _Applied(new_content, _report(new_content, match, index), _diff(content, match))
-
-
-def _report(new_content: str, match: Match, index: int) -> EditReport:
-    start_line = new_content.count("\n", 0, match.start) + 1
-    span = match.new_text.count("\n") - (1 if match.new_text.endswith("\n") else 0)
-    end_line = start_line + span if match.new_text else start_line - 1
-    return EditReport(
+    found = find_matches(content, pair.search, pair.replace, expected=count)
+    if isinstance(found, MatchFailure):
+        return found.reason
+    pieces: list[str] = []
+    ranges: list[tuple[int, str]] = []
+    diffs: list[str] = []
+    done = 0
+    shift = 0
+    for match in found:
+        pieces += [content[done : match.start], match.new_text]
+        done = match.end
+        ranges.append((match.start + shift, match.new_text))
+        diffs.append(_match_diff(content, match))
+        shift += len(match.new_text) - (match.end - match.start)
+    new_content = "".join([*pieces, content[done:]])
+    new_ranges = [_new_range(new_content, start, text) for start, text in ranges]
+    report = EditReport(
         index=index,
-        tier=match.tier,
-        similarity=round(match.similarity, 4),
-        start_line=start_line,
-        end_line=end_line,
+        tier=found[0].tier,
+        similarity=round(found[0].similarity, 4),
+        start_line=new_ranges[0][0],
+        end_line=new_ranges[0][1],
+        ranges=tuple(new_ranges),
+    )
+    return _Applied(new_content, report, "\n".join(diffs))
+
+
+def _new_range(new_content: str, start: int, new_text: str) -> tuple[int, int]:
+    """The lines ``new_text`` occupies once placed at ``start`` (end = start - 1 when empty)."""
+    first = line_of(new_content, start)
+    span = new_text.count("\n") - (1 if new_text.endswith("\n") else 0)
+    return (first, first + span) if new_text else (first, first - 1)
+
+
+def _match_diff(content: str, match: Match) -> str:
+    """The diff of the whole lines a match touched, with context."""
+    head = _line_start(content, match.start, DIFF_CONTEXT)
+    old_tail = _line_end(content, max(match.end - 1, match.start), DIFF_CONTEXT)
+    old = content[head:old_tail]
+    new = content[head : match.start] + match.new_text + content[match.end : old_tail]
+    return render_diff(
+        split_lines(old), split_lines(new), first_line=line_of(content, head), max_lines=10**9
     )
 
 
-def _diff(content: str, match: Match) -> str:
-    """A unified-diff hunk of the whole lines the match touched."""
-    line_start = content.rfind("\n", 0, match.start) + 1
-    last = max(match.end - 1, match.start)
-    newline = content.find("\n", last)
-    line_end = len(content) if newline < 0 else newline + 1
-    old = content[line_start:line_end]
-    new = content[line_start : match.start] + match.new_text + content[match.end : line_end]
-    first = content.count("\n", 0, line_start) + 1
-    old_lines, new_lines = split_lines(old), split_lines(new)
-    same_head = 0
-    while same_head < min(len(old_lines), len(new_lines)) - 1 and (
-        old_lines[same_head] == new_lines[same_head]
-    ):
-        same_head += 1
-    context = [f" {line.rstrip(chr(13) + chr(10))}" for line in old_lines[:same_head][-2:]]
-    old_lines, new_lines = old_lines[same_head:], new_lines[same_head:]
-    same_tail = _common_tail(old_lines, new_lines)
-    after = [
-        f" {line.rstrip(chr(13) + chr(10))}" for line in old_lines[len(old_lines) - same_tail :][:2]
-    ]
-    if same_tail:  # a line kept after the change is context, not "-line +line"
-        old_lines, new_lines = old_lines[:-same_tail], new_lines[:-same_tail]
-    first += same_head - len(context)
-    shown = len(context) + len(after)
-    header = f"@@ -{first},{shown + len(old_lines)} +{first},{shown + len(new_lines)} @@"
-    return "\n".join([header, *context, *_marked("-", old_lines), *_marked("+", new_lines), *after])
+def _line_start(content: str, offset: int, back: int) -> int:
+    """The start of the line ``back`` lines above the one holding ``offset``."""
+    start = content.rfind("\n", 0, offset) + 1
+    for _ in range(back):
+        if start == 0:
+            break
+        start = content.rfind("\n", 0, start - 1) + 1
+    return start
 
 
-def _common_tail(old_lines: list[str], new_lines: list[str]) -> int:
-    """Lines equal at the end of both, leaving at least one line on each side."""
-    same = 0
-    while same < min(len(old_lines), len(new_lines)) - 1 and (
-        old_lines[-1 - same] == new_lines[-1 - same]
-    ):
-        same += 1
-    return same
+def _line_end(content: str, offset: int, forward: int) -> int:
+    """The end (after its newline) of the line ``forward`` lines below the one at ``offset``."""
+    end = offset
+    for _ in range(forward + 1):
+        newline = content.find("\n", end)
+        if newline < 0:
+            return len(content)
+        end = newline + 1
+    return end
 
 
-def _marked(marker: str, lines: list[str]) -> list[str]:
-    shown = [f"{marker}{line.rstrip(chr(13) + chr(10))}" for line in lines[:_DIFF_LINES_PER_EDIT]]
-    if len(lines) > _DIFF_LINES_PER_EDIT:
-        shown.append(f"{marker}… {len(lines) - _DIFF_LINES_PER_EDIT} more lines")
-    return shown
+def _apply_hunk(content: str, hunk: Hunk, index: int) -> _Applied | str:
+    lines = split_lines(content)
+    result = apply_hunk(lines, hunk, fuzzy=True, reindent=True)
+    if isinstance(result, MatchFailure):
+        return result.reason
+    low = max(result.start - DIFF_CONTEXT - 1, 0)
+    old_high = result.start + len(hunk.old) + DIFF_CONTEXT
+    new_high = result.end + DIFF_CONTEXT
+    diff = render_diff(
+        lines[low:old_high], result.lines[low:new_high], first_line=low + 1, max_lines=10**9
+    )
+    report = EditReport(
+        index=index,
+        tier=result.tier,
+        similarity=round(result.similarity, 4),
+        start_line=result.start + 1,
+        end_line=result.end,
+    )
+    return _Applied("".join(result.lines), report, diff)

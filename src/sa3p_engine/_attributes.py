@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "required_path",
     "sha256_attribute",
     "signal_attribute",
+    "unknown_attributes",
 ]
 
 SIGNALS: Mapping[str, int] = {
@@ -33,6 +34,11 @@ SIGNALS: Mapping[str, int] = {
 """The signals a model may send, with their POSIX (Linux) numbers; the wire carries numbers."""
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_INTEGER = re.compile(r"[+-]?\d+")
+_MAX_DIGITS = 18
+_NO_BOUND = -(10**9)
+"""A ``minimum`` below this is not a rule the model must know (e.g. read_file clamps any line
+number with a warning), so messages do not mention it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +62,15 @@ def optional_int(
     if raw is None or not raw.strip():
         return None
     text = raw.strip()
-    if not re.fullmatch(r"[+-]?\d{1,18}", text) or int(text) < minimum:
+    example = f'write {name}="{max(minimum, 1)}"'
+    if not _INTEGER.fullmatch(text):
+        what = "an integer" if minimum <= _NO_BOUND else f"an integer >= {minimum}"
+        return AttributeProblem(f'{name}="{raw}" is not {what} (in <{command}>): {example}')
+    if len(text.lstrip("+-")) > _MAX_DIGITS:
+        return AttributeProblem(f'{name}="{raw}" is too large (in <{command}>): {example}')
+    if int(text) < minimum:
         return AttributeProblem(
-            f'{name}="{raw}" is not an integer >= {minimum} (in <{command}>): '
-            f'write {name}="{max(minimum, 1)}"'
+            f'{name}="{raw}" is not an integer >= {minimum} (in <{command}>): {example}'
         )
     return int(text)
 
@@ -80,6 +91,25 @@ def optional_seconds(
             f'write {name}="30"'
         )
     return value
+
+
+def unknown_attributes(
+    command: str, attributes: Mapping[str, str], accepted: Sequence[str]
+) -> AttributeProblem | None:
+    """A problem naming every attribute of ``attributes`` that ``command`` does not accept.
+
+    An unknown attribute is an error, never ignored: ``<terminal timeout_s="120">`` must not run
+    with the default timeout.
+    """
+    unknown = [name for name in attributes if name not in accepted]
+    if not unknown:
+        return None
+    names = ", ".join(f'{name}="{attributes[name]}"' for name in unknown)
+    noun = "attribute" if len(unknown) == 1 else "attributes"
+    allowed = f"it accepts {', '.join(accepted)}" if accepted else "it takes no attributes"
+    return AttributeProblem(
+        f"unknown {noun} {names} in <{command}> ({allowed}); the command was not run"
+    )
 
 
 def sha256_attribute(attributes: Mapping[str, str]) -> str | AttributeProblem | None:

@@ -151,6 +151,16 @@ class VirtualFileSystem(Protocol):
         """SHA-256 of the file's content, lowercase hex."""
         ...
 
+    def remove(self, path: str) -> None:
+        """Delete the regular file at ``path`` (confined like every path).
+
+        Raises ``FileSystemError``: ``NOT_FOUND`` when nothing is there, ``IS_A_DIRECTORY``
+        for a directory (directories are never removed; a parent left empty may stay),
+        ``OUTSIDE_WORKSPACE``/``INVALID_PATH`` for a path outside the workspace. A symbolic link
+        is removed itself, never its target. A write already open on the path is unaffected.
+        """
+        ...
+
     def list_tree(self, path: str) -> list[TreeNode]:
         """Every non-ignored node below ``path`` (not ``path`` itself), sorted by path."""
         ...
@@ -258,6 +268,8 @@ class AsyncVirtualFileSystem(Protocol):
     async def open_writer(self, path: str) -> AsyncFileWriter: ...
 
     async def hash(self, path: str) -> str: ...
+
+    async def remove(self, path: str) -> None: ...
 
     async def list_tree(self, path: str) -> list[TreeNode]: ...
 

@@ -1,30 +1,31 @@
 """One command between its start tag and its end tag, and running it when it closes.
 
 A ``write_file`` body goes to the filesystem's writer chunk by chunk as it arrives (never held
-whole); a ``terminal`` body and an ``apply_edit`` body are collected up to their limits. The
-first problem seen (a bad attribute, an out-of-order instruction, a failed write) is kept and
-the command fails with it when it closes; nothing of it runs. Every method that touches a
-backend is a ``Routine`` (see ``_effects``).
+whole); a ``terminal``, ``apply_edit`` or ``apply_patch`` body is collected up to its limit. The
+first problem seen (an unknown or bad attribute, an out-of-order instruction, a failed write) is
+kept and the command fails with it when it closes; nothing of it runs. A failure carries the
+position of the command's tag. Every method that touches a backend is a ``Routine`` (see
+``_effects``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
-from sa3p_engine._attributes import AttributeProblem, required_path
+from sa3p_engine._attributes import AttributeProblem, required_path, unknown_attributes
 from sa3p_engine._backend import BackendError, FileWriter
 from sa3p_engine._edit_formats import BodyPart
 from sa3p_engine._effects import Commit, OpenWriter, Routine, WriteData, discard_write
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import CommandOutput, WriteFileOutput
-from sa3p_parser import Instruction, RawChunk, StartTag, Text, WriteChunk
+from sa3p_engine._prompt import accepted_attributes, build_manifest
+from sa3p_parser import Instruction, Position, RawChunk, StartTag, Text, WriteChunk
 
 __all__ = ["COMMANDS", "PARTS", "OpenCommand", "describe_failure"]
 
-COMMANDS = frozenset(
-    {"write_file", "read_file", "list_files", "terminal", "terminal_signal", "apply_edit"}
-)
-"""The command tags the engine runs."""
+COMMANDS = frozenset(build_manifest().command_names)
+"""The command tags the engine runs (those the capability manifest describes)."""
 
 PARTS = frozenset({"search", "replace"})
 """Tags that may appear only inside ``apply_edit``."""
@@ -49,6 +50,7 @@ class OpenCommand:
         "part_data",
         "part_kind",
         "parts",
+        "position",
         "started",
         "writer",
     )
@@ -56,6 +58,7 @@ class OpenCommand:
     def __init__(self, tag: StartTag, limits: Limits, now: float) -> None:
         self.name = tag.name
         self.attributes: Mapping[str, str] = tag.attributes
+        self.position: Position | None = tag.position
         self.limits = limits
         self.started = now
         self.writer: FileWriter | None = None
@@ -70,7 +73,12 @@ class OpenCommand:
         return self.attributes.get("path", self.attributes.get("pid", "")).strip()
 
     def open(self) -> Routine[None]:
-        """Whatever the command needs before its body: a writer for ``write_file``."""
+        """Check the attributes' names; then whatever the command needs before its body: a
+        writer for ``write_file``."""
+        unknown = unknown_attributes(self.name, self.attributes, accepted_attributes(self.name))
+        if unknown is not None:
+            self.error = unknown.message
+            return
         if self.name != "write_file":
             return
         path = required_path("write_file", self.attributes)
@@ -102,6 +110,12 @@ class OpenCommand:
             case Text(text=text) if self.name == "terminal":
                 yield from self._collect(
                     self.body, text.encode("utf-8"), self.limits.max_command_bytes
+                )
+            case RawChunk(tag="apply_patch", data=data) if self.name == "apply_patch":
+                yield from self._collect(self.body, data, self.limits.edit_max_bytes)
+            case Text(text=text) if self.name == "apply_patch":
+                yield from self._collect(
+                    self.body, text.encode("utf-8"), self.limits.edit_max_bytes
                 )
             case RawChunk(tag=tag, data=data) if self.name == "apply_edit" and tag in PARTS:
                 if self.part_kind != tag:
@@ -144,7 +158,19 @@ class OpenCommand:
             yield from discard_write(writer)
 
     def failed(self, message: str) -> CommandOutput:
-        return CommandOutput(command=self.name, ok=False, error=message, subject=self.subject)
+        return CommandOutput(
+            command=self.name,
+            ok=False,
+            error=message,
+            subject=self.subject,
+            position=self.position,
+        )
+
+    def located(self, output: CommandOutput) -> CommandOutput:
+        """``output`` with the tag's position when it is a failure that has none."""
+        if output.ok or output.position is not None or self.position is None:
+            return output
+        return dataclasses.replace(output, position=self.position)
 
     def commit(self) -> Routine[CommandOutput]:
         """Commit a ``write_file`` (backend errors propagate; the engine reports them)."""

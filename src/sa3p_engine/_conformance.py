@@ -208,6 +208,21 @@ def _recent_file_hashes(vfs: VirtualFileSystem) -> None:
     _check(len(vfs.recent_file_hashes(1)) == 1, "the limit should be respected")
 
 
+def _remove_file(vfs: VirtualFileSystem) -> None:
+    _write(vfs, "gone/file.txt", b"x")
+    _write(vfs, "gone/kept.txt", b"y")
+    vfs.remove("gone/file.txt")
+    _expect_error(lambda: vfs.read("gone/file.txt"), {ErrorCode.NOT_FOUND}, "read after remove")
+    _check(vfs.read("gone/kept.txt") == b"y", "remove must leave the other files alone")
+    _expect_error(lambda: vfs.remove("gone/file.txt"), {ErrorCode.NOT_FOUND}, "remove twice")
+    _expect_error(lambda: vfs.remove("gone"), {ErrorCode.IS_A_DIRECTORY}, "remove a directory")
+    _check(vfs.read("gone/kept.txt") == b"y", "a refused remove of a directory changes nothing")
+    outside = {ErrorCode.OUTSIDE_WORKSPACE, ErrorCode.INVALID_PATH}
+    _expect_error(lambda: vfs.remove("../escape.txt"), outside, "remove of ../escape.txt")
+    _write(vfs, "gone/file.txt", b"again")
+    _check(vfs.read("gone/file.txt") == b"again", "a removed path can be written again")
+
+
 VFS_CONFORMANCE: tuple[ConformanceCheck[VirtualFileSystem], ...] = tuple(
     ConformanceCheck(function.__name__.lstrip("_"), function)
     for function in (
@@ -225,6 +240,7 @@ VFS_CONFORMANCE: tuple[ConformanceCheck[VirtualFileSystem], ...] = tuple(
         _absolute_path_inside_root,
         _list_tree,
         _recent_file_hashes,
+        _remove_file,
     )
 )
 

@@ -27,6 +27,7 @@ __all__ = [
     "Poll",
     "Read",
     "RecentHashes",
+    "Remove",
     "Routine",
     "Run",
     "SendSignal",
@@ -116,6 +117,16 @@ class Commit(Effect):
 
     def call(self, vfs: Any, terminal: Any) -> Any:
         return self.writer.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class Remove(Effect):
+    """Delete a regular file (``apply_patch``'s *** Delete File and *** Move to)."""
+
+    path: str
+
+    def call(self, vfs: Any, terminal: Any) -> Any:
+        return vfs.remove(self.path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,7 +250,7 @@ class EngineCore:
 
     def _execute(self, command: OpenCommand) -> Routine[CommandOutput]:
         try:
-            return (yield from _run_command(command))
+            return command.located((yield from _run_command(command)))
         except Exception as error:  # a backend's failure (or bug) must not end the model's turn
             yield from command.discard()
             return command.failed(describe_failure(error))
@@ -308,6 +308,10 @@ def _run_command(command: OpenCommand) -> Routine[CommandOutput]:
             from sa3p_engine._terminal_commands import run_signal  # noqa: PLC0415
 
             return (yield from run_signal(attributes))
+        case "apply_patch":
+            from sa3p_engine._apply_patch import run_apply_patch  # noqa: PLC0415
+
+            return (yield from run_apply_patch(bytes(command.body), limits))
         case _:
             from sa3p_engine._apply_edit import run_apply_edit  # noqa: PLC0415
 

@@ -22,6 +22,7 @@ class Limits:
         list_max_lines: lines per ``list_files`` listing.
         edit_max_bytes: largest file ``apply_edit`` works on (and largest edit body).
         recent_files: files shown in the state header.
+        diff_max_lines: lines of diff shown in an ``apply_edit`` or ``apply_patch`` result.
     """
 
     terminal_timeout: float = 30.0
@@ -34,6 +35,7 @@ class Limits:
     list_max_lines: int = 200
     edit_max_bytes: int = 16 * 1024 * 1024
     recent_files: int = 10
+    diff_max_lines: int = 80
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

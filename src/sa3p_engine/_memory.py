@@ -114,6 +114,13 @@ class MemoryFileSystem:
         key = self._normalize(path)
         return hashlib.sha256(self._file(key, path).data).hexdigest()
 
+    def remove(self, path: str) -> None:
+        key = self._normalize(path)
+        self._file(key, path)  # NOT_FOUND, IS_A_DIRECTORY
+        del self._files[key]
+        if key in self._recent:
+            self._recent.remove(key)
+
     def list_tree(self, path: str) -> list[TreeNode]:
         base = self._normalize(path)
         if base in self._files:

@@ -8,20 +8,25 @@ command is a plain ``CommandOutput``; a success is the command's own subclass wi
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sa3p_engine._backend import FileHash
 from sa3p_engine._edit_tiers import EditTier
+from sa3p_parser import Position
 
 __all__ = [
     "ApplyEditOutput",
+    "ApplyPatchOutput",
     "CommandOutput",
     "CommandStatistics",
     "EditReport",
     "EditTier",
     "ListFilesOutput",
     "NoticeOutput",
+    "PatchAction",
+    "PatchFileReport",
     "ReadFileOutput",
     "SignalOutput",
     "StateHeader",
@@ -41,12 +46,15 @@ class CommandOutput:
         ok: whether the command did what was asked.
         error: why not, naming what and where; None when ok.
         subject: the path, command line or pid the output concerns ("" if none).
+        position: where the command's tag starts in the reply (None when unknown); a failure
+            shows it, so the model can find the tag it has to fix.
     """
 
     command: str
     ok: bool
     error: str | None = None
     subject: str = ""
+    position: Position | None = None
 
     def __post_init__(self) -> None:
         if self.ok == (self.error is not None):
@@ -54,7 +62,12 @@ class CommandOutput:
 
     def render(self) -> str:
         subject = f" {self.subject}" if self.subject else ""
-        return f"[{self.command}{subject}] FAILED: {self.error}"
+        where = (
+            f" (line {self.position.line}, column {self.position.column})"
+            if self.position is not None
+            else ""
+        )
+        return f"[{self.command}{subject}] FAILED{where}: {self.error}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,6 +216,8 @@ class EditReport:
         similarity: 1.0 for exact and whitespace matches; the fuzzy score otherwise.
         start_line: first line of the replacement in the file right after this pair applied.
         end_line: its last line (start_line - 1 when the replacement is empty).
+        ranges: (start_line, end_line) of every place replaced (several with
+            ``expected_replacements``); the first is ``(start_line, end_line)``.
     """
 
     index: int
@@ -210,6 +225,19 @@ class EditReport:
     similarity: float
     start_line: int
     end_line: int
+    ranges: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.ranges:
+            object.__setattr__(self, "ranges", ((self.start_line, self.end_line),))
+        elif self.ranges[0] != (self.start_line, self.end_line):
+            raise ValueError("the first range is (start_line, end_line)")
+
+    def render(self) -> str:
+        score = f" (similarity {self.similarity:.2f})" if self.tier is EditTier.FUZZY else ""
+        places = ", ".join(f"{a}-{b}" for a, b in self.ranges)
+        count = f", {len(self.ranges)} places" if len(self.ranges) > 1 else ""
+        return f"{self.tier.value} match{score}{count}, now lines {places}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,12 +252,56 @@ class ApplyEditOutput(CommandOutput):
     def render(self) -> str:
         count = _count(len(self.edits), "edit")
         lines = [f"[apply_edit {self.path}] ok: {count}, sha256 {self.sha256}"]
-        for edit in self.edits:
-            score = f" (similarity {edit.similarity:.2f})" if edit.tier is EditTier.FUZZY else ""
-            lines.append(
-                f"edit {edit.index}: {edit.tier.value} match{score}, now lines "
-                f"{edit.start_line}-{edit.end_line}"
-            )
+        lines += [f"edit {edit.index}: {edit.render()}" for edit in self.edits]
+        if self.diff:
+            lines.append(self.diff.rstrip("\n"))
+        return "\n".join(lines)
+
+
+class PatchAction(enum.StrEnum):
+    """What ``apply_patch`` did to one file (the values are the names in lower case)."""
+
+    ADDED = enum.auto()
+    UPDATED = enum.auto()
+    MOVED = enum.auto()
+    DELETED = enum.auto()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatchFileReport:
+    """One file an ``apply_patch`` changed.
+
+    Attributes:
+        path: the file (for a move, its new path).
+        action: added, updated, moved or deleted.
+        moved_from: the old path of a moved file.
+        sha256: the new content's hash ("" for a deleted file).
+        chunks: how each chunk of an update was located (index, tier, lines now).
+    """
+
+    path: str
+    action: PatchAction
+    moved_from: str | None = None
+    sha256: str = ""
+    chunks: tuple[EditReport, ...] = ()
+
+    def render(self) -> str:
+        name = f"{self.moved_from} -> {self.path}" if self.moved_from else self.path
+        digest = f", sha256 {self.sha256}" if self.sha256 else ""
+        head = f"{self.action.value} {name}{digest}"
+        return "\n".join([head, *(f"  chunk {c.index}: {c.render()}" for c in self.chunks)])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyPatchOutput(CommandOutput):
+    """A committed ``apply_patch``: every file it changed, and a short diff."""
+
+    files: tuple[PatchFileReport, ...]
+    diff: str
+
+    def render(self) -> str:
+        lines = [f"[apply_patch] ok: {_count(len(self.files), 'file')} changed"]
+        lines += [report.render() for report in self.files]
         if self.diff:
             lines.append(self.diff.rstrip("\n"))
         return "\n".join(lines)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sa3p_engine._attributes import SIGNALS
-from sa3p_engine._edit_tiers import FUZZY_MIN_CHARS, FUZZY_THRESHOLD
+from sa3p_engine._fuzzy_tier import FUZZY_MIN_CHARS, FUZZY_THRESHOLD
 from sa3p_engine._limits import Limits
 
 __all__ = [
     "AttributeSpec",
     "CapabilityManifest",
     "CommandSpec",
+    "accepted_attributes",
     "build_manifest",
     "generate_system_prompt",
 ]
@@ -47,6 +49,8 @@ class CapabilityManifest:
     edit_tiers: tuple[str, ...]
     fuzzy_threshold: float
     signals: tuple[str, ...]
+    patch_formats: tuple[str, ...] = ("v4a",)
+    patch_tiers: tuple[str, ...] = ("exact", "trailing_whitespace", "whitespace", "punctuation")
 
     @property
     def command_names(self) -> tuple[str, ...]:
@@ -121,10 +125,15 @@ def _commands(limits: Limits) -> tuple[CommandSpec, ...]:
         ),
         CommandSpec(
             name="apply_edit",
-            description=("replace text in a file; every edit of one command applies or none does"),
+            description="replace text in one file; every edit of one command applies or none does",
             attributes=(
                 path,
                 _attribute("expected_sha256", "refuse if the file changed since you read it"),
+                _attribute(
+                    "expected_replacements",
+                    "replace every match of each search, which must match exactly this many "
+                    "times (default 1)",
+                ),
             ),
             body=(
                 "<search>old</search><replace>new</replace> pairs, or <<<<<<< SEARCH / ======= "
@@ -135,7 +144,30 @@ def _commands(limits: Limits) -> tuple[CommandSpec, ...]:
                 '<replace>\nprint("hello")\n</replace>\n</apply_edit>'
             ),
         ),
+        CommandSpec(
+            name="apply_patch",
+            description=(
+                "add, delete, move and update several files at once; the whole patch applies "
+                "or nothing changes"
+            ),
+            attributes=(),
+            body="a V4A patch, *** Begin Patch … *** End Patch (raw)",
+            example=(
+                "<apply_patch>\n*** Begin Patch\n*** Update File: src/app.py\n"
+                '@@ def main():\n-    print("hi")\n+    print("hello")\n'
+                "*** Add File: src/util.py\n+VALUE = 1\n*** End Patch\n</apply_patch>"
+            ),
+        ),
     )
+
+
+@functools.cache
+def accepted_attributes(command: str) -> tuple[str, ...]:
+    """The attribute names ``command`` accepts (none for a tag that is not a command)."""
+    for spec in _commands(Limits()):
+        if spec.name == command:
+            return tuple(attribute.name for attribute in spec.attributes)
+    return ()
 
 
 def build_manifest(limits: Limits | None = None) -> CapabilityManifest:
@@ -145,7 +177,7 @@ def build_manifest(limits: Limits | None = None) -> CapabilityManifest:
         commands=_commands(limits),
         limits=limits,
         edit_formats=("search_replace", "conflict_markers", "unified_diff"),
-        edit_tiers=("exact", "whitespace", "fuzzy"),
+        edit_tiers=("exact", "trailing_whitespace", "whitespace", "punctuation", "fuzzy"),
         fuzzy_threshold=FUZZY_THRESHOLD,
         signals=tuple(SIGNALS),
     )
@@ -158,12 +190,13 @@ in order, and you see every result at the start of your next turn (after a [stat
 the working directory, recently used files with their sha256, and running process ids).
 
 Rules:
-- Bodies of write_file, terminal, search and replace are raw: taken byte for byte, with no
-  entity decoding (write `&amp;` to get `&amp;` in a file). One newline right after the opening
-  tag is dropped, so the content may start on its own line.
+- Bodies of write_file, terminal, search, replace and apply_patch are raw: taken byte for
+  byte, with no entity decoding (write `&amp;` to get `&amp;` in a file). One newline right
+  after the opening tag is dropped, so the content may start on its own line.
 - If a body must contain its own closing tag (e.g. a file that contains `</write_file>`), wrap
   the whole body in `<![CDATA[` … `]]>`: everything between is taken literally.
-- Attribute values are quoted ("…" or '…'); `&quot;` `&amp;` `&lt;` work inside them.
+- Attribute values are quoted ("…" or '…'); `&quot;` `&amp;` `&lt;` work inside them. Use only
+  the attributes listed below: a command with an unknown attribute is not run.
 - A command inside markdown code (`inline` or a ``` fence) is only shown, never run: write
   commands outside code.
 - Close every command before the next one. A command cut off (reply ended early) does nothing:
@@ -171,18 +204,49 @@ Rules:
 """
 
 _EDITS = """\
-## Editing files with apply_edit
+## Editing files
+Prefer apply_edit with <search>/<replace> pairs for changes to one file: the search is the
+exact text to replace (no line prefixes to get wrong), matching tolerates whitespace drift, and
+every edit is checked to match one place. Use apply_patch when one change spans several files,
+or adds, deletes or moves files: it applies all of them or none. Use write_file for new files
+and large rewrites.
+
+### apply_edit
 - Give the current text in <search> and its replacement in <replace>; several pairs may follow
   each other in one apply_edit. Or use `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE` blocks,
-  or unified diff hunks (`@@ … @@`, ` ` context, `-` old, `+` new; line numbers are hints).
-- The search must match exactly one place. Matching tries exact text, then ignores trailing
-  whitespace, CRLF/LF and a uniform indentation shift (your replacement is re-indented), then
-  (for searches of {min_chars}+ characters) a fuzzy match of similarity >= {threshold:.2f}.
-  Ambiguous or missing matches are refused with the candidate line numbers or the closest
-  region.
+  or unified diff hunks (`@@ … @@` or `@@ <a line above the change>`, ` ` context, `-` old,
+  `+` new; line numbers are hints). A diff's context lines only locate the change: they are
+  never written. Anything else in the body (prose, a broken marker) refuses the edit.
+- The search must match exactly one place (or exactly expected_replacements places, all
+  replaced). Matching tries exact text, then ignores trailing whitespace, CRLF/LF and a uniform
+  indentation shift (your replacement is re-indented), then (for searches of {min_chars}+
+  characters, one place only) a fuzzy match of similarity >= {threshold:.2f}. Ambiguous or
+  missing matches are refused with the candidate line numbers or the closest region.
 - Replacement text is literal (no regex: `$1`, `\\1` stay as written). Line endings and tabs
   are kept. Add expected_sha256 (from read_file) to refuse edits to a file that changed.
-- For large rewrites or new files, use write_file.
+
+### apply_patch
+```
+*** Begin Patch
+*** Add File: path/new.py
++every line of the new file, prefixed with +
+*** Delete File: path/old.py
+*** Update File: path/app.py
+*** Move to: path/main.py
+@@ class App:
+@@     def run(self):
+ context line (a space, then the line as it is)
+-line to remove
++line to add
+*** End of File
+*** End Patch
+```
+- Each chunk of an update is located by its context and `-` lines (exact, then ignoring
+  whitespace, then typographic punctuation); `@@ <line>` anchors narrow where (several, outer
+  first). Give 3 lines of context around each change. Chunks go in file order. Lines with only
+  `+` go right after their `@@` anchor (or at the end with `*** End of File`).
+- A chunk that matches several places, an Add onto an existing file or a Move onto one is
+  refused, naming the lines; the patch then changes nothing.
 """
 
 

@@ -2,7 +2,9 @@
 
 7. indentation / trailing-whitespace drift; 8. the same search text twice; 9. one of several
 edits failing; 10. `$&`, `\\1`, `\\g<0>` in replacements; 11. CRLF files and Makefile tabs;
-12. empty search; 13. a file changed since the model read it.
+12. empty search; 13. a file changed since the model read it. Then: fenced diffs with wrong
+context, unrecognised markers, misspelt attributes, expected_replacements and apply_patch on
+real files.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from sa3p_engine import ApplyEditOutput, EditTier
+from sa3p_engine import ApplyEditOutput, CommandOutput, EditTier, Engine
+from sa3p_host import LocalTerminal, LocalVfs
+from sa3p_parser import InstructionParser, ParserConfig
 
-from .e2e_support import random_chunks, run_cli, run_in_process
+from .e2e_support import files_in, random_chunks, run_cli, run_in_process
 
 SERVICE = (
     b"class Service:\n"
@@ -379,7 +383,7 @@ def test_the_reported_diff_shows_only_what_changed(tmp_path: Path) -> None:
     run = run_in_process(tmp_path, [reply])
     (output,) = run.turn.outputs
     assert isinstance(output, ApplyEditOutput), output.render()
-    assert output.diff == "@@ -2,3 +2,3 @@\n one\n-two\n+TWO\n three"
+    assert output.diff == "@@ -1,5 +1,5 @@\n zero\n one\n-two\n+TWO\n three\n four"
     assert (tmp_path / "c.txt").read_bytes() == b"zero\r\none\r\nTWO\r\nthree\r\nfour\r\n"
 
 
@@ -414,3 +418,105 @@ def test_tab_indented_files_keep_their_tabs_whatever_the_search_indentation(
         else:
             assert Path(top, "Makefile").read_text() == content
             assert "ambiguous" in (output.error or "") or "no match" in (output.error or "")
+
+
+# --- edits that are never silently wrong (issue: edits in the formats models are trained on) --
+
+COMPUTE = (
+    b"import os\n\n\ndef compute(a, b):\n    total = a + b\n    scaled = total * FACTOR\n"
+    b"    return scaled\n"
+)
+
+
+def test_a_fenced_diff_with_wrong_context_changes_only_its_lines(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_bytes(COMPUTE)
+    reply = (
+        b'I will double it:\n<apply_edit path="m.py">\n```diff\n--- a/m.py\n+++ b/m.py\n'
+        b"@@ -4,4 +4,4 @@\n def compute(x, y):\n     total = a + b\n"
+        b"-    scaled = total * FACTOR\n+    scaled = total * FACTOR * 2\n     return scaled\n"
+        b"```\n</apply_edit>\n"
+    )
+    run = run_cli(tmp_path, reply, "--json")
+    (output,) = run.outputs
+    assert output["ok"], output["error"]
+    assert (tmp_path / "m.py").read_bytes() == COMPUTE.replace(b"FACTOR\n", b"FACTOR * 2\n")
+
+
+def test_an_unrecognised_marker_refuses_every_block_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_bytes(COMPUTE)
+    body = (
+        "<<<<<<< SEARCH\n    total = a + b\n=======\n    total = a - b\n>>>>>>> REPLACE\n"
+        "<<<< SEARCH\n    return scaled\n=======\n    return -scaled\n>>>>>>> REPLACE\n"
+    )
+    reply = f'<apply_edit path="m.py">\n{body}</apply_edit>\n'.encode()
+    run = run_cli(tmp_path, reply, "--json")
+    (output,) = run.outputs
+    assert not output["ok"] and "line 7 of the body" in output["error"]
+    assert output["position"] == {"line": 1, "column": 1, "offset": 0}
+    assert "FAILED (line 1, column 1)" in output["rendered"]
+    assert (tmp_path / "m.py").read_bytes() == COMPUTE
+
+
+def test_a_misspelt_terminal_attribute_is_refused_not_run(tmp_path: Path) -> None:
+    run = run_cli(tmp_path, b'\n<terminal timeout_s="120">touch ran.txt</terminal>\n', "--json")
+    (output,) = run.outputs
+    assert not output["ok"] and 'timeout_s="120"' in output["error"]
+    assert output["position"]["line"] == 2
+    assert not (tmp_path / "ran.txt").exists()
+
+
+def test_expected_replacements_through_the_cli(tmp_path: Path) -> None:
+    (tmp_path / "log.py").write_bytes(b"log(1)\nrun()\nlog(1)\n")
+    reply = (
+        b'<apply_edit path="log.py" expected_replacements="2">\n<search>log(1)</search>\n'
+        b"<replace>log(2)</replace>\n</apply_edit>\n"
+    )
+    run = run_cli(tmp_path, reply, "--json")
+    (output,) = run.outputs
+    assert output["ok"], output["error"]
+    assert output["edits"][0]["ranges"] == [[1, 1], [3, 3]]
+    assert (tmp_path / "log.py").read_bytes() == b"log(2)\nrun()\nlog(2)\n"
+
+
+PATCH_CONFIG = ParserConfig(
+    command_tags=ParserConfig().command_tags | {"apply_patch"},
+    raw_tags=ParserConfig().raw_tags | {"apply_patch"},
+)
+
+
+def _patch_in_process(workspace: Path, chunks: list[bytes]) -> list[CommandOutput]:
+    """The parser (configured with apply_patch as a raw command) → Engine → LocalVfs."""
+    parser = InstructionParser(PATCH_CONFIG)
+    with Engine(LocalVfs(workspace), LocalTerminal(workspace)) as engine:
+        instructions = [item for chunk in chunks for item in parser.feed(chunk)]
+        return list(engine.execute_turn([*instructions, *parser.finish()]).outputs)
+
+
+def test_apply_patch_on_local_files_in_any_chunking(tmp_path: Path) -> None:
+    reply = (
+        b"<apply_patch>\n*** Begin Patch\n*** Update File: m.py\n@@ def compute(a, b):\n"
+        b"-    total = a + b\n+    total = a - b\n*** Add File: pkg/notes.md\n+# Notes\n"
+        b"+\n+CRLF stays: see w.txt\n*** Update File: w.txt\n one\n-two\n+deux\n"
+        b"*** End Patch\n</apply_patch>\n"
+    )
+    for seed in range(3):
+        workspace = tmp_path / str(seed)
+        workspace.mkdir()
+        (workspace / "m.py").write_bytes(COMPUTE)
+        (workspace / "w.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
+        (output,) = _patch_in_process(workspace, random_chunks(reply, seed=seed, largest=9))
+        assert output.ok, output.render()
+        assert (workspace / "m.py").read_bytes() == COMPUTE.replace(b"a + b", b"a - b")
+        assert (workspace / "pkg/notes.md").read_bytes() == b"# Notes\n\nCRLF stays: see w.txt\n"
+        assert (workspace / "w.txt").read_bytes() == b"one\r\ndeux\r\nthree\r\n"
+
+
+def test_a_refused_apply_patch_leaves_every_local_file_alone(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_bytes(COMPUTE)
+    reply = (
+        b"<apply_patch>\n*** Begin Patch\n*** Add File: new.txt\n+x\n*** Update File: m.py\n"
+        b"-    not in the file\n+    y\n*** End Patch\n</apply_patch>\n"
+    )
+    (output,) = _patch_in_process(tmp_path, [reply])
+    assert not output.ok and "Nothing was changed" in (output.error or "")
+    assert files_in(tmp_path) == {"m.py": COMPUTE}

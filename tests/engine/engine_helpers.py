@@ -6,7 +6,7 @@ from sa3p_engine import CommandOutput, Engine
 from sa3p_engine.testing import MemoryFileSystem, ScriptedCommand, ScriptedTerminal
 from sa3p_parser import EndTag, Instruction, RawChunk, StartTag, Text, WriteChunk
 
-RAW_BODY_TAGS = {"terminal", "search", "replace"}
+RAW_BODY_TAGS = {"terminal", "search", "replace", "apply_patch"}
 
 
 def command(name: str, body: bytes | str = b"", **attributes: str) -> list[Instruction]:
@@ -44,6 +44,37 @@ def make_engine(
     vfs = MemoryFileSystem(files or {})
     terminal = ScriptedTerminal(scripts or {})
     return Engine(vfs, terminal, **options), vfs, terminal  # type: ignore[arg-type]
+
+
+def run_both(
+    files: dict[str, bytes], instructions: list[Instruction]
+) -> tuple[list[CommandOutput], dict[str, bytes]]:
+    """Run one turn through ``Engine`` and ``AsyncEngine`` on equal in-memory files; they must
+    agree. Returns the outputs and the files afterwards."""
+    import anyio
+
+    from sa3p_engine import AsyncEngine
+
+    def snapshot(vfs: MemoryFileSystem) -> dict[str, bytes]:
+        return {
+            node.path: vfs.read(node.path)
+            for node in vfs.list_tree(".")
+            if node.kind.value == "file"
+        }
+
+    engine, vfs, _ = make_engine(dict(files))
+    outputs = list(engine.execute_turn(instructions).outputs)
+
+    async def run_async() -> tuple[list[CommandOutput], dict[str, bytes]]:
+        async_vfs = MemoryFileSystem(dict(files))
+        async with AsyncEngine(async_vfs, ScriptedTerminal()) as async_engine:
+            turn = await async_engine.execute_turn(instructions)
+        return list(turn.outputs), snapshot(async_vfs)
+
+    async_outputs, async_files = anyio.run(run_async)
+    assert [o.render() for o in async_outputs] == [o.render() for o in outputs]
+    assert async_files == snapshot(vfs)
+    return outputs, snapshot(vfs)
 
 
 def run_one(engine: Engine, instructions: list[Instruction]) -> CommandOutput:

@@ -46,8 +46,12 @@ def test_fuzzy_match_reindents_the_replacement() -> None:
     [
         "@@ @@\n         step_one()\n-        step_two()\n+        step_2()\n",
         "@@ -3,2 +3,2 @@\n        step_one()\n-        step_two()\n+        step_2()\n",  # no space
-        "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -4 +4 @@\n-        step_two()\n"
-        "+        step_2()\n\\ No newline at end of file\n",
+        "diff --git a/a.py b/a.py\nindex 1a2b3c..4d5e6f 100644\n--- a/a.py\n+++ b/a.py\n"
+        "@@ -4 +4 @@\n-        step_two()\n+        step_2()\n",
+        "@@ def run(self):\n-        step_two()\n+        step_2()\n",
+        "@@ … @@\n-        step_two()\n+        step_2()\n",
+        "@@ ... @@\n-        step_two()\n+        step_2()\n",
+        "@@\n-        step_two()\n+        step_2()\n",
     ],
 )
 def test_diff_dialects(body: str) -> None:
@@ -55,6 +59,14 @@ def test_diff_dialects(body: str) -> None:
     output = run_one(engine, text_edit("a.py", body))
     assert output.ok, output.render()
     assert vfs.read("a.py") == CODE.replace(b"step_two()", b"step_2()")
+
+
+def test_no_newline_marker_on_a_line_that_does_not_end_the_file_is_refused() -> None:
+    body = "@@ -4 +4 @@\n-        step_two()\n+        step_2()\n\\ No newline at end of file\n"
+    engine, vfs, _ = make_engine({"a.py": CODE})
+    output = run_one(engine, text_edit("a.py", body))
+    assert not output.ok and "must end the file" in (output.error or "")
+    assert vfs.read("a.py") == CODE
 
 
 def test_diff_with_two_hunks_applies_both_or_neither() -> None:
@@ -72,10 +84,18 @@ def test_diff_with_two_hunks_applies_both_or_neither() -> None:
     assert vfs.read("a.py") == CODE
 
 
-def test_pure_addition_hunk_is_refused_as_empty_search() -> None:
-    engine, _, _ = make_engine({"a.py": CODE})
+def test_pure_addition_hunk_without_a_place_is_refused() -> None:
+    engine, vfs, _ = make_engine({"a.py": CODE})
     output = run_one(engine, text_edit("a.py", "@@ -0,0 +1 @@\n+import os\n"))
-    assert not output.ok and "search text is empty" in (output.error or "")
+    assert not output.ok and "nothing says where they go" in (output.error or "")
+    assert vfs.read("a.py") == CODE
+
+
+def test_pure_addition_hunk_goes_after_its_anchor() -> None:
+    engine, vfs, _ = make_engine({"a.py": CODE})
+    output = run_one(engine, text_edit("a.py", '@@ class A:\n+    """Doc."""\n'))
+    assert output.ok, output.render()
+    assert vfs.read("a.py") == CODE.replace(b"class A:\n", b'class A:\n    """Doc."""\n')
 
 
 def test_search_part_without_its_start_tag_and_text_in_write_file() -> None:

@@ -17,6 +17,7 @@ def test_manifest_lists_every_command_and_the_limits() -> None:
         "terminal",
         "terminal_signal",
         "apply_edit",
+        "apply_patch",
     )
     assert manifest.limits.read_max_lines == 123
     assert manifest.fuzzy_threshold == FUZZY_THRESHOLD
@@ -45,3 +46,28 @@ def test_prompt_teaches_formats_escape_and_limits() -> None:
     ):
         assert needle in prompt, needle
     assert generate_system_prompt() == generate_system_prompt(build_manifest())
+
+
+def test_prompt_describes_apply_patch_expected_replacements_and_the_preferred_format() -> None:
+    prompt = generate_system_prompt()
+    for needle in (
+        "### apply_patch:",
+        "*** Begin Patch",
+        "*** Update File:",
+        "*** Move to:",
+        "*** End of File",
+        "expected_replacements",
+        "Prefer apply_edit with <search>/<replace> pairs",
+        "Use apply_patch when one change spans several files",
+    ):
+        assert needle in prompt, needle
+    manifest = build_manifest()
+    assert manifest.patch_formats == ("v4a",)
+    [patch] = [spec for spec in manifest.commands if spec.name == "apply_patch"]
+    assert patch.attributes == ()
+    [apply_edit] = [spec for spec in manifest.commands if spec.name == "apply_edit"]
+    assert [a.name for a in apply_edit.attributes] == [
+        "path",
+        "expected_sha256",
+        "expected_replacements",
+    ]
