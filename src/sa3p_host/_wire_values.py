@@ -44,6 +44,7 @@ from sa3p_protocol.messages import (
     ReadRequest,
     RecentHashesReply,
     RecentHashesRequest,
+    RemoveRequest,
     RunReply,
     RunRequest,
     SignalReply,
@@ -256,6 +257,13 @@ def recent_file_hashes(limit: int) -> Exchange[list[FileHash]]:
         return [FileHash(item.path, item.sha256.hex()) for item in files[:limit]]
 
     return Exchange(RecentHashesRequest(limit), decode)
+
+
+def remove(path: str) -> Exchange[None]:
+    def decode(replies: list[Message]) -> None:
+        one(replies, OkReply)
+
+    return Exchange(RemoveRequest(path), decode)
 
 
 def run(command: str, timeout: float) -> Exchange[RunResult]:

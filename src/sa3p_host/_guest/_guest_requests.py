@@ -59,6 +59,7 @@ from sa3p_protocol.messages import (
     ReadRequest,
     RecentHashesReply,
     RecentHashesRequest,
+    RemoveRequest,
     RunRequest,
     SignalRequest,
     SpawnRequest,
@@ -228,6 +229,9 @@ class Operations:
                 return HashReply(bytes.fromhex(await self._files(vfs.hash, path)))
             case CwdRequest():
                 return CwdReply(vfs.cwd())
+            case RemoveRequest(path=path):
+                await self._files(vfs.remove, path)
+                return OkReply()
             case RunRequest(command=command, timeout=timeout):
                 return run_reply(await self._term(lambda: terminal.run(command, timeout=timeout)))
             case PollRequest(pid=pid, timeout=timeout):

@@ -101,6 +101,9 @@ class RemoteVfs:
     def recent_file_hashes(self, limit: int) -> list[FileHash]:
         return self._call(wire.recent_file_hashes(limit))
 
+    def remove(self, path: str) -> None:
+        self._call(wire.remove(path))
+
     def _call(self, exchange: wire.Exchange[T]) -> T:
         return self._connection.run(call(self._connection.link.channel, exchange), FileSystemError)
 

@@ -89,6 +89,9 @@ class RemoteClient:
     async def recent_file_hashes(self, limit: int) -> list[FileHash]:
         return await self.call(wire.recent_file_hashes(limit))
 
+    async def remove(self, path: str) -> None:
+        await self.call(wire.remove(path))
+
     async def open_writer(self, path: str) -> RemoteWriteStream:
         """Start an atomic streaming write of ``path`` on the guest."""
         stream = WriteStream(self._link.channel, path)
