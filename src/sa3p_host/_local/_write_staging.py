@@ -57,6 +57,7 @@ _BESIDE_PREFIX = ".sa3p-"
 _NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP}
 _O_TMPFILE: int | None = getattr(os, "O_TMPFILE", None)
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_CLOEXEC | O_NOFOLLOW
+_MARKER_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_CLOEXEC | O_NOFOLLOW
 _FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW | O_CLOEXEC
 _ATTEMPTS = 3
 
@@ -151,7 +152,7 @@ class Staging:
 
     def commit(self, staged: StagedFile, directory: int, name: str, *, replace: bool) -> bool:
         """Give ``staged``'s content the name ``name`` in ``directory``; True if it replaced a
-        file there (``replace`` says whether one is expected).
+        file there (``replace``: whether the caller found one).
 
         Raises:
             OSError: the filesystem refused (``staged`` keeps any temporary name: discard it).
@@ -161,7 +162,7 @@ class Staging:
                 os.link(_proc_path(staged.fd), name, dst_dir_fd=directory)
                 return False
             except FileExistsError:
-                pass  # a file appeared meanwhile: replace it
+                replace = True  # a file appeared meanwhile: replace it
         if staged.name is None:
             self._name_unnamed(staged, directory)
         assert staged.name is not None and staged.directory is not None
@@ -169,7 +170,7 @@ class Staging:
         staged.name = None
         if staged.in_folder:
             self._tidy(staged.directory)
-        return True
+        return replace
 
     def discard(self, staged: StagedFile) -> None:
         """Remove ``staged``'s temporary name (if any) and close it. Idempotent."""
@@ -298,17 +299,19 @@ def _marked(folder: int) -> bool:
 
 
 def _claim(folder: int) -> bool:
-    """Whether ``folder`` is our staging folder; an empty one (made by a writer that has not
-    marked it yet, or died first) is marked ours."""
+    """Whether ``folder`` is our staging folder. One holding nothing, or nothing but a part of
+    our marker (a writer died while making it), is made ours."""
     content = read_capped(_MARKER_NAME, 4096, directory=folder)
-    if content is not None or any(True for _ in os.scandir(folder)):
-        return content == _MARKER
-    try:
-        fd = os.open(_MARKER_NAME, _NEW_FILE, 0o644, dir_fd=folder)
-    except FileExistsError:
-        return _marked(folder)
-    except OSError:
+    if content == _MARKER:
+        return True
+    names = [entry.name for entry in os.scandir(folder)]
+    unfinished = content is not None and _MARKER.startswith(content) and names == [_MARKER_NAME]
+    if names and not unfinished:
         return False
+    try:
+        fd = os.open(_MARKER_NAME, _MARKER_FLAGS, 0o644, dir_fd=folder)
+    except OSError:
+        return _marked(folder)  # another writer marks it now (or we may not): look again
     try:
         os.write(fd, _MARKER)
     finally:
