@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -39,13 +40,17 @@ print(count)
 """
 
 
+_INSIDE_FD: dict[Path, int] = {}
+
+
 def _has_rename_exchange() -> bool:
     return hasattr(ctypes.CDLL(None), "renameat2")
 
 
 @pytest.fixture
 def swapped(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """A workspace whose ``d`` flips between a directory and a symlink to ``../outside``."""
+    """A workspace whose ``d`` flips between a directory and a symlink to ``../outside``
+    (that directory is ``ws/inside.fd``'s: a descriptor the test can use whatever its name)."""
     if not _has_rename_exchange():
         pytest.skip("this C library has no renameat2")
     outside = tmp_path / "outside"
@@ -57,6 +62,7 @@ def swapped(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     (root / "d" / "f.txt").write_bytes(INSIDE)
     (root / "l").symlink_to("../outside")
     stop = tmp_path / "stop"
+    _INSIDE_FD[root] = os.open(root / "d", os.O_RDONLY | os.O_DIRECTORY)
     flipper = subprocess.Popen(
         [sys.executable, "-c", _FLIPPER, str(root), str(stop)], stdout=subprocess.PIPE
     )
@@ -64,6 +70,7 @@ def swapped(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         wait_until((root / "flipping").exists, 30, "the flipper started")
         yield root, outside
     finally:
+        os.close(_INSIDE_FD.pop(root))
         stop.touch()
         output, _ = flipper.communicate(timeout=30)
         assert flipper.returncode == 0, output
@@ -138,3 +145,20 @@ def test_committed_writes_never_land_outside(swapped: tuple[Path, Path]) -> None
     assert sorted(path.name for path in outside.iterdir()) == ["f.txt", "only_outside.txt"]
     assert (outside / "f.txt").read_bytes() == SECRET
     assert committed > 0  # the race let some through, inside
+
+
+@pytest.mark.usefixtures("resolver")
+def test_removals_never_reach_outside(swapped: tuple[Path, Path]) -> None:
+    root, outside = swapped
+    vfs = LocalVfs(root)
+    inside = _INSIDE_FD[root]
+    removed = 0
+    for _ in range(ATTEMPTS):
+        try:
+            vfs.remove("d/f.txt")
+            removed += 1
+        except FileSystemError:
+            pass
+        os.close(os.open("f.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=inside))
+        assert (outside / "f.txt").read_bytes() == SECRET
+    assert removed > 0

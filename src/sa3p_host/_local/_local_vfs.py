@@ -61,6 +61,11 @@ def _process_umask() -> int:
     return mask
 
 
+def _without_final_slash(path: str) -> str:
+    """``path`` without trailing ``/`` (so that leaving the workspace is the error reported)."""
+    return path.rstrip("/") or path
+
+
 def _refuse_directory_name(path: str, resolved: ResolvedPath, action: str) -> None:
     """A write or removal needs a file name: ``dir/``, ``dir/.`` and ``dir/..`` are not one
     (called once ``resolved`` showed the path to be inside, so that error comes first)."""
@@ -155,7 +160,7 @@ class LocalVfs:
             FileSystemError: INVALID_PATH for a name ending in ``/``; IS_A_DIRECTORY for a
                 directory; the resolution's errors.
         """
-        resolved = self._confinement.resolve(path, action="write")
+        resolved = self._confinement.resolve(_without_final_slash(path), action="write")
         _refuse_directory_name(path, resolved, "write")
         if self._is_directory(resolved):
             raise FileSystemError(
@@ -181,7 +186,9 @@ class LocalVfs:
             FileSystemError: NOT_FOUND; IS_A_DIRECTORY (also for ``dir/.``); INVALID_PATH for a
                 name ending in ``/``; OUTSIDE_WORKSPACE; PERMISSION_DENIED.
         """
-        named = self._confinement.resolve(path, follow_final=False, action="remove")
+        named = self._confinement.resolve(
+            _without_final_slash(path), follow_final=False, action="remove"
+        )
         _refuse_directory_name(path, named, "remove")
         with self._confinement.locate(path, follow_final=False, action="remove") as place:
             try:
