@@ -20,28 +20,6 @@ from sa3p_host import LocalVfs
 pytestmark = pytest.mark.usefixtures("resolver")
 
 
-@pytest.fixture
-def layout(tmp_path: Path) -> tuple[Path, Path]:
-    """A workspace with links of every kind, and an outside directory holding a secret."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "secret.txt").write_text("secret")
-    root = tmp_path / "ws"
-    (root / "a" / "b").mkdir(parents=True)
-    (root / "a" / "b" / "inner.txt").write_text("inner")
-    (root / "top.txt").write_text("top")
-    (root / "link_out").symlink_to(outside)
-    (root / "a" / "b" / "deep_up").symlink_to("../../..")
-    (root / "dangling_out").symlink_to(outside / "new.txt")
-    (root / "dangling_in").symlink_to("made_through_link.txt")
-    (root / "link_in").symlink_to("a/b")
-    (root / "abs_in").symlink_to(root / "a" / "b")
-    (root / "rel_out").symlink_to("../outside")
-    (root / "loop1").symlink_to("loop2")
-    (root / "loop2").symlink_to("loop1")
-    return root, outside
-
-
 def _snapshot(directory: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()

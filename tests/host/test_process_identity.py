@@ -39,15 +39,6 @@ def mechanism(request: pytest.FixtureRequest) -> Iterator[str]:
         _process_groups.use_pidfd_groups(None)
 
 
-@pytest.fixture
-def terminal(tmp_path: Path, mechanism: str) -> Iterator[LocalTerminal]:
-    local = LocalTerminal(tmp_path)
-    try:
-        yield local
-    finally:
-        local.close()
-
-
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -116,7 +107,7 @@ def test_an_ended_commands_pid_never_reaches_its_next_owner(
         stranger.wait()
 
 
-@pytest.mark.usefixtures("pid_reuse")
+@pytest.mark.usefixtures("pid_reuse", "mechanism")
 def test_a_group_outliving_its_shell_is_signalled_then_never_again(
     terminal: LocalTerminal, tmp_path: Path
 ) -> None:
@@ -155,6 +146,7 @@ def test_the_leader_stays_unreaped_until_its_group_is_empty(tmp_path: Path) -> N
         _process_groups.use_pidfd_groups(None)
 
 
+@pytest.mark.usefixtures("mechanism")
 def test_close_ends_every_escapee_and_nothing_else(terminal: LocalTerminal, tmp_path: Path) -> None:
     bystanders = [
         subprocess.Popen(["sleep", "1000"]),
@@ -187,6 +179,7 @@ def test_close_ends_every_escapee_and_nothing_else(terminal: LocalTerminal, tmp_
             bystander.wait()
 
 
+@pytest.mark.usefixtures("mechanism")
 @pytest.mark.parametrize("check", TERMINAL_CONFORMANCE, ids=str)
 def test_conformance_with_each_mechanism(
     check: ConformanceCheck[TerminalProvider], terminal: LocalTerminal

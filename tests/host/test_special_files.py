@@ -144,56 +144,36 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
 
-def _replace_with_fifo(path: Path) -> None:
+def _replace(path: Path, *, link_to: str | None = None) -> None:
+    """Put a FIFO (or a symlink to ``link_to``) where ``path`` was."""
     subprocess.run(["rm", "-rf", str(path)], check=True)
-    os.mkfifo(path)
+    if link_to is None:
+        os.mkfifo(path)
+    else:
+        path.symlink_to(link_to)
 
 
-def _replace_with_link(path: Path, target: str) -> None:
-    subprocess.run(["rm", "-rf", str(path)], check=True)
-    path.symlink_to(target)
+HOSTILE: dict[str, tuple[str, str | None]] = {  # case: (path, what it links to, or a FIFO)
+    ".gitignore as a FIFO": (".gitignore", None),
+    ".gitignore linked to /dev/zero": (".gitignore", "/dev/zero"),
+    "nested .gitignore as a FIFO": ("src/.gitignore", None),
+    ".git/index as a FIFO": (".git/index", None),
+    ".git/index linked to /dev/zero": (".git/index", "/dev/zero"),
+    ".git/info/exclude as a FIFO": (".git/info/exclude", None),
+    ".git/config as a FIFO": (".git/config", None),
+    ".git as a FIFO": (".git", None),
+    ".git linked to /dev": (".git", "/dev"),
+    "a 1 GiB sparse .gitignore": (".gitignore", ""),
+}
 
 
 def _make_hostile(root: Path, case: str) -> None:
-    git = root / ".git"
-    match case:
-        case "a 1 GiB sparse .gitignore":
-            (root / ".gitignore").touch()
-            os.truncate(root / ".gitignore", 1 << 30)
-        case ".gitignore as a FIFO":
-            _replace_with_fifo(root / ".gitignore")
-        case ".gitignore linked to /dev/zero":
-            _replace_with_link(root / ".gitignore", "/dev/zero")
-        case "nested .gitignore as a FIFO":
-            _replace_with_fifo(root / "src" / ".gitignore")
-        case ".git/index as a FIFO":
-            _replace_with_fifo(git / "index")
-        case ".git/index linked to /dev/zero":
-            _replace_with_link(git / "index", "/dev/zero")
-        case ".git/info/exclude as a FIFO":
-            _replace_with_fifo(git / "info" / "exclude")
-        case ".git/config as a FIFO":
-            _replace_with_fifo(git / "config")
-        case ".git as a FIFO":
-            _replace_with_fifo(git)
-        case ".git linked to /dev":
-            _replace_with_link(git, "/dev")
-        case _:
-            raise AssertionError(case)
-
-
-HOSTILE = [
-    "a 1 GiB sparse .gitignore",
-    ".gitignore as a FIFO",
-    ".gitignore linked to /dev/zero",
-    "nested .gitignore as a FIFO",
-    ".git/index as a FIFO",
-    ".git/index linked to /dev/zero",
-    ".git/info/exclude as a FIFO",
-    ".git/config as a FIFO",
-    ".git as a FIFO",
-    ".git linked to /dev",
-]
+    path, link_to = HOSTILE[case]
+    if link_to == "":
+        (root / path).touch()
+        os.truncate(root / path, 1 << 30)
+    else:
+        _replace(root / path, link_to=link_to)
 
 
 @pytest.mark.usefixtures("resolver")

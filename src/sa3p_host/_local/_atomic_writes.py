@@ -329,7 +329,7 @@ class LocalFileWriter:
             created.relative, follow_final=False, action="clean up"
         ) as place:
             info = os.stat(place.name, dir_fd=place.directory, follow_symlinks=False)
-            if (info.st_dev, info.st_ino) == (created.device, created.inode):
+            if (info.st_dev, info.st_ino) == created.identity:
                 os.rmdir(place.name, dir_fd=place.directory)
 
 

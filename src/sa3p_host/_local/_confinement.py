@@ -31,7 +31,7 @@ import posixpath
 import stat
 import weakref
 from dataclasses import dataclass, field
-from types import TracebackType
+from typing import Self
 
 from sa3p_engine import ErrorCode, FileSystemError
 from sa3p_host._local._linux_calls import (
@@ -90,15 +90,34 @@ class ResolvedPath:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreatedDirectory:
-    """A directory a resolution made, and its identity (removed on abort only if unchanged)."""
+    """A directory a resolution made, and its identity (removed on abort only if unchanged).
+
+    Attributes:
+        relative: where it was made, relative to the root.
+        identity: its ``(st_dev, st_ino)`` when made.
+    """
 
     relative: str
-    device: int
-    inode: int
+    identity: tuple[int, int]
+
+
+class _ClosedOnExit:
+    """A value owning one descriptor, closed when its ``with`` block ends."""
+
+    __slots__ = ()
+
+    def _descriptor(self) -> int:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._descriptor())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Place:
+class Place(_ClosedOnExit):
     """A name in a directory beneath the root; owns ``directory`` (a context manager closes it).
 
     Attributes:
@@ -113,36 +132,20 @@ class Place:
     path: ResolvedPath
     created: tuple[CreatedDirectory, ...] = ()
 
-    def __enter__(self) -> Place:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        os.close(self.directory)
+    def _descriptor(self) -> int:
+        return self.directory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Opened:
+class Opened(_ClosedOnExit):
     """An open descriptor of a path beneath the root and its ``fstat``; a context manager."""
 
     fd: int
     path: ResolvedPath
     info: os.stat_result
 
-    def __enter__(self) -> Opened:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        os.close(self.fd)
+    def _descriptor(self) -> int:
+        return self.fd
 
 
 @dataclass(slots=True)
@@ -436,11 +439,8 @@ class Confinement:
             raise error_from_os(exc, walk.requested, walk.action) from exc
         with contextlib.suppress(OSError):
             info = os.stat(name, dir_fd=walk.fd, follow_symlinks=False)
-            walk.created.append(
-                CreatedDirectory(
-                    relative=walk.relative(name), device=info.st_dev, inode=info.st_ino
-                )
-            )
+            identity = (info.st_dev, info.st_ino)
+            walk.created.append(CreatedDirectory(relative=walk.relative(name), identity=identity))
 
     @staticmethod
     def _final_link(walk: _Walk, name: str) -> str | None:

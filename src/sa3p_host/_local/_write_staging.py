@@ -243,11 +243,12 @@ class Staging:
         return None
 
     def _tidy(self, folder: int) -> None:
-        """Remove the staging folder if it is empty and no writer is adding to it."""
+        """Remove the staging folder if it is empty. The exclusive lock waits for writers
+        adding a name (each holds the shared lock only for that) and for other tidiers."""
         try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(folder, fcntl.LOCK_EX)
         except OSError:
-            return  # another writer holds it (or no flock here): it tidies up, or a sweep
+            return  # no flock here: a later start's sweep removes the folder
         try:
             self._remove_folder_if_empty(folder)
         finally:
