@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from sa3p_engine import ErrorCode, FileSystemError
 from sa3p_host import LocalVfs
+from sa3p_host._local import _linux_calls
 
 pytestmark = pytest.mark.usefixtures("resolver")
 
@@ -213,3 +214,33 @@ def test_any_path_resolves_inside_or_fails(
             operation()
     assert _snapshot(outside) == before
     assert not (outside / "new.txt").exists()
+
+
+def _outcome(action: Callable[[], object]) -> object:
+    try:
+        result = action()
+    except FileSystemError as error:
+        return error.code
+    return [node.path for node in result] if isinstance(result, list) else result
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(segments=st.lists(SEGMENTS, max_size=6))
+def test_both_resolvers_agree(layout: tuple[Path, Path], segments: list[str]) -> None:
+    root, _ = layout
+    vfs = LocalVfs(root)
+    path = "/".join(segments)
+    outcomes = []
+    for walk_only in (False, True):
+        _linux_calls.disable_openat2(walk_only)
+        outcomes.append(
+            [
+                _outcome(lambda: vfs.stat(path)),
+                _outcome(lambda: vfs.read(path)),
+                _outcome(lambda: vfs.list_tree(path)),
+                _outcome(lambda: vfs._confinement.resolve(path)),
+            ]
+        )
+    assert outcomes[0] == outcomes[1]

@@ -398,20 +398,20 @@ class Confinement:
         self, walk: _Walk, name: str, pending: list[str], missing: Missing
     ) -> tuple[str | None, list[str] | None]:
         """Enter directory ``name``: (its link target if it is a symlink, the lexical rest
-        when it is missing and ``missing`` is ALLOW)."""
+        when it is missing and ``missing`` is ALLOW: see ``_below_missing``)."""
         for _ in range(_ATTEMPTS):
             try:
                 walk.entered.append((name, os.open(name, _STEP_FLAGS, dir_fd=walk.fd)))
                 return None, None
             except FileNotFoundError as exc:
-                rest = _lexical_rest(name, pending)
-                if rest.count("..") > len(walk.entered):
-                    raise _outside(walk.requested, "'..' leads above the workspace root") from exc
+                if missing is Missing.CREATE and ".." not in pending:
+                    self._make_directory(walk, name)
+                    continue
                 if missing is Missing.ALLOW:
-                    return None, rest
-                if missing is Missing.FAIL or ".." in pending:
-                    raise error_from_os(exc, walk.requested, walk.action) from exc
-                self._make_directory(walk, name)
+                    return None, _below_missing(name, pending)
+                if _lexical_rest(name, pending).count("..") > len(walk.entered):
+                    raise _outside(walk.requested, "'..' leads above the workspace root") from exc
+                raise error_from_os(exc, walk.requested, walk.action) from exc
             except OSError as exc:
                 if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
                     raise error_from_os(exc, walk.requested, walk.action) from exc
@@ -493,6 +493,22 @@ def _lexical(relative: str) -> str:
     """A relative path without symlinks, normalised: what the kernel resolved it to."""
     normal = posixpath.normpath(relative) if relative else "."
     return "" if normal == "." else normal
+
+
+def _below_missing(name: str, pending: list[str]) -> list[str] | None:
+    """Consume the components below missing directory ``name``: their names (none of them
+    exists), or None when a ``..`` leads back out of it, the rest being left in ``pending``
+    for the walk to go on with (``missing/../x`` names ``x``, whatever ``x`` is)."""
+    names = [name]
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            names.pop()
+            if not names:
+                return None
+        elif part not in ("", "."):
+            names.append(part)
+    return names
 
 
 def _climbs(relative: str) -> bool:

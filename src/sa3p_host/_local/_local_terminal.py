@@ -33,6 +33,7 @@ import signal as signals
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -107,7 +108,7 @@ class LocalTerminal:
             the group is empty; the bound only matters for a process that outlives the signal).
         environment: the commands' environment (default: this process's, at construction).
         subreaper: on Linux, mark this process a child subreaper so orphaned descendants can be
-            found and reaped by ``close`` (process-wide; see ``_processes``).
+            found and reaped by ``close`` (process-wide; see ``_process_cleanup``).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class LocalTerminal:
         self._signal_grace = signal_grace
         self._environment = {**(os.environ if environment is None else environment)}
         self._marker_fd = _marker_descriptor()
+        self._release_marker = weakref.finalize(self, os.close, self._marker_fd)
         self._marks = Marks(
             token=secrets.token_hex(16),
             descriptor=f"pipe:[{os.fstat(self._marker_fd).st_ino}]",
@@ -197,7 +199,7 @@ class LocalTerminal:
         Idempotent. Later ``run`` calls raise ``TerminalError(CLOSED)``.
         """
         with self._lock:
-            already, self._closed = self._closed, True
+            self._closed = True
             jobs = list(self._jobs.values())
             started_any = self._started_any
         for job in jobs:
@@ -210,8 +212,7 @@ class LocalTerminal:
             job.drained.wait(1.0)  # the drain threads see EOF once every writer is gone
             if job.exited.wait(1.0):
                 job.group.release()
-        if not already:
-            os.close(self._marker_fd)
+        self._release_marker()  # closes the marker descriptor (only the first time)
 
     def __enter__(self) -> LocalTerminal:
         return self

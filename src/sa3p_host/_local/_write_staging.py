@@ -89,6 +89,7 @@ class Staging:
     """
 
     def __init__(self, confinement: Confinement, *, stale_age: float = 3600.0) -> None:
+        self._confinement = confinement  # keeps the root's descriptor open while we use it
         self._root_fd = confinement.root_fd
         self._stale_age = stale_age
         self.use_unnamed_files = _O_TMPFILE is not None and os.path.isdir("/proc/self/fd")
