@@ -10,7 +10,6 @@ before 5.6, other systems) or refused (a seccomp filter answering ``ENOSYS``/``E
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import signal
@@ -43,38 +42,50 @@ class Openat2Unavailable(Exception):
     """This kernel (or its seccomp filter) does not offer ``openat2``."""
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = (
-        ("flags", ctypes.c_uint64),
-        ("mode", ctypes.c_uint64),
-        ("resolve", ctypes.c_uint64),
-    )
-
-
 class _Openat2:
-    """The ``syscall`` entry point, looked up on first use, and whether openat2 is missing."""
+    """The ``syscall`` entry point and ``struct open_how``, made on first use (``ctypes`` costs
+    ~3 ms of start-up, which a run that never opens a file need not pay)."""
 
     def __init__(self) -> None:
-        self.call: Callable[..., int] | None = None
+        self.call: Callable[[int, str, int, int], int] | None = None
         self.known_missing = not sys.platform.startswith("linux")
 
-    def function(self) -> Callable[..., int]:
-        if self.call is not None:
-            return self.call
+    def function(self) -> Callable[[int, str, int, int], int]:
+        if self.call is None:
+            self.call = self._load()
+        return self.call
+
+    def _load(self) -> Callable[[int, str, int, int], int]:
+        import ctypes  # noqa: PLC0415 - see the class docstring
+
+        class OpenHow(ctypes.Structure):
+            _fields_ = (
+                ("flags", ctypes.c_uint64),
+                ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64),
+            )
+
         try:
-            call = ctypes.CDLL(None, use_errno=True).syscall
+            syscall = ctypes.CDLL(None, use_errno=True).syscall
         except (OSError, AttributeError) as exc:
             self.known_missing = True
             raise Openat2Unavailable("no syscall() in this C library") from exc
-        call.restype = ctypes.c_long
-        call.argtypes = (
+        syscall.restype = ctypes.c_long
+        syscall.argtypes = (
             ctypes.c_long,
             ctypes.c_int,
             ctypes.c_char_p,
-            ctypes.POINTER(_OpenHow),
+            ctypes.POINTER(OpenHow),
             ctypes.c_size_t,
         )
-        self.call = call
+
+        def call(directory: int, path: str, flags: int, resolve: int) -> int:
+            how = OpenHow(flags, 0, resolve)
+            result = syscall(
+                _SYS_OPENAT2, directory, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how)
+            )
+            return int(result) if result >= 0 else -ctypes.get_errno()
+
         return call
 
 
@@ -96,18 +107,13 @@ def openat2(directory: int, path: str, flags: int, resolve: int) -> int:
     """
     if _OPENAT2.known_missing:
         raise Openat2Unavailable("openat2 is not available here")
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
-    encoded = os.fsencode(path)
-    result = _OPENAT2.function()(
-        _SYS_OPENAT2, directory, encoded, ctypes.byref(how), ctypes.sizeof(how)
-    )
+    result = _OPENAT2.function()(directory, path, flags | os.O_CLOEXEC, resolve)
     if result >= 0:
-        return int(result)
-    code = ctypes.get_errno()
-    if code in _UNAVAILABLE:
+        return result
+    if -result in _UNAVAILABLE:
         _OPENAT2.known_missing = True
-        raise Openat2Unavailable(os.strerror(code))
-    raise OSError(code, os.strerror(code), path)
+        raise Openat2Unavailable(os.strerror(-result))
+    raise OSError(-result, os.strerror(-result), path)
 
 
 def pidfd_group_signals() -> bool:
