@@ -89,6 +89,18 @@ def test_read_hash_and_stat_refuse_special_files(workspace: Path, special: str) 
 
 
 @pytest.mark.usefixtures("resolver")
+def test_listings_pass_special_files_by(workspace: Path, special: str) -> None:
+    vfs = LocalVfs(workspace)
+    started = time.monotonic()
+    nodes = finishes_within(10 * QUICK, lambda: vfs.list_tree(""))
+    assert time.monotonic() - started < QUICK
+    assert isinstance(nodes, list)
+    assert [node.path for node in nodes] == ["src", "src/ok.txt"]  # git lists none of them
+    error = _refused_quickly(lambda: vfs.list_tree("src/x"))
+    assert error.code is ErrorCode.NOT_A_DIRECTORY and "src/x" in error.message
+
+
+@pytest.mark.usefixtures("resolver")
 def test_a_link_to_dev_zero_is_outside_the_workspace(workspace: Path) -> None:
     (workspace / "zero").symlink_to("/dev/zero")
     (workspace / "src" / "up").symlink_to("../../../../../../../../dev/zero")
