@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sa3p_engine import NodeKind, TreeNode
-from sa3p_host._local._confinement import O_CLOEXEC, O_NOFOLLOW, Confinement
+from sa3p_host._local._confinement import O_CLOEXEC, O_NOFOLLOW, O_PATH, Confinement
 from sa3p_host._local._git_metadata import METADATA_CAP, GitMeta, read_git_meta
 from sa3p_host._local._regular_files import read_capped
 from sa3p_host._local._write_staging import Staging
@@ -401,7 +401,7 @@ class Lister:
 def _enter(directory: int, name: str) -> int | None:
     """Subdirectory ``name`` of ``directory`` (which is closed), never through a symlink."""
     try:
-        return os.open(name, os.O_PATH | _DIRECTORY_FLAGS, dir_fd=directory)
+        return os.open(name, O_PATH | _DIRECTORY_FLAGS, dir_fd=directory)
     except OSError:
         return None
     finally:
