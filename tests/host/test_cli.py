@@ -16,6 +16,8 @@ import pytest
 
 from sa3p_host import LocalVfs
 
+from .host_helpers import staged_bytes
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SA3P = [sys.executable, "-m", "sa3p_host"]
 ONE_RUN = ["--ephemeral", "--sandbox", "none"]
@@ -76,17 +78,12 @@ def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path:
     process.stdin.write(b'<write_file path="big.txt">' + b"x" * (4 << 20))
     process.stdin.flush()
 
-    def temporary_has_data() -> bool:
-        found = list(tmp_path.glob(".big.txt.sa3p-*.tmp"))
-        return bool(found) and found[0].stat().st_size > 0
-
-    _wait_until(temporary_has_data)
+    _wait_until(lambda: staged_bytes(process.pid, str(tmp_path)) > 0)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=20)
     process.stdin.close()
     assert (tmp_path / "big.txt").read_bytes() == b"old content"
     assert [n.path for n in LocalVfs(tmp_path).list_tree("")] == ["big.txt"]
-    LocalVfs(tmp_path, stale_temporary_age=-1).list_tree("")
     assert os.listdir(tmp_path) == ["big.txt"]
 
 

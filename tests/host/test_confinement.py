@@ -1,4 +1,7 @@
-"""Every path resolves inside the workspace root, or the operation fails and touches nothing."""
+"""Every path resolves inside the workspace root, or the operation fails and touches nothing.
+
+Each test runs twice: with ``openat2``'s fast path and with the component walk alone.
+"""
 
 from __future__ import annotations
 
@@ -13,26 +16,9 @@ from hypothesis import strategies as st
 
 from sa3p_engine import ErrorCode, FileSystemError
 from sa3p_host import LocalVfs
+from sa3p_host._local import _linux_calls
 
-
-@pytest.fixture
-def layout(tmp_path: Path) -> tuple[Path, Path]:
-    """A workspace with links of every kind, and an outside directory holding a secret."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "secret.txt").write_text("secret")
-    root = tmp_path / "ws"
-    (root / "a" / "b").mkdir(parents=True)
-    (root / "a" / "b" / "inner.txt").write_text("inner")
-    (root / "top.txt").write_text("top")
-    (root / "link_out").symlink_to(outside)
-    (root / "a" / "b" / "deep_up").symlink_to("../../..")
-    (root / "dangling_out").symlink_to(outside / "new.txt")
-    (root / "dangling_in").symlink_to("made_through_link.txt")
-    (root / "link_in").symlink_to("a/b")
-    (root / "loop1").symlink_to("loop2")
-    (root / "loop2").symlink_to("loop1")
-    return root, outside
+pytestmark = pytest.mark.usefixtures("resolver")
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
@@ -47,6 +33,9 @@ OUTSIDE_PATHS = [
     "a/b/../../../outside/secret.txt",
     "link_out/secret.txt",
     "a/b/deep_up/outside/secret.txt",
+    "a/b/deep_up/ws/top.txt",  # out through a link and back in: never followed out
+    "link_out/../ws/top.txt",
+    "rel_out/secret.txt",
     "dangling_out",
     "/etc/passwd",
     "/",
@@ -86,10 +75,13 @@ def test_paths_leaving_the_root_are_refused_by_every_operation(
 
 
 def test_dotdot_after_a_symlink_is_resolved_after_the_link(layout: tuple[Path, Path]) -> None:
-    # link_out/.. is the parent of `outside` (the kernel's view), and ws/top.txt is below it:
-    # that lands back inside the root, legitimately.
+    # link_in/.. is a/ (the parent of the link's target, as the kernel sees it), not the root.
     root, _ = layout
-    assert LocalVfs(root).read("link_out/../ws/top.txt") == b"top"
+    (root / "a" / "in_a.txt").write_text("in a")
+    vfs = LocalVfs(root)
+    assert vfs.read("link_in/../in_a.txt") == b"in a"
+    assert vfs.stat("link_in/../in_a.txt").path == "a/in_a.txt"
+    assert vfs.read("link_in/../../top.txt") == b"top"
 
 
 @pytest.mark.parametrize(
@@ -100,7 +92,8 @@ def test_dotdot_after_a_symlink_is_resolved_after_the_link(layout: tuple[Path, P
         ("a/../top.txt", b"top"),
         ("a/b/inner.txt", b"inner"),
         ("link_in/inner.txt", b"inner"),
-        ("a/b/deep_up/ws/top.txt", b"top"),
+        ("abs_in/inner.txt", b"inner"),  # an absolute link that stays under the root
+        (".//a/./b//inner.txt", b"inner"),
     ],
 )
 def test_paths_inside_the_root_work(layout: tuple[Path, Path], path: str, content: bytes) -> None:
@@ -164,20 +157,31 @@ def test_directory_swapped_for_a_symlink_before_commit(layout: tuple[Path, Path]
     assert not (outside / "file.txt").exists()
 
 
-def test_final_component_swapped_for_a_symlink_is_not_followed_on_read(
-    layout: tuple[Path, Path],
-) -> None:
-    root, outside = layout
+def test_results_name_the_file_a_link_inside_leads_to(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
     vfs = LocalVfs(root)
-    resolved = vfs._confinement.resolve("top.txt")
-    (root / "top.txt").unlink()
-    (root / "top.txt").symlink_to(outside / "secret.txt")
-    with pytest.raises(FileSystemError):
-        vfs._open_for_reading(resolved)
+    assert vfs.stat("link_in/inner.txt").path == "a/b/inner.txt"
+    assert vfs.stat("abs_in").path == "a/b"
+    vfs.read("link_in/inner.txt")
+    assert [item.path for item in vfs.recent_file_hashes(5)] == ["a/b/inner.txt"]
 
 
 SEGMENTS = st.sampled_from(
-    ["..", ".", "a", "b", "link_out", "link_in", "deep_up", "dangling_out", "top.txt", "", "x"]
+    [
+        "..",
+        ".",
+        "a",
+        "b",
+        "link_out",
+        "link_in",
+        "abs_in",
+        "rel_out",
+        "deep_up",
+        "dangling_out",
+        "top.txt",
+        "",
+        "x",
+    ]
 )
 
 
@@ -197,11 +201,46 @@ def test_any_path_resolves_inside_or_fails(
     try:
         resolved = vfs._confinement.resolve(path)
     except FileSystemError as error:
-        assert error.code in {ErrorCode.OUTSIDE_WORKSPACE, ErrorCode.INVALID_PATH}
+        assert error.code in {
+            ErrorCode.OUTSIDE_WORKSPACE,
+            ErrorCode.INVALID_PATH,
+            ErrorCode.NOT_A_DIRECTORY,
+        }
     else:
-        assert os.path.commonpath([resolved.real, str(root)]) == str(root)
+        real = os.path.realpath(os.path.join(root, resolved.relative))
+        assert os.path.commonpath([real, str(root)]) == str(root)
     for operation in _operations(vfs, path):
         with contextlib.suppress(FileSystemError):
             operation()
     assert _snapshot(outside) == before
     assert not (outside / "new.txt").exists()
+
+
+def _outcome(action: Callable[[], object]) -> object:
+    try:
+        result = action()
+    except FileSystemError as error:
+        return error.code
+    return [node.path for node in result] if isinstance(result, list) else result
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(segments=st.lists(SEGMENTS, max_size=6))
+def test_both_resolvers_agree(layout: tuple[Path, Path], segments: list[str]) -> None:
+    root, _ = layout
+    vfs = LocalVfs(root)
+    path = "/".join(segments)
+    outcomes = []
+    for walk_only in (False, True):
+        _linux_calls.disable_openat2(walk_only)
+        outcomes.append(
+            [
+                _outcome(lambda: vfs.stat(path)),
+                _outcome(lambda: vfs.read(path)),
+                _outcome(lambda: vfs.list_tree(path)),
+                _outcome(lambda: vfs._confinement.resolve(path)),
+            ]
+        )
+    assert outcomes[0] == outcomes[1]

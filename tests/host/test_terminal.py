@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -13,15 +12,6 @@ import pytest
 
 from sa3p_engine import ErrorCode, TerminalError
 from sa3p_host import LocalTerminal
-
-
-@pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[LocalTerminal]:
-    local = LocalTerminal(tmp_path, output_limit=1024)
-    try:
-        yield local
-    finally:
-        local.close()
 
 
 def _gone(pid: int) -> bool:

@@ -66,27 +66,48 @@ def test_abort_leaves_old_file_and_removes_created_parents(tmp_path: Path) -> No
     assert _visible(tmp_path) == {"keep.txt"}
 
 
-def test_temporary_file_is_beside_target_and_hidden_from_listing(tmp_path: Path) -> None:
+def test_a_write_in_progress_shows_nothing_in_the_workspace(
+    tmp_path: Path, staging_kind: str
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "file.txt").write_bytes(b"old")
     vfs = LocalVfs(tmp_path)
     writer = vfs.open_writer("sub/file.txt")
     writer.write(b"partial")
-    names = os.listdir(tmp_path / "sub")
-    assert len(names) == 1
-    assert names[0].startswith(".file.txt.sa3p-")
-    assert [node.path for node in vfs.list_tree("")] == ["sub"]
-    writer.abort()
+    assert os.listdir(tmp_path / "sub") == ["file.txt"]
+    # unnamed: nothing at all; named: only the staging folder, which listings leave out
+    assert set(os.listdir(tmp_path)) <= {"sub", ".sa3p-writes"}
+    assert [node.path for node in vfs.list_tree("")] == ["sub", "sub/file.txt"]
+    writer.commit()
+    assert os.listdir(tmp_path) == ["sub"]  # the staging folder goes once it is empty
+    assert (tmp_path / "sub" / "file.txt").read_bytes() == b"partial"
 
 
-def test_stale_temporary_files_are_removed_young_ones_kept(tmp_path: Path) -> None:
-    stale = tmp_path / ".a.txt.sa3p-0123456789abcdef.tmp"
-    young = tmp_path / ".b.txt.sa3p-fedcba9876543210.tmp"
-    stale.write_bytes(b"left by a crash")
-    young.write_bytes(b"being written")
+def test_user_files_named_like_temporaries_are_never_hidden_or_removed(
+    tmp_path: Path, staging_kind: str
+) -> None:
+    names = [
+        ".a.txt.sa3p-0123456789abcdef.tmp",  # what earlier versions named their temporaries
+        ".sa3p-0123456789abcdef0123456789abcdef.tmp",
+        "0123456789abcdef0123456789abcdef.tmp",
+    ]
     old = time.time() - 7200
-    os.utime(stale, (old, old))
-    assert LocalVfs(tmp_path, stale_temporary_age=3600).list_tree("") == []
-    assert not stale.exists()
-    assert young.exists()
+    for name in names:
+        (tmp_path / name).write_bytes(b"mine")
+        os.utime(tmp_path / name, (old, old))
+    users_folder = tmp_path / ".sa3p-writes"  # a folder of that name, not ours: no marker
+    users_folder.mkdir()
+    (users_folder / "0123456789abcdef0123456789abcdef.tmp").write_bytes(b"mine too")
+    vfs = LocalVfs(tmp_path, stale_temporary_age=-1)
+    _write(vfs, "w.txt", b"x")
+    _write(vfs, "w.txt", b"replaced")
+    listed = {node.path for node in vfs.list_tree("")}
+    assert listed >= {*names, ".sa3p-writes", ".sa3p-writes/0123456789abcdef0123456789abcdef.tmp"}
+    LocalVfs(tmp_path, stale_temporary_age=-1)  # a start sweeps only our own folder
+    for name in names:
+        assert (tmp_path / name).read_bytes() == b"mine"
+    assert (users_folder / "0123456789abcdef0123456789abcdef.tmp").read_bytes() == b"mine too"
+    assert (tmp_path / "w.txt").read_bytes() == b"replaced"
 
 
 def test_writing_a_directory_or_below_a_file_fails(tmp_path: Path) -> None:
@@ -99,9 +120,8 @@ def test_writing_a_directory_or_below_a_file_fails(tmp_path: Path) -> None:
     with pytest.raises(FileSystemError) as caught:
         vfs.open_writer("").commit()
     assert caught.value.code is ErrorCode.IS_A_DIRECTORY
-    writer = vfs.open_writer("file/child.txt")
     with pytest.raises(FileSystemError) as caught:
-        writer.write(b"x")
+        vfs.open_writer("file/child.txt").write(b"x")
     assert caught.value.code is ErrorCode.NOT_A_DIRECTORY
     assert "file/child.txt" in caught.value.message
 
@@ -201,8 +221,8 @@ def test_a_failing_disk_is_reported_at_write_or_commit(tmp_path: Path) -> None:
     vfs = LocalVfs(tmp_path)
     writer = vfs.open_writer("f.bin")
     writer.write(b"a" * (2 << 20))  # starts the worker
-    assert writer._fd is not None
-    os.dup2(os.open("/dev/full", os.O_WRONLY), writer._fd)  # every later write: ENOSPC
+    assert writer._staged is not None
+    os.dup2(os.open("/dev/full", os.O_WRONLY), writer._staged.fd)  # every later write: ENOSPC
     with pytest.raises(FileSystemError) as caught:
         for _ in range(20):
             writer.write(b"b" * 100_000)

@@ -1,19 +1,24 @@
-"""Atomic, streaming file writes: a temporary file beside the target, then fsync and rename.
+"""Atomic, streaming file writes: a staged file, then fsync and an atomic link or rename.
 
-Chunks go straight to ``.<name>.sa3p-<random>.tmp`` in the target's directory (same
-filesystem, so the final ``os.replace`` is atomic). Past the first MiB, a write hands its chunks
-to two worker threads that write and hash them (both release the GIL) while the caller goes on
-parsing: a bounded queue (``_QUEUED_CHUNKS``) keeps memory bounded, and a failure of the worker
-surfaces at the next ``write`` or at ``commit``. Past ``_WRITEBACK_AFTER`` bytes, the writer
-thread also asks the kernel (``posix_fadvise(DONTNEED)``, which on Linux starts writeback of the
-range and drops its clean pages) to flush each ``_WRITEBACK_WINDOW`` a window behind the write:
-the disk works while the data still arrives, so the fsync at commit has little left to do (for
-256 MiB, ~10 ms instead of ~80 ms), and a huge write does not fill the page cache. The price:
-a later read of that file comes from the disk. Nothing is visible at the target until
-``commit``: the temporary file is fsynced, given the old file's mode (or the umask default for a
-new file), renamed over the target, and the directory is fsynced. ``abort``, an exception or a
-crash leaves the old file as it was; a temporary file left by a crash is hidden from listings
-and removed once stale (``remove_stale_temporary``).
+Chunks go straight to a staged file (``_write_staging``: an unnamed ``O_TMPFILE`` on the
+target's filesystem, or a named one in the workspace's staging folder). Past the first MiB, a
+write hands its chunks to two worker threads that write and hash them (both release the GIL)
+while the caller goes on parsing: a bounded queue (``_QUEUED_CHUNKS``) keeps memory bounded, and
+a failure of the worker surfaces at the next ``write`` or at ``commit``. Past
+``_WRITEBACK_AFTER`` bytes, the writer thread also asks the kernel (``posix_fadvise(DONTNEED)``,
+which on Linux starts writeback of the range and drops its clean pages) to flush each
+``_WRITEBACK_WINDOW`` a window behind the write: the disk works while the data still arrives, so
+the fsync at commit has little left to do (for 256 MiB, ~10 ms instead of ~80 ms), and a huge
+write does not fill the page cache. The price: a later read of that file comes from the disk.
+
+Nothing is visible at the target until ``commit``. There the target's directory is resolved
+again beneath the root (made again if a concurrent writer's abort removed it meanwhile: the
+staged file is on the same filesystem and moves there), the staged file gets the old file's
+mode (or the umask default for a new file), is fsynced, linked (a new file) or renamed (over an
+old one) into place through the directory's descriptor, and the directory is fsynced.
+``abort``, an exception or a crash leaves the old file as it was and nothing else behind (see
+``_write_staging`` for the crash case). Names of up to 255 bytes work: no temporary name is
+derived from the target's.
 """
 
 from __future__ import annotations
@@ -22,30 +27,29 @@ import contextlib
 import hashlib
 import os
 import queue
-import re
 import stat
 import threading
-import time
 from collections.abc import Callable
 
 from sa3p_engine import ErrorCode, FileSystemError, WriteReceipt
-from sa3p_host._local._confinement import Confinement, ResolvedPath, error_from_os
+from sa3p_host._local._confinement import (
+    Confinement,
+    CreatedDirectory,
+    Missing,
+    Place,
+    ResolvedPath,
+    error_from_os,
+)
+from sa3p_host._local._write_staging import StagedFile, Staging
 
-__all__ = [
-    "LocalFileWriter",
-    "WriteMismatchError",
-    "is_temporary_name",
-    "remove_stale_temporary",
-]
+__all__ = ["LocalFileWriter", "WriteMismatchError"]
 
 _PIPELINE_AFTER = 1 << 20
 _WRITEBACK_WINDOW = 8 << 20
 _WRITEBACK_AFTER = 2 * _WRITEBACK_WINDOW
 _DONT_NEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 _QUEUED_CHUNKS = 4
-_PARENT_ATTEMPTS = 3
-_TEMPORARY = re.compile(r"\A\..*\.sa3p-[0-9a-f]{16}\.tmp\Z", re.DOTALL)
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_COMMIT_ATTEMPTS = 3
 
 
 class WriteMismatchError(FileSystemError):
@@ -53,18 +57,6 @@ class WriteMismatchError(FileSystemError):
 
     Its code is ``WRITE_MISMATCH``, the same name the protocol answers with.
     """
-
-
-def is_temporary_name(name: str) -> bool:
-    """Whether ``name`` is one of our temporary files (hidden from listings)."""
-    return name.startswith(".") and name.endswith(".tmp") and bool(_TEMPORARY.match(name))
-
-
-def remove_stale_temporary(path: str, max_age: float) -> None:
-    """Remove our temporary file ``path`` if nothing wrote to it for ``max_age`` seconds."""
-    with contextlib.suppress(OSError):
-        if time.time() - os.lstat(path).st_mtime > max_age:
-            os.unlink(path)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -137,10 +129,13 @@ class LocalFileWriter:
     """One atomic write to one resolved path (``sa3p_engine.FileWriter``).
 
     Args:
-        target: where the file will appear.
-        confinement: used to re-check at commit that the directory is still inside the root.
+        target: where the file will appear (resolved beneath the root).
+        confinement: the workspace root; the target's directory is resolved through it at the
+            first write and again at commit.
         default_mode: the mode for a new file.
-        on_commit: called with the target and the content's SHA-256 after a commit.
+        on_commit: called after a commit with the target, the content's SHA-256 and the new
+            file's ``fstat``.
+        staging: where the bytes wait (one per workspace; made here when not given).
     """
 
     def __init__(
@@ -149,15 +144,16 @@ class LocalFileWriter:
         confinement: Confinement,
         *,
         default_mode: int,
-        on_commit: Callable[[ResolvedPath, str], None],
+        on_commit: Callable[[ResolvedPath, str, os.stat_result], None],
+        staging: Staging | None = None,
     ) -> None:
         self._target = target
         self._confinement = confinement
         self._default_mode = default_mode
         self._on_commit = on_commit
-        self._fd: int | None = None
-        self._temporary: str | None = None
-        self._created_dirs: list[str] = []
+        self._staging = staging if staging is not None else Staging(confinement)
+        self._staged: StagedFile | None = None
+        self._created_dirs: list[CreatedDirectory] = []
         self._hash = hashlib.sha256()
         self._size = 0
         self._pipeline: _Pipeline | None = None
@@ -171,7 +167,7 @@ class LocalFileWriter:
                 (possibly for an earlier chunk, once the worker thread writes them).
         """
         self._check_open("write")
-        fd = self._fd if self._fd is not None else self._open_temporary()
+        fd = self._staged.fd if self._staged is not None else self._open_staged()
         self._size += len(data)
         if self._pipeline is not None:
             self._raise_if_failed(self._pipeline.error)
@@ -211,16 +207,17 @@ class LocalFileWriter:
 
         Raises:
             FileSystemError: WRITER_CLOSED, WRITE_MISMATCH when the content differs from what
-                was expected, OUTSIDE_WORKSPACE if the directory moved, or the OS reason; the
-                old file is then left as it was and the temporary file removed.
+                was expected, OUTSIDE_WORKSPACE if the directory now resolves outside, or the
+                OS reason; the old file is then left as it was and the staged file removed.
         """
         self._check_open("commit")
-        fd = self._fd if self._fd is not None else self._open_temporary()
+        if self._staged is None:
+            self._open_staged()
         self._raise_if_failed(self._stop_pipeline())
         digest = self._hash.hexdigest()
         self._refuse_mismatch(digest, expected_sha256, expected_size)
         try:
-            created = self._finish(fd)
+            created, info = self._finish()
         except FileSystemError:
             self.abort()
             raise
@@ -228,7 +225,8 @@ class LocalFileWriter:
             self.abort()
             raise error_from_os(exc, self._target.shown, "write") from exc
         self._closed = True
-        self._on_commit(self._target, digest)
+        self._close_staged()
+        self._on_commit(self._target, digest, info)
         return WriteReceipt(
             path=self._target.relative, bytes_written=self._size, sha256=digest, created=created
         )
@@ -255,16 +253,10 @@ class LocalFileWriter:
             return
         self._closed = True
         self._stop_pipeline()
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-        if self._temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._temporary)
-        for directory in reversed(self._created_dirs):
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)  # only if still empty: never removes anything of others
+        self._close_staged()
+        for created in reversed(self._created_dirs):
+            with contextlib.suppress(OSError, FileSystemError):
+                self._remove_if_unchanged(created)
 
     def _check_open(self, action: str) -> None:
         if self._closed:
@@ -274,81 +266,84 @@ class LocalFileWriter:
                 path=self._target.relative,
             )
 
-    def _open_temporary(self) -> int:
-        directory, name = os.path.split(self._target.real)
-        temporary = os.path.join(directory, f".{name}.sa3p-{os.urandom(8).hex()}.tmp")
-        try:
-            fd = self._create(directory, temporary)
-        except OSError as exc:
-            self.abort()
-            raise error_from_os(exc, self._target.shown, "write") from exc
-        self._fd = fd
-        self._temporary = temporary
-        return fd
-
-    def _create(self, directory: str, temporary: str) -> int:
-        for _ in range(_PARENT_ATTEMPTS - 1):
-            self._make_parents(directory)
-            try:
-                return os.open(temporary, _OPEN_FLAGS, 0o600)
-            except FileNotFoundError:
-                # A concurrent writer's abort removed the (still empty) parent it had made,
-                # between our check and our open: make it again.
-                continue
-        self._make_parents(directory)
-        return os.open(temporary, _OPEN_FLAGS, 0o600)
-
-    def _make_parents(self, directory: str) -> None:
-        missing: list[str] = []
-        while not os.path.isdir(directory):
-            if os.path.lexists(directory):
-                if os.path.isdir(directory):
-                    break  # a concurrent writer made it between the two checks
-                raise NotADirectoryError(20, "not a directory", directory)
-            missing.append(directory)
-            directory = os.path.dirname(directory)
-        for path in reversed(missing):
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                if not os.path.isdir(path):
-                    raise
-                continue  # a concurrent writer made it: it is theirs, never ours to remove
-            self._created_dirs.append(path)
-
-    def _finish(self, fd: int) -> bool:
-        target = self._target.real
-        try:
-            old = os.stat(target)
-        except FileNotFoundError:
-            old = None
-        if old is not None and stat.S_ISDIR(old.st_mode):
+    def _locate_target(self) -> Place:
+        """The target's directory (made if missing) and name; its directories are recorded."""
+        place = self._confinement.locate(
+            self._target.relative, missing=Missing.CREATE, follow_final=False, action="write"
+        )
+        self._created_dirs += place.created
+        if not place.name:
+            os.close(place.directory)
             raise error_from_os(
                 IsADirectoryError(21, "is a directory"), self._target.shown, "write"
             )
-        os.fchmod(fd, stat.S_IMODE(old.st_mode) if old is not None else self._default_mode)
-        os.fsync(fd)
-        os.close(fd)
-        self._fd = None
-        directory = os.path.dirname(target)
-        self._confinement.check_still_inside(
-            ResolvedPath(
-                real=directory,
-                relative=self._confinement.relative_of(directory) or "",
-                requested=self._target.requested,
-            )
+        return place
+
+    def _open_staged(self) -> int:
+        try:
+            with self._locate_target() as place:
+                self._staged = self._staging.create(place.directory)
+        except FileSystemError:
+            self.abort()
+            raise
+        except OSError as exc:
+            self.abort()
+            raise error_from_os(exc, self._target.shown, "write") from exc
+        return self._staged.fd
+
+    def _finish(self) -> tuple[bool, os.stat_result]:
+        """Put the staged file in place; (whether it is a new file, its fstat)."""
+        assert self._staged is not None
+        fd = self._staged.fd
+        for _ in range(_COMMIT_ATTEMPTS):
+            with self._locate_target() as place:
+                old = _stat_or_none(place)
+                if old is not None and stat.S_ISDIR(old.st_mode):
+                    raise error_from_os(
+                        IsADirectoryError(21, "is a directory"), self._target.shown, "write"
+                    )
+                keep = old is not None and stat.S_ISREG(old.st_mode)
+                os.fchmod(fd, stat.S_IMODE(old.st_mode) if keep and old else self._default_mode)
+                os.fsync(fd)
+                try:
+                    replaced = self._staging.commit(
+                        self._staged, place.directory, place.name, replace=old is not None
+                    )
+                except FileNotFoundError:
+                    continue  # a concurrent abort removed the (empty) directory: make it again
+                _fsync_directory(place.directory)
+                return not replaced, os.fstat(fd)
+        raise error_from_os(
+            FileNotFoundError(2, "directory kept vanishing"), self._target.shown, "write"
         )
-        assert self._temporary is not None
-        os.replace(self._temporary, target)
-        self._temporary = None
-        _fsync_directory(directory)
-        return old is None
+
+    def _close_staged(self) -> None:
+        if self._staged is not None:
+            self._staging.discard(self._staged)
+            self._staged = None
+
+    def _remove_if_unchanged(self, created: CreatedDirectory) -> None:
+        """Remove a directory this write made, if it is still that one and empty: a concurrent
+        writer's directory is never removed, and a non-empty one cannot be."""
+        with self._confinement.locate(
+            created.relative, follow_final=False, action="clean up"
+        ) as place:
+            info = os.stat(place.name, dir_fd=place.directory, follow_symlinks=False)
+            if (info.st_dev, info.st_ino) == created.identity:
+                os.rmdir(place.name, dir_fd=place.directory)
 
 
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename durable (POSIX); some filesystems refuse O_RDONLY fsync on dirs: ignore.
+def _stat_or_none(place: Place) -> os.stat_result | None:
+    try:
+        return os.stat(place.name, dir_fd=place.directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_directory(directory: int) -> None:
+    # Makes the link or rename durable (POSIX); some filesystems refuse fsync on directories.
     with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0), dir_fd=directory)
         try:
             os.fsync(fd)
         finally:

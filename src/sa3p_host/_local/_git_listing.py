@@ -11,12 +11,21 @@ not entered (git shows it as ``dir/``). Symlinks are listed as files and never f
 same rules apply outside a git repository (without the index or ``info/exclude``).
 
 Directories are listed too (with ``descendant_file_count``), including empty ones; a
-directory is ``modified_recently`` when a file below it is. Each listed file is ``lstat``-ed
-once for its mtime, and that is the floor of a listing's cost: for 10,000 files on the
-benchmark machine (2 vCPUs), ``scandir`` takes ~5 ms, the 10,000 ``lstat`` calls ~21 ms (~2 us
-each, even on one cached file; two threads measured no reliable gain), the
-``TreeNode`` values ~7 ms, against ~9 ms for the whole ``git ls-files`` process, which never
-stats untracked files. So a listing cannot come within 3x of git (it measures ~5x).
+directory is ``modified_recently`` when a file below it is. The workspace's own staging folder
+(``_write_staging``, recognised by its marker) is left out; nothing else is ever hidden.
+
+The walk goes by descriptors: each directory is opened ``O_DIRECTORY | O_NOFOLLOW`` relative to
+its parent's descriptor, so a directory swapped for a symlink during a listing is skipped, never
+followed out of the workspace. A directory's descriptor stays open until its last subdirectory
+is opened, so a walk holds about as many descriptors as the tree is deep. Ignore files are read
+through ``read_capped`` (regular files only, never a symlink, at most ``METADATA_CAP`` bytes,
+as git refuses a symlinked ``.gitignore``); FIFOs, sockets and devices are not listed.
+
+Each listed file is ``lstat``-ed once for its mtime, and that is the floor of a listing's cost:
+for 10,000 files on the benchmark machine (2 vCPUs), ``scandir`` takes ~5 ms, the 10,000
+``lstat`` calls ~21 ms (~2 us each, even on one cached file; two threads measured no reliable
+gain), the ``TreeNode`` values ~7 ms, against ~9 ms for the whole ``git ls-files`` process,
+which never stats untracked files. So a listing cannot come within 3x of git (it measures ~5x).
 """
 
 from __future__ import annotations
@@ -30,15 +39,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sa3p_engine import NodeKind, TreeNode
-from sa3p_host._local._atomic_writes import is_temporary_name, remove_stale_temporary
-from sa3p_host._local._git_metadata import GitMeta, read_git_meta
+from sa3p_host._local._confinement import O_CLOEXEC, O_NOFOLLOW, O_PATH, Confinement
+from sa3p_host._local._git_metadata import METADATA_CAP, GitMeta, read_git_meta
+from sa3p_host._local._regular_files import read_capped
+from sa3p_host._local._write_staging import Staging
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
 
 __all__ = ["Lister"]
 
-_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW | O_CLOEXEC
 _BY_PATH = operator.attrgetter("path")
 _DIRECTORY_MARK = "ps_d"  # pathspec's name for it (pathspec.patterns.gitignore.spec._DIR_MARK)
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
@@ -96,14 +107,38 @@ def _own_path_only(include: bool, regex: re.Pattern[str]) -> tuple[bool, bool, r
     return include, True, re.compile(regex.pattern + r"\Z", regex.flags)
 
 
+@dataclass(slots=True)
+class _OpenDirectory:
+    """A walked directory's descriptor, kept until its last pending subdirectory is opened."""
+
+    fd: int
+    waiting: int = 0
+
+    def expect(self, children: int) -> None:
+        self.waiting += children
+        if self.waiting == 0:
+            os.close(self.fd)
+
+    def open_child(self, name: str) -> int | None:
+        """Open subdirectory ``name`` (never through a symlink); None if that fails."""
+        try:
+            return os.open(name, _DIRECTORY_FLAGS, dir_fd=self.fd)
+        except OSError:
+            return None  # unreadable, vanished or swapped for a link: git skips it the same way
+        finally:
+            self.expect(-1)
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """A directory still to walk."""
+    """A directory still to walk: ``name`` in ``parent``."""
 
-    real: str
+    parent: _OpenDirectory
+    name: str
     relative: str
     layers: tuple[_Layer, ...]
     only_tracked: bool
+    may_be_repository: bool
 
 
 @dataclass(slots=True)
@@ -119,12 +154,10 @@ class _Found:
     directories: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _load_spec(path: str) -> GitIgnoreSpec | None:
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
+def _load_spec(content: bytes | None) -> GitIgnoreSpec | None:
+    if content is None:
         return None
+    lines = content.decode("utf-8", "surrogateescape").splitlines()
     from pathspec import GitIgnoreSpec  # noqa: PLC0415 - imported on first use: start-up time
 
     spec = GitIgnoreSpec.from_lines(lines)
@@ -177,32 +210,37 @@ class _DirectoryRules:
 
 
 class Lister:
-    """Walks one workspace root and returns its non-ignored nodes.
+    """Walks one workspace and returns its non-ignored nodes.
 
     Args:
-        root: the real path of the workspace root.
+        confinement: the workspace root.
+        staging: the workspace's write staging (its folder is left out of listings).
         recent_window: seconds within which a file counts as modified recently.
-        stale_temporary_age: our temporary files older than this are removed when seen.
     """
 
-    def __init__(self, root: str, *, recent_window: float, stale_temporary_age: float) -> None:
-        self._root = root
+    def __init__(self, confinement: Confinement, *, staging: Staging, recent_window: float) -> None:
+        self._confinement = confinement
+        self._staging = staging
         self._recent_window = recent_window
-        self._stale_age = stale_temporary_age
 
-    def list_below(self, real: str, relative: str) -> list[TreeNode]:
-        """Every non-ignored node strictly below the directory ``real`` (``relative`` to root).
+    def list_below(self, directory: int, relative: str) -> list[TreeNode]:
+        """Every non-ignored node strictly below ``directory`` (a descriptor of ``relative``).
 
         Git's facts (index, config) are re-read on each call so the listing is current.
         """
-        meta = read_git_meta(self._root)
+        meta = read_git_meta(self._confinement)
         layers, ignored = self._ancestor_layers(relative, self._top_layers(meta))
         if ignored and relative not in meta.tracked_directories:
             return []
         found = _Found(time.time() - self._recent_window)
-        stack = [_Pending(real, relative, layers, ignored)]
-        while stack:
-            stack += self._walk_one(stack.pop(), meta, found)
+        top = _OpenDirectory(os.dup(directory), 1)
+        stack = [_Pending(top, ".", relative, layers, ignored, False)]
+        try:
+            while stack:
+                stack += self._walk_one(stack.pop(), meta, found)
+        finally:
+            for pending in stack:  # only after a failure: release what is still open
+                pending.parent.expect(-1)
         return self._nodes(relative, found)
 
     def _walk_one(self, pending: _Pending, meta: GitMeta, found: _Found) -> list[_Pending]:
@@ -214,27 +252,29 @@ class Lister:
         directories, are never stat-ed; ignore rules are skipped when none applies here.
         """
         found.directories[pending.relative] = [0, 0]
-        if not pending.real:
-            return []  # a nested repository: listed, never entered
-        try:
-            fd = os.open(pending.real, _DIRECTORY_FLAGS)
-        except OSError:
-            return []  # unreadable or vanished: git skips it the same way
+        fd = pending.parent.open_child(pending.name)
+        if fd is None:
+            return []
+        here = _OpenDirectory(fd)
+        children: list[_Pending] = []
         try:
             entries = list(os.scandir(fd))
-            layers = self._with_own_ignore_file(pending, entries)
+            if pending.may_be_repository and self._nested_repository(pending, entries, meta):
+                return []  # a nested repository: listed, never entered
+            layers = self._with_own_ignore_file(pending, entries, fd)
             rules = _DirectoryRules.of(pending.relative, layers)
             may_ignore = None if pending.only_tracked else rules.file_may_be_ignored()
             prefix = f"{pending.relative}/" if pending.relative else ""
             tracked, only_tracked = meta.tracked_files, pending.only_tracked
             files, recent_after, file_kind = found.files, found.recent_after, NodeKind.FILE
-            children: list[_Pending] = []
             count = recent = 0
             for entry in entries:
                 name = entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    if name != ".git":  # .git: a repository, never listed
-                        child = self._child_directory(pending, prefix + name, layers, rules, meta)
+                    if name != ".git" and not (prefix == "" and self._is_staging(fd, name)):
+                        child = self._child_directory(
+                            pending, here, name, layers=layers, rules=rules, meta=meta
+                        )
                         if child is not None:
                             children.append(child)
                     continue
@@ -246,10 +286,8 @@ class Lister:
                     continue
                 if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
                     continue  # sockets, fifos, devices: git does not list them
-                if name[0] == "." and (name == ".git" or is_temporary_name(name)):
-                    if name != ".git":  # .git as a file: a worktree's pointer, never listed
-                        remove_stale_temporary(os.path.join(pending.real, name), self._stale_age)
-                    continue
+                if name == ".git":
+                    continue  # .git as a file: a worktree's pointer, never listed
                 try:
                     fresh = entry.stat(follow_symlinks=False).st_mtime >= recent_after
                 except OSError:
@@ -260,14 +298,25 @@ class Lister:
             found.directories[pending.relative] = [count, recent]
             return children
         finally:
-            os.close(fd)
+            here.expect(len(children))
+
+    def _is_staging(self, fd: int, name: str) -> bool:
+        return self._staging.is_staging_folder(fd, name)
+
+    @staticmethod
+    def _nested_repository(
+        pending: _Pending, entries: list[os.DirEntry[str]], meta: GitMeta
+    ) -> bool:
+        return pending.relative not in meta.tracked_directories and any(
+            entry.name == ".git" for entry in entries
+        )
 
     def _with_own_ignore_file(
-        self, pending: _Pending, entries: list[os.DirEntry[str]]
+        self, pending: _Pending, entries: list[os.DirEntry[str]], fd: int
     ) -> tuple[_Layer, ...]:
         if pending.only_tracked or not any(entry.name == ".gitignore" for entry in entries):
             return pending.layers
-        spec = _load_spec(os.path.join(pending.real, ".gitignore"))
+        spec = _load_spec(read_capped(".gitignore", METADATA_CAP, directory=fd))
         if spec is None:
             return pending.layers
         return (*pending.layers, _Layer.of(pending.relative, spec))
@@ -275,26 +324,24 @@ class Lister:
     def _child_directory(
         self,
         parent: _Pending,
-        relative: str,
+        here: _OpenDirectory,
+        name: str,
+        *,
         layers: tuple[_Layer, ...],
         rules: _DirectoryRules,
         meta: GitMeta,
     ) -> _Pending | None:
-        real = os.path.join(parent.real, relative.rsplit("/", 1)[-1])
+        relative = f"{parent.relative}/{name}" if parent.relative else name
         if parent.only_tracked or rules.ignored(relative, True):
             if relative not in meta.tracked_directories:
                 return None
-            return _Pending(real, relative, layers, True)
-        if os.path.lexists(os.path.join(real, ".git")) and relative not in (
-            meta.tracked_directories
-        ):
-            return _Pending("", relative, layers, False)  # a nested repository: not entered
-        return _Pending(real, relative, layers, False)
+            return _Pending(here, name, relative, layers, True, False)
+        return _Pending(here, name, relative, layers, False, True)
 
     def _top_layers(self, meta: GitMeta) -> tuple[_Layer, ...]:
         layers: list[_Layer] = []
-        for path in (meta.excludes_file, meta.info_exclude):
-            spec = _load_spec(path) if path else None
+        for content in (meta.excludes_file, meta.info_exclude):
+            spec = _load_spec(content)
             if spec is not None:
                 layers.append(_Layer.of("", spec))
         return tuple(layers)
@@ -305,18 +352,26 @@ class Lister:
         """The layers in force in ``relative`` (from its ancestors) and whether it is ignored.
 
         The directory's own ``.gitignore`` is left to the walk, which reads it with its entries.
+        Ancestors are opened one by one from the root, never through a symlink.
         """
         if not relative:
             return layers, False
         parts = relative.split("/")
-        for depth in range(len(parts)):
-            directory = "/".join(parts[:depth])
-            spec = _load_spec(os.path.join(self._root, directory, ".gitignore"))
-            if spec is not None:
-                layers = (*layers, _Layer.of(directory, spec))
-            if _ignored("/".join(parts[: depth + 1]), True, layers):
-                return layers, True
-        return layers, False
+        directory: int | None = os.dup(self._confinement.root_fd)
+        try:
+            for depth in range(len(parts)):
+                base = "/".join(parts[:depth])
+                if directory is not None:
+                    spec = _load_spec(read_capped(".gitignore", METADATA_CAP, directory=directory))
+                    if spec is not None:
+                        layers = (*layers, _Layer.of(base, spec))
+                    directory = _enter(directory, parts[depth])
+                if _ignored("/".join(parts[: depth + 1]), True, layers):
+                    return layers, True
+            return layers, False
+        finally:
+            if directory is not None:
+                os.close(directory)
 
     def _nodes(self, relative: str, found: _Found) -> list[TreeNode]:
         """Files and directories as sorted ``TreeNode`` values, with counts rolled up."""
@@ -341,3 +396,13 @@ class Lister:
         ]
         nodes.sort(key=_BY_PATH)
         return nodes
+
+
+def _enter(directory: int, name: str) -> int | None:
+    """Subdirectory ``name`` of ``directory`` (which is closed), never through a symlink."""
+    try:
+        return os.open(name, O_PATH | _DIRECTORY_FLAGS, dir_fd=directory)
+    except OSError:
+        return None
+    finally:
+        os.close(directory)

@@ -2,8 +2,18 @@
 
 Three facts: where the repository's git directory is (``.git`` as a directory, or a ``.git``
 file saying ``gitdir: …`` as worktrees and submodules have), which paths are tracked (the index,
-``git-index(5)`` versions 2-4), and which global excludes file applies (``core.excludesFile``
-from the system, global and repository config files; default ``$XDG_CONFIG_HOME/git/ignore``).
+``git-index(5)`` versions 2-4), and which ignore files apply above the work tree
+(``info/exclude`` and ``core.excludesFile`` from the system, global and repository config
+files; default ``$XDG_CONFIG_HOME/git/ignore``).
+
+Every file is read through ``read_capped``: only a regular file, never one that blocks, and at
+most ``METADATA_CAP`` bytes (``INDEX_CAP`` for the index); a larger one counts as absent (an
+index too large to read lists nothing as tracked, like a fresh repository). Inside the
+workspace nothing is followed out of it: ``.git`` is resolved beneath the root and the last
+component of every file is opened ``O_NOFOLLOW``. A ``.git`` file (or a ``commondir`` file)
+may name a git directory outside the workspace, as worktrees and submodules do; it is read
+there, read-only, by the same rules. The user's own config and excludes files (outside the
+workspace by nature) are opened by path, links followed, by the same rules too.
 
 Limits, stated in the README: ``include``/``includeIf`` directives in config files are not
 followed; a sparse index's directory entries are treated as tracked directories.
@@ -11,17 +21,29 @@ followed; a sparse index's directory entries are treated as tracked directories.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import struct
 from dataclasses import dataclass
 
-__all__ = ["GitMeta", "read_git_meta"]
+from sa3p_engine import FileSystemError
+from sa3p_host._local._confinement import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Confinement
+from sa3p_host._local._regular_files import read_capped
+
+__all__ = ["INDEX_CAP", "METADATA_CAP", "GitMeta", "read_git_meta"]
+
+METADATA_CAP = 4 << 20
+"""Bytes read at most from an ignore, config, ``.git`` or ``commondir`` file (4 MiB)."""
+INDEX_CAP = 32 << 20
+"""Bytes read at most from ``.git/index`` (32 MiB: about 300,000 tracked files)."""
 
 _INDEX_HEADER = struct.Struct(">4sLL")
 _ENTRY_FIXED = 62
 _FLAGS = struct.Struct(">H")
 _EXTENDED_FLAG = 0x4000
 _NAME_MASK = 0x0FFF
+_DIRECTORY = O_PATH | O_DIRECTORY | O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,68 +53,88 @@ class GitMeta:
     Attributes:
         tracked_files: paths in the index (``/``-separated, relative to the work tree).
         tracked_directories: every directory that holds a tracked path, at any depth.
-        info_exclude: the repository's ``info/exclude`` file, or None outside a repository.
-        excludes_file: the ``core.excludesFile`` in effect (it may not exist), or None.
+        info_exclude: the content of the repository's ``info/exclude`` (None: none).
+        excludes_file: the content of the ``core.excludesFile`` in effect (None: none).
     """
 
     tracked_files: frozenset[str]
     tracked_directories: frozenset[str]
-    info_exclude: str | None
-    excludes_file: str | None
+    info_exclude: bytes | None
+    excludes_file: bytes | None
 
 
-def read_git_meta(root: str) -> GitMeta:
-    """Read the git facts for a work tree rooted at ``root`` (or a plain directory)."""
-    git_dir, common_dir = _find_git_dirs(root)
-    config_files = _config_files(common_dir)
-    excludes = _excludes_file(config_files)
-    if git_dir is None or common_dir is None:
+def read_git_meta(confinement: Confinement) -> GitMeta:
+    """Read the git facts for the work tree at ``confinement``'s root (or a plain directory)."""
+    git_dir, common_dir = _find_git_dirs(confinement)
+    try:
+        config_texts = _config_texts(common_dir)
+        excludes = _excludes_file(config_texts)
+        if git_dir is None or common_dir is None:
+            return GitMeta(
+                tracked_files=frozenset(),
+                tracked_directories=frozenset(),
+                info_exclude=None,
+                excludes_file=excludes,
+            )
+        tracked = frozenset(_read_index_paths(read_capped("index", INDEX_CAP, directory=git_dir)))
         return GitMeta(
-            tracked_files=frozenset(),
-            tracked_directories=frozenset(),
-            info_exclude=None,
+            tracked_files=tracked,
+            tracked_directories=frozenset(_parents_of(tracked)),
+            info_exclude=_read_in(common_dir, "info", "exclude"),
             excludes_file=excludes,
         )
-    tracked = frozenset(_read_index_paths(os.path.join(git_dir, "index")))
-    return GitMeta(
-        tracked_files=tracked,
-        tracked_directories=frozenset(_parents_of(tracked)),
-        info_exclude=os.path.join(common_dir, "info", "exclude"),
-        excludes_file=excludes,
-    )
+    finally:
+        for fd in {git_dir, common_dir}:
+            if fd is not None:
+                os.close(fd)
 
 
-def _find_git_dirs(root: str) -> tuple[str | None, str | None]:
-    dot_git = os.path.join(root, ".git")
-    if os.path.isdir(dot_git):
-        return dot_git, _common_dir(dot_git)
+def _find_git_dirs(confinement: Confinement) -> tuple[int | None, int | None]:
+    """Descriptors (owned) of the git directory and the common directory, or (None, None)."""
     try:
-        with open(dot_git, encoding="utf-8", errors="surrogateescape") as handle:
-            first = handle.readline().strip()
-    except OSError:
+        with confinement.open(".git", O_PATH, action="read") as opened:
+            if stat.S_ISDIR(opened.info.st_mode):
+                git_dir = os.dup(opened.fd)
+                return git_dir, _common_dir(git_dir)
+    except FileSystemError:
         return None, None
+    pointer = read_capped(".git", METADATA_CAP, directory=confinement.root_fd)
+    first = os.fsdecode(pointer or b"").partition("\n")[0].strip()
     if not first.startswith("gitdir:"):
         return None, None
-    git_dir = os.path.join(root, first[len("gitdir:") :].strip())
-    return (git_dir, _common_dir(git_dir)) if os.path.isdir(git_dir) else (None, None)
-
-
-def _common_dir(git_dir: str) -> str:
+    location = os.path.join(confinement.root, first[len("gitdir:") :].strip())
     try:
-        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
-            return os.path.normpath(os.path.join(git_dir, handle.readline().strip()))
+        git_dir = os.open(location, _DIRECTORY)
     except OSError:
-        return git_dir
+        return None, None
+    return git_dir, _common_dir(git_dir)
 
 
-def _read_index_paths(index_path: str) -> list[str]:
-    """Paths in a git index file (``git-index(5)``); empty when absent or unreadable."""
+def _common_dir(git_dir: int) -> int:
+    """The common directory named by ``git_dir``'s ``commondir`` file, or ``git_dir`` itself."""
+    pointer = read_capped("commondir", METADATA_CAP, directory=git_dir)
+    location = os.fsdecode(pointer or b"").partition("\n")[0].strip()
+    if location:
+        with contextlib.suppress(OSError):
+            return os.open(location, _DIRECTORY, dir_fd=git_dir)
+    return git_dir
+
+
+def _read_in(directory: int, folder: str, name: str) -> bytes | None:
+    """``folder/name`` below ``directory``, neither component followed if a symlink."""
     try:
-        with open(index_path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(folder, _DIRECTORY | O_NOFOLLOW, dir_fd=directory)
     except OSError:
-        return []
-    if len(data) < _INDEX_HEADER.size:
+        return None
+    try:
+        return read_capped(name, METADATA_CAP, directory=fd)
+    finally:
+        os.close(fd)
+
+
+def _read_index_paths(data: bytes | None) -> list[str]:
+    """Paths in a git index file's content (``git-index(5)``); empty when absent or corrupt."""
+    if data is None or len(data) < _INDEX_HEADER.size:
         return []
     signature, version, count = _INDEX_HEADER.unpack_from(data)
     if signature != b"DIRC" or version not in (2, 3, 4):
@@ -152,40 +194,46 @@ def _parents_of(paths: frozenset[str]) -> set[str]:
     return parents
 
 
-def _config_files(common_dir: str | None) -> list[str]:
-    """Config files in git's order of precedence (later wins), per ``git-config(1)``."""
+def _config_texts(common_dir: int | None) -> list[bytes]:
+    """Config files' contents in git's order of precedence (later wins), per ``git-config(1)``."""
     home = os.path.expanduser("~")
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    files = [] if os.environ.get("GIT_CONFIG_NOSYSTEM") else ["/etc/gitconfig"]
+    paths = [] if os.environ.get("GIT_CONFIG_NOSYSTEM") else ["/etc/gitconfig"]
     global_override = os.environ.get("GIT_CONFIG_GLOBAL")
     if global_override is not None:
-        files.append(global_override)
+        paths.append(global_override)
     else:
-        files += [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
+        paths += [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
+    texts = [text for path in paths if (text := _read_user_file(path)) is not None]
     if common_dir is not None:
-        files.append(os.path.join(common_dir, "config"))
-    return files
+        text = read_capped("config", METADATA_CAP, directory=common_dir)
+        texts += [text] if text is not None else []
+    return texts
 
 
-def _excludes_file(config_files: list[str]) -> str | None:
+def _read_user_file(path: str) -> bytes | None:
+    """A file of the user's own (outside the workspace): links followed, regular files only."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return None
+    return read_capped(real, METADATA_CAP)
+
+
+def _excludes_file(config_texts: list[bytes]) -> bytes | None:
     value: str | None = None
-    for path in config_files:
-        value = _core_excludes_file(path) or value
+    for text in config_texts:
+        value = _core_excludes_file(text) or value
     if value is None:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-        return os.path.join(xdg, "git", "ignore")
-    return os.path.expanduser(value) if value else None
+        return _read_user_file(os.path.join(xdg, "git", "ignore"))
+    return _read_user_file(os.path.expanduser(value)) if value else None
 
 
-def _core_excludes_file(path: str) -> str | None:
+def _core_excludes_file(text: bytes) -> str | None:
     """The last ``core.excludesFile`` in one config file (sections and keys case-insensitive)."""
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return None
     section, found = "", None
-    for raw in lines:
+    for raw in text.decode("utf-8", "surrogateescape").splitlines():
         line = raw.strip()
         if line.startswith("["):
             section = line[1:].split("]", 1)[0].strip().split()[0].lower() if "]" in line else ""

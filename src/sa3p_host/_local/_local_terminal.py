@@ -14,18 +14,18 @@ still hold its output open is treated alike: its leftover output stays readable 
 A command is *active* while its process group has a live member, not only while its shell
 runs: ``sleep 100 & echo started`` returns at once with the shell's exit code (0), and its pid
 stays in ``active_pids`` (so the model knows a server runs and can signal it) until the last
-process of the group ends. After the shell was reaped, the group is probed with
-``killpg(pgid, 0)``, first reaping members that are our zombie children (orphans re-parented
-to us as subreaper; see ``_processes.group_alive``); a group once found empty is remembered as
-ended, so a later reuse of its number is never mistaken for it. ``poll`` and ``signal`` wait
-for that same end: ``poll(timeout=…)`` returns when the whole group ended or at the timeout,
-with the output printed since the last read; ``signal``'s ``exited`` means the group is empty.
-Processes that left the group (``setsid``) are not counted; ``close`` still ends them.
+process of the group ends. The group is held by identity (``_process_groups``: a pidfd of its
+leader, or the leader kept unreaped until the group is empty), so neither a probe nor a signal
+ever reaches a process that got the number later; a group once found empty is ended for good.
+``poll`` and ``signal`` wait for that same end: ``poll(timeout=…)`` returns when the whole group
+ended or at the timeout, with the output printed since the last read; ``signal``'s ``exited``
+means the group is empty. Processes that left the group (``setsid``) are not counted; ``close``
+still ends them (``_process_cleanup``: environment and descriptor marks, descent, subreaper).
 """
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import os
 import secrets
 import select
@@ -33,6 +33,7 @@ import signal as signals
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,10 +41,11 @@ from sa3p_engine import ErrorCode, RunResult, SignalResult, TerminalError
 from sa3p_host._local._capped_output import CappedOutput
 from sa3p_host._local._process_cleanup import (
     MARKER_VARIABLE,
+    Marks,
     become_subreaper,
     end_process_tree,
-    group_alive,
 )
+from sa3p_host._local._process_groups import ProcessGroup, open_process_group
 
 __all__ = ["LocalTerminal"]
 
@@ -51,6 +53,7 @@ _READ_SIZE = 64 * 1024
 _LINGER = 0.05  # seconds to wait for the pipe's EOF after the shell exited
 _MAX_FINISHED = 1024
 _GROUP_CHECK = 0.02  # seconds between probes of a group whose shell exited
+_MARKER_AT = 512
 
 
 @dataclass(eq=False, slots=True)
@@ -58,14 +61,15 @@ class _Job:
     """One started command (mutable: its state changes as the process runs)."""
 
     process: subprocess.Popen[bytes]
+    group: ProcessGroup
     output: CappedOutput
     started: float
-    exit_fd: int
     stdout_fd: int | None
     exited: threading.Event = field(default_factory=threading.Event)
     drained: threading.Event = field(default_factory=threading.Event)
     ended: float | None = None
-    group_ended: bool = False  # the shell was reaped and its process group found empty
+    exit_code: int | None = None
+    group_ended: bool = False  # the shell exited and its process group was found empty
 
     @property
     def pid(self) -> int:
@@ -73,12 +77,11 @@ class _Job:
 
     def is_active(self) -> bool:
         """Whether the shell or any process of its group still runs (see the module notes)."""
-        if not self.exited.is_set():
-            return True
         if self.group_ended:
             return False
-        if group_alive(self.pid):  # the group id is the shell's pid: it has its own session
+        if not self.exited.is_set() or self.group.alive():
             return True
+        self.group.release()  # ended, and the exit is seen: nobody polls its descriptor
         self.group_ended = True
         return False
 
@@ -105,7 +108,7 @@ class LocalTerminal:
             the group is empty; the bound only matters for a process that outlives the signal).
         environment: the commands' environment (default: this process's, at construction).
         subreaper: on Linux, mark this process a child subreaper so orphaned descendants can be
-            found and reaped by ``close`` (process-wide; see ``_processes``).
+            found and reaped by ``close`` (process-wide; see ``_process_cleanup``).
     """
 
     def __init__(
@@ -122,11 +125,16 @@ class LocalTerminal:
         self._shell = shell
         self._output_limit = output_limit
         self._signal_grace = signal_grace
-        self._token = secrets.token_hex(16)
         self._environment = {**(os.environ if environment is None else environment)}
-        self._environment[MARKER_VARIABLE] = self._token
+        self._marker_fd = _marker_descriptor()
+        self._release_marker = weakref.finalize(self, os.close, self._marker_fd)
+        self._marks = Marks(
+            token=secrets.token_hex(16),
+            descriptor=f"pipe:[{os.fstat(self._marker_fd).st_ino}]",
+        )
+        self._environment[MARKER_VARIABLE] = self._marks.token
         self._jobs: dict[int, _Job] = {}
-        self._groups: set[int] = set()
+        self._started_any = False
         self._lock = threading.Lock()
         self._closed = False
         if subreaper:
@@ -172,13 +180,12 @@ class LocalTerminal:
                 ErrorCode.INVALID_SIGNAL, f"{signal} is not a valid signal number on this system"
             )
         if job.is_active():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal)  # the group id is the pid: each command has its session
+            job.group.send(signal)  # by identity: never to a later owner of the number
         if signal:
             exited = job.wait_for_end(time.monotonic() + self._signal_grace)
         else:
             exited = not job.is_active()
-        return SignalResult(pid=pid, signal=signal, exited=exited, exit_code=job.process.returncode)
+        return SignalResult(pid=pid, signal=signal, exited=exited, exit_code=job.exit_code)
 
     def active_pids(self) -> list[int]:
         """Commands this terminal started whose shell or process group still runs, ascending."""
@@ -194,17 +201,18 @@ class LocalTerminal:
         with self._lock:
             self._closed = True
             jobs = list(self._jobs.values())
-            groups = set(self._groups)
+            started_any = self._started_any
         for job in jobs:
-            with contextlib.suppress(OSError):
-                os.killpg(job.pid, signals.SIGKILL)
+            job.group.send(signals.SIGKILL)
+        if started_any:  # descendants can only come from commands: none ran, nothing to find
+            end_process_tree(self._marks, [job.group for job in jobs])
         for job in jobs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                job.process.wait(timeout=5.0)  # reap leaders first, keeping their exit status
-        if groups:  # descendants can only come from commands: none ran, nothing to look for
-            end_process_tree(self._token, groups)
+            job.group.reap_leader(timeout=5.0)  # after their groups are gone
         for job in jobs:
             job.drained.wait(1.0)  # the drain threads see EOF once every writer is gone
+            if job.exited.wait(1.0):
+                job.group.release()
+        self._release_marker()  # closes the marker descriptor (only the first time)
 
     def __enter__(self) -> LocalTerminal:
         return self
@@ -226,6 +234,7 @@ class LocalTerminal:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=(self._marker_fd,),
             )
         except (OSError, ValueError) as exc:
             raise TerminalError(
@@ -234,14 +243,14 @@ class LocalTerminal:
         assert process.stdout is not None
         job = _Job(
             process=process,
+            group=open_process_group(process),
             output=CappedOutput(self._output_limit),
             started=time.monotonic(),
-            exit_fd=_exit_notifier(process),
             stdout_fd=process.stdout.fileno(),
         )
         with self._lock:
             self._jobs[process.pid] = job
-            self._groups.add(process.pid)
+            self._started_any = True
             self._forget_old_jobs()
         return job
 
@@ -258,9 +267,9 @@ class LocalTerminal:
         finished = [job for job in self._jobs.values() if job.drained.is_set()]
         if len(finished) <= _MAX_FINISHED:
             return
-        ended = [job.pid for job in finished if not job.is_active()]  # a live group is kept
-        for pid in ended[: max(0, len(ended) - _MAX_FINISHED)]:
-            del self._jobs[pid]
+        ended = [job for job in finished if not job.is_active()]  # a live group is kept
+        for job in ended[: max(0, len(ended) - _MAX_FINISHED)]:
+            del self._jobs[job.pid]
 
     def _drain_in_background(self, job: _Job) -> None:
         thread = threading.Thread(
@@ -276,23 +285,28 @@ class LocalTerminal:
             head=segment.head,
             tail=segment.tail,
             total_bytes=segment.total_bytes,
-            exit_code=job.process.returncode if exited else None,
+            exit_code=job.exit_code if exited else None,
             duration=((job.ended if exited and job.ended else wait_end) - job.started),
         )
 
 
-def _exit_notifier(process: subprocess.Popen[bytes]) -> int:
-    """A file descriptor that becomes readable when ``process`` exits (a pidfd on Linux)."""
-    with contextlib.suppress(AttributeError, OSError):
-        return os.pidfd_open(process.pid)
+def _marker_descriptor() -> int:
+    """The read end of a pipe nothing will ever be written to: every command inherits it, and
+    holding it marks a process as this terminal's (``_process_cleanup``).
+
+    It is moved to a high number (``_MARKER_AT`` or above) so that it sits apart from the
+    descriptors ``subprocess`` keeps open in the child: CPython 3.11 closes the others with
+    ``close_range`` between the kept ones, and two kept descriptors side by side make that fail
+    over to closing them one by one (~60 us more per command).
+    """
     read_end, write_end = os.pipe()
-
-    def wait_then_notify() -> None:
-        process.wait()
-        os.close(write_end)
-
-    threading.Thread(target=wait_then_notify, daemon=True).start()
-    return read_end
+    os.close(write_end)
+    try:
+        high = fcntl.fcntl(read_end, fcntl.F_DUPFD_CLOEXEC, _MARKER_AT)
+    except OSError:
+        return read_end  # a low descriptor limit: it works all the same
+    os.close(read_end)
+    return high
 
 
 def _pump(job: _Job, deadline: float | None) -> bool:
@@ -302,7 +316,7 @@ def _pump(job: _Job, deadline: float | None) -> bool:
     if job.stdout_fd is not None:
         poller.register(job.stdout_fd, select.POLLIN)
     if not job.exited.is_set():
-        poller.register(job.exit_fd, select.POLLIN)
+        poller.register(job.group.exit_fd, select.POLLIN)
     linger_until: float | None = None
     while not (job.exited.is_set() and job.stdout_fd is None):
         now = time.monotonic()
@@ -313,8 +327,8 @@ def _pump(job: _Job, deadline: float | None) -> bool:
         for fd, _ in poller.poll(wait_ms):
             if fd == job.stdout_fd:
                 _read_some(job, poller)
-            elif fd == job.exit_fd:
-                poller.unregister(job.exit_fd)
+            elif fd == job.group.exit_fd:
+                poller.unregister(fd)
                 _mark_exited(job)
                 linger_until = time.monotonic() + _LINGER if deadline is not None else None
     return job.exited.is_set()
@@ -337,9 +351,8 @@ def _read_some(job: _Job, poller: select.poll) -> None:
 
 
 def _mark_exited(job: _Job) -> None:
-    job.process.wait()
+    job.exit_code = job.group.leader_exited()
     job.ended = time.monotonic()
-    os.close(job.exit_fd)
     job.exited.set()
 
 
