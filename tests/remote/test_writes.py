@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -146,8 +148,16 @@ def test_a_corrupted_body_is_refused_with_write_mismatch(unix_guest: RunningGues
     assert list(unix_guest.workspace.iterdir()) == []
 
 
-def _temporaries(workspace: Path) -> list[Path]:
-    return [p for p in workspace.iterdir() if p.name.endswith(".tmp")]
+def _staged_bytes(workspace: Path) -> int:
+    """Bytes the guest (a thread of this process) has staged for writes in ``workspace``: an
+    unnamed ``O_TMPFILE`` shows in ``/proc/self/fd`` as ``workspace/#inode (deleted)``."""
+    total = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{name}")
+            if target.startswith(f"{workspace}/") and target.endswith(" (deleted)"):
+                total += os.stat(f"/proc/self/fd/{name}").st_size
+    return total
 
 
 def test_a_write_file_reaches_the_guest_disk_before_its_close_tag(
@@ -162,14 +172,14 @@ def test_a_write_file_reaches_the_guest_disk_before_its_close_tag(
             for instruction in parser.feed(chunk):
                 assert e.feed(instruction) == []
         deadline = time.monotonic() + 10
-        while not _temporaries(unix_guest.workspace) and time.monotonic() < deadline:
+        while not _staged_bytes(unix_guest.workspace) and time.monotonic() < deadline:
             time.sleep(0.02)
-        temporary = _temporaries(unix_guest.workspace)
-        assert temporary and not (unix_guest.workspace / "s.bin").exists()
+        assert _staged_bytes(unix_guest.workspace) > 0  # on the guest's disk, unnamed...
+        assert list(unix_guest.workspace.iterdir()) == []  # ...and nothing visible yet
         outputs = [o for i in parser.feed(b"</write_file>") for o in e.feed(i)]
         assert [o.ok for o in outputs] == [True]
     assert (unix_guest.workspace / "s.bin").stat().st_size == 3 * len(chunk)
-    assert _temporaries(unix_guest.workspace) == []
+    assert [p.name for p in unix_guest.workspace.iterdir()] == ["s.bin"]
 
 
 def test_a_turn_cut_off_mid_write_commits_nothing(unix_guest: RunningGuest) -> None:

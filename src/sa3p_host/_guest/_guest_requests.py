@@ -1,11 +1,13 @@
 """Serving one stream's request on the guest: dispatch to LocalVfs / LocalTerminal / processes.
 
 Cheap, bounded operations are answered inline, on the event loop, as the request arrives
-(``serve_inline``): cwd, stat, active pids, and reads of a regular file of at most
-``INLINE_READ_LIMIT`` bytes. That saves a task and two thread hops per request (about half a
-small round trip). The price: while one runs, the loop serves nobody else; each is a few
-system calls on metadata or up to 64 KiB of (normally cached) data, so the stall is
-microseconds, but a cold or network filesystem could make it milliseconds for every client.
+(``serve_inline``): cwd, stat, active pids, and reads whose answer is at most
+``INLINE_READ_LIMIT`` bytes (a small file read whole, whatever length was asked). That saves a
+task and two thread hops per request (most of a small round trip). The price: while one runs,
+the loop serves nobody else; each is a few system calls on metadata or up to 64 KiB of
+(normally cached) data, so the stall is microseconds, but a cold or network filesystem could
+make it milliseconds for every client. ``LocalVfs`` opens regular files only, without
+blocking, so a FIFO or a device is refused at once rather than stalling the loop.
 Everything that can block long (bigger reads, hashes, listings, writes and their fsync,
 terminal run/poll/close) runs in worker threads (``anyio.to_thread.run_sync``) under bounded
 limiters shared by the whole guest, so one slow operation never stalls another client. A
@@ -16,8 +18,6 @@ detail; anything else unexpected becomes ``INTERNAL_ERROR`` for that stream only
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -144,27 +144,19 @@ class Operations:
                 return stat_reply(self._vfs.stat(path))
             case ListProcessesRequest():
                 return ProcessListReply(tuple(self.terminal.active_pids()))
-            case ReadRequest(path=path, offset=offset, length=length) if self._is_small(
-                path, offset, length
-            ):
-                bound = INLINE_READ_LIMIT + 1 if length is None else length
-                data = self._vfs.read(path, offset, bound)
-                return ReadData(data) if len(data) <= INLINE_READ_LIMIT else None  # it grew
+            case ReadRequest(path=path, offset=offset, length=length):
+                return self._small_read(path, offset, length)
             case _:
                 return None
 
-    def _is_small(self, path: str, offset: int, length: int | None) -> bool:
-        # A regular file only: opening a FIFO would block the loop until a writer comes.
-        # (A file swapped for a FIFO between this check and the open still could: the price
-        # of serving on the loop, for a race only the sandbox's own processes can run.)
-        try:
-            info = os.stat(os.path.join(self._vfs.cwd(), path))
-        except (OSError, ValueError):
-            return False  # the thread path reports the error properly
-        if not stat.S_ISREG(info.st_mode) or offset < 0:
-            return False
-        wanted = info.st_size - offset if length is None else length
-        return wanted <= INLINE_READ_LIMIT
+    def _small_read(self, path: str, offset: int, length: int | None) -> ReadData | None:
+        """The whole answer to a read if it is at most ``INLINE_READ_LIMIT`` bytes (a short
+        read means the file ended); None: serve it in a task. ``LocalVfs`` opens regular files
+        only, without blocking, so a FIFO cannot stall the loop here."""
+        bound = INLINE_READ_LIMIT + 1 if length is None else min(length, INLINE_READ_LIMIT + 1)
+        data = self._vfs.read(path, offset, bound)
+        complete = len(data) < bound or len(data) == length
+        return ReadData(data) if complete and len(data) <= INLINE_READ_LIMIT else None
 
     async def serve(self, stream_id: int, message: Message) -> None:
         """Answer ``message`` on ``stream_id``; never raises for the peer's or the disk's
