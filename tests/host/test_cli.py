@@ -73,7 +73,7 @@ def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> N
 
 def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_bytes(b"old content")
-    process = _start(tmp_path)
+    process = _start(tmp_path, *ONE_RUN)  # the write is staged by this very process
     assert process.stdin is not None
     process.stdin.write(b'<write_file path="big.txt">' + b"x" * (4 << 20))
     process.stdin.flush()
