@@ -450,7 +450,13 @@ class Connection:
     def _abandon(
         self, record: StreamRecord, code: WireErrorCode, message: str, events: list[Event]
     ) -> None:
-        """The peer reset the stream, or will not serve it (GOAWAY)."""
+        """The peer reset the stream, or will not serve it (GOAWAY). A stream already closed
+        here (both ENDs crossed, ours still queued) only drops what is queued: the application
+        has seen it end, and there is no RESET transition from CLOSED."""
+        if record.state is StreamState.CLOSED:
+            self._scheduler.discard(record)
+            self._forget(record)
+            return
         self._close_stream(record)
         stream_id = record.stream_id
         events.append(StreamReset(stream_id=stream_id, code=code, message=message, remote=True))
