@@ -26,7 +26,14 @@ from sa3p_protocol._connection_events import (
     StreamReset,
 )
 from sa3p_protocol._flow_control import ReceiveWindow, SendScheduler, StreamRecord
-from sa3p_protocol._frames import CONTROL_OPCODES, STREAM_OPENING_OPCODES, Frame, FrameCodec, Opcode
+from sa3p_protocol._frames import (
+    CONTROL_OPCODES,
+    STREAM_OPENING_OPCODES,
+    Frame,
+    FrameCodec,
+    Opcode,
+    new_frame,
+)
 from sa3p_protocol._handshake import (
     HANDSHAKE_MAX_PAYLOAD,
     MAX_WINDOW,
@@ -34,7 +41,7 @@ from sa3p_protocol._handshake import (
     Handshake,
     Role,
 )
-from sa3p_protocol._payload_codec import Message, decode_message, message_frame
+from sa3p_protocol._payload_codec import Message, decode_message, encode_message, message_frame
 from sa3p_protocol._stream_table import StreamTable
 from sa3p_protocol._transitions import (
     CONNECTION_TRANSITIONS,
@@ -54,7 +61,18 @@ from sa3p_protocol._wire_errors import (
 from sa3p_protocol.messages import Auth, ErrorReply, GoAway, Hello, Ping, Pong, Reset, WindowUpdate
 
 _HANDSHAKE_STATES = (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH)
+_SENDING_STATES = (ConnectionState.OPEN, ConnectionState.CLOSING)
+_RECEIVING_STATES = (StreamState.OPEN, StreamState.LOCAL_ENDED)
 _CONNECTION_ONLY = CONTROL_OPCODES - {Opcode.RESET, Opcode.END}
+_STREAM_FRAME_OPCODES = frozenset(Opcode) - CONTROL_OPCODES | {Opcode.END}
+"""Requests, replies and END: the frames a stream's state machine and windows take."""
+# Members used per frame, bound once: in CPython 3.11 ``Opcode.END`` and the like go through
+# the enum metaclass's ``__getattr__`` hook, which costs as much as a function call.
+_CONNECTION_OPEN, _CONNECTION_CLOSED = ConnectionState.OPEN, ConnectionState.CLOSED
+_STREAM_CLOSED = StreamState.CLOSED
+_SEND, _SEND_END = StreamInput.SEND, StreamInput.SEND_END
+_RECEIVE, _RECEIVE_END = StreamInput.RECEIVE, StreamInput.RECEIVE_END
+_END = Opcode.END
 
 
 class Connection:
@@ -136,7 +154,7 @@ class Connection:
 
     def can_open_stream(self) -> bool:
         """Whether ``open_stream`` would be accepted now."""
-        if self._state is not ConnectionState.OPEN or self._peer is None:
+        if self._state is not _CONNECTION_OPEN or self._peer is None:
             return False
         return self._table.can_open_local(self._peer.max_open_streams)
 
@@ -168,13 +186,14 @@ class Connection:
         opcode = type(message).OPCODE
         if opcode is None or opcode in CONTROL_OPCODES:
             raise UsageError(f"{type(message).__name__} is not a stream message")
-        frame = message_frame(stream_id, message)
-        if len(frame.payload) > self.max_send_payload:
+        payload = encode_message(message)
+        if len(payload) > (self._peer.max_frame_payload if self._peer else 0):
             raise UsageError(
-                f"payload of {len(frame.payload)} bytes exceeds the peer's limit of "
+                f"payload of {len(payload)} bytes exceeds the peer's limit of "
                 f"{self.max_send_payload}"
             )
-        self._scheduler.push(self._local_step(stream_id, StreamInput.SEND), frame)
+        record = self._local_step(stream_id, _SEND)
+        self._scheduler.push(record, new_frame(Frame, (stream_id, opcode, payload)))
         if end_stream:
             self.end_stream(stream_id)
 
@@ -195,9 +214,8 @@ class Connection:
 
     def end_stream(self, stream_id: int) -> None:
         """Queue END: this side sends nothing more on ``stream_id``."""
-        self._scheduler.push(
-            self._local_step(stream_id, StreamInput.SEND_END), Frame(stream_id, Opcode.END)
-        )
+        record = self._local_step(stream_id, _SEND_END)
+        self._scheduler.push(record, new_frame(Frame, (stream_id, _END, b"")))
 
     def reset_stream(
         self, stream_id: int, code: WireErrorCode = WireErrorCode.CANCELLED, message: str = ""
@@ -205,7 +223,7 @@ class Connection:
         """Abandon ``stream_id`` now: queued frames are dropped, RESET goes out first.
         Resetting a stream that is already closed does nothing."""
         record = self._streams.get(stream_id)
-        if record is not None and record.state is not StreamState.CLOSED:
+        if record is not None and record.state is not _STREAM_CLOSED:
             self._close_stream(record)
             self._queue_control(stream_id, Reset(code, message))
 
@@ -217,7 +235,7 @@ class Connection:
         if increment:
             self._queue_control(0, WindowUpdate(increment))
         record = self._streams.get(stream_id)
-        if record is not None and record.state in (StreamState.OPEN, StreamState.LOCAL_ENDED):
+        if record is not None and record.state in _RECEIVING_STATES:
             increment = record.receive.acknowledge(min(size, record.receive.unacknowledged))
             if increment:
                 self._queue_control(stream_id, WindowUpdate(increment))
@@ -244,14 +262,14 @@ class Connection:
         parts: list[bytes] = []
         while self._control:
             parts.append(self._control.popleft().encode())
-        if self._peer is not None and self._state in (
-            ConnectionState.OPEN,
-            ConnectionState.CLOSING,
-        ):
+        if self._peer is not None and self._state in _SENDING_STATES:
+            control_parts = len(parts)
             for record in self._scheduler.gather(parts, max_bytes):
-                # A stream frame sent is progress: the peer's control frames count anew.
-                self._burst = 0
                 self._forget(record)
+            if len(parts) > control_parts:
+                self._burst = (
+                    0  # a stream frame sent is progress: the peer's control frames count anew
+                )
         return b"".join(parts)
 
     # ---- receiving -------------------------------------------------------------------------
@@ -272,7 +290,7 @@ class Connection:
                 wanted = self._codec.bytes_wanted()
                 self._receive_frames(self._codec.feed(data[:wanted]), events)
                 data = data[wanted:]
-            if data and self._state is not ConnectionState.CLOSED:
+            if data and self._state is not _CONNECTION_CLOSED:
                 self._receive_frames(self._codec.feed(data), events)
         except PayloadTooLarge as error:
             in_handshake = self._state in _HANDSHAKE_STATES
@@ -283,24 +301,32 @@ class Connection:
 
     def _receive_frames(self, frames: list[Frame], events: list[Event]) -> None:
         for frame in frames:
-            opcode, stream_id = frame.opcode, frame.stream_id
-            # Stream 0 carries the connection's frames; WINDOW_UPDATE also goes on a stream.
-            if opcode is not Opcode.WINDOW_UPDATE and (stream_id == 0) != (
-                opcode in _CONNECTION_ONLY
+            stream_id, opcode, payload = frame
+            if (
+                stream_id
+                and opcode in _STREAM_FRAME_OPCODES
+                and self._state not in _HANDSHAKE_STATES
             ):
-                where = "is not allowed on stream 0" if stream_id == 0 else "belongs on stream 0"
-                message = f"{opcode.name} {where}"
-                raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
-            if stream_id == 0:
-                self._receive_control(frame, events)
-            elif self._state in _HANDSHAKE_STATES:
-                raise _before_handshake(opcode)
-            elif opcode is Opcode.WINDOW_UPDATE or opcode is Opcode.RESET:
-                self._receive_stream_control(frame, events)
+                self._receive_stream_frame(stream_id, opcode, payload, events)
             else:
-                self._receive_stream_frame(frame, events)
-            if self._state is ConnectionState.CLOSED:
+                self._receive_other_frame(frame, events)
+            if self._state is _CONNECTION_CLOSED:
                 return
+
+    def _receive_other_frame(self, frame: Frame, events: list[Event]) -> None:
+        """A frame on stream 0, a WINDOW_UPDATE or RESET on a stream, or one misplaced."""
+        opcode, stream_id = frame.opcode, frame.stream_id
+        # Stream 0 carries the connection's frames; WINDOW_UPDATE also goes on a stream.
+        if opcode is not Opcode.WINDOW_UPDATE and (stream_id == 0) != (opcode in _CONNECTION_ONLY):
+            where = "is not allowed on stream 0" if stream_id == 0 else "belongs on stream 0"
+            message = f"{opcode.name} {where}"
+            raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
+        if stream_id == 0:
+            self._receive_control(frame, events)
+        elif self._state in _HANDSHAKE_STATES:
+            raise _before_handshake(opcode)
+        else:  # WINDOW_UPDATE or RESET
+            self._receive_stream_control(frame, events)
 
     def _receive_control(self, frame: Frame, events: list[Event]) -> None:
         message = decode_message(frame.opcode, frame.payload)
@@ -375,45 +401,56 @@ class Connection:
             case _:  # credit for a stream already closed here
                 self._count_unproductive()
 
-    def _receive_stream_frame(self, frame: Frame, events: list[Event]) -> None:
-        size, stream_id = len(frame.payload), frame.stream_id
-        if not self._receive.consume(size):
+    def _receive_stream_frame(
+        self, stream_id: int, opcode: Opcode, payload: bytes, events: list[Event]
+    ) -> None:
+        """A request, reply or END on a stream: windows, the stream's state, then the event."""
+        size = len(payload)
+        if size and not self._receive.consume(size):  # an empty frame takes no credit
             text = "the peer overran the connection window"
             raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
         record = self._streams.get(stream_id)
-        if record is None and self._peer is not None:
-            accepting = self._state is ConnectionState.OPEN
-            record = self._table.open_peer(
-                frame, self._peer.initial_stream_window, accepting=accepting
-            )
-        if record is None:  # a stream already closed here, or refused after GOAWAY
-            self._count_unproductive()
-            self.acknowledge(0, size)
-            return
+        if record is None:
+            record = self._open_peer_stream(stream_id, opcode, size)
+            if record is None:
+                return
         self._burst = 0
-        if not record.receive.consume(size):
+        if size and not record.receive.consume(size):
             text = "the peer overran a stream window"
             raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
-        step = StreamInput.RECEIVE_END if frame.opcode is Opcode.END else StreamInput.RECEIVE
+        step = _RECEIVE_END if opcode is _END else _RECEIVE
         new_state = STREAM_TRANSITIONS.get((record.state, step))
         if new_state is None:
             error = ProtocolError(WireErrorCode.STREAM_CLOSED, "a frame after END")
             self._stream_error(record, error, size, events)
             return
         try:
-            message = decode_message(frame.opcode, frame.payload)
+            message = decode_message(opcode, payload)
         except MalformedPayload as error:
             self._stream_error(record, error, size, events)
             return
         record.state = new_state
-        if step is StreamInput.RECEIVE_END:
+        if step is _RECEIVE_END:
             events.append(StreamEnded(stream_id))
+            self._forget(record)
         elif not record.opened:
             record.opened = True
             events.append(RequestReceived(stream_id=stream_id, message=message, flow_length=size))
         else:
             events.append(MessageReceived(stream_id=stream_id, message=message, flow_length=size))
-        self._forget(record)
+
+    def _open_peer_stream(self, stream_id: int, opcode: Opcode, size: int) -> StreamRecord | None:
+        """The record for a frame on a stream not in the table, or None once the frame (a
+        stream already closed here, or refused after GOAWAY) is dealt with."""
+        record = None
+        if self._peer is not None:
+            accepting = self._state is _CONNECTION_OPEN
+            initial_window = self._peer.initial_stream_window
+            record = self._table.open_peer(stream_id, opcode, initial_window, accepting=accepting)
+        if record is None:
+            self._count_unproductive()
+            self.acknowledge(0, size)
+        return record
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -438,8 +475,8 @@ class Connection:
         return record
 
     def _forget(self, record: StreamRecord) -> None:
-        if record.state is StreamState.CLOSED and not record.queue:
-            self._streams.pop(record.stream_id, None)
+        if record.state is _STREAM_CLOSED and not record.queue:
+            self._table.forget(record)
 
     def _close_stream(self, record: StreamRecord) -> None:
         """Close ``record`` at once (a RESET either way): its queued frames are dropped."""
@@ -484,7 +521,7 @@ class Connection:
 
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
         self._scheduler.clear()
-        self._streams.clear()
+        self._table.clear()
         self._queue_control(0, GoAway(self._table.highest_peer_id, error.code, error.message))
         self._transition(ConnectionInput.FAILED)
         events.append(

@@ -95,8 +95,9 @@ class SendScheduler:
     def push(self, record: StreamRecord, frame: Frame) -> None:
         record.queue.append(frame)
         record.queued_bytes += len(frame.payload)
-        if not record.blocked:
-            self.schedule(record)
+        if not (record.blocked or record.scheduled):
+            record.scheduled = True
+            self._ready.append(record)
 
     def schedule(self, record: StreamRecord) -> None:
         """Put ``record`` in the turn order if it has frames and is not there already."""
@@ -121,26 +122,36 @@ class SendScheduler:
         self._ready.clear()
 
     def gather(self, parts: list[bytes], max_bytes: int | None) -> list[StreamRecord]:
-        """Append sendable frames' bytes to ``parts``; return the records that sent one."""
-        sent: list[StreamRecord] = []
+        """Append sendable frames' bytes to ``parts``; return the records whose queues they
+        emptied (a closed one can then be forgotten)."""
+        drained: list[StreamRecord] = []
+        ready = self._ready
+        budget = _UNLIMITED if max_bytes is None else max_bytes
         gathered = 0
-        while self._ready and (max_bytes is None or gathered < max_bytes):
-            record = self._ready[0]
-            frame = record.queue[0]
-            size = len(frame.payload)
+        while ready and gathered < budget:
+            record = ready[0]
+            queue = record.queue
+            stream_id, opcode, payload = queue[0]
+            size = len(payload)
             if size > self.connection_window:
                 break  # the whole connection waits for credit; the turn order is kept
-            self._ready.popleft()
-            record.scheduled = False
+            ready.popleft()
             if size > record.send_window:
+                record.scheduled = False
                 record.blocked = True
                 continue
-            record.queue.popleft()
+            queue.popleft()
             record.queued_bytes -= size
             self.connection_window -= size
             record.send_window -= size
-            parts += (_HEADER.pack(MAGIC, frame.stream_id, frame.opcode, size), frame.payload)
+            parts += (_HEADER.pack(MAGIC, stream_id, opcode, size), payload)
             gathered += HEADER_LEN + size
-            self.schedule(record)
-            sent.append(record)
-        return sent
+            if queue:
+                ready.append(record)  # its next frame waits for the next turn
+            else:
+                record.scheduled = False
+                drained.append(record)
+        return drained
+
+
+_UNLIMITED = 1 << 64  # more than any connection window lets through

@@ -20,7 +20,7 @@ import enum
 import struct
 from collections.abc import Callable
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from typing import Annotated, Any, ClassVar, TypeVar, dataclass_transform, get_args, get_type_hints
 
 from sa3p_protocol._frames import Frame, Opcode
@@ -177,20 +177,23 @@ def _encode_bytes(value: bytes) -> bytes:
     return _U32.pack(len(value)) + value
 
 
-def _read_bytes(data: bytes, position: int, out: list[Any]) -> int:
-    (size,) = _U32.unpack_from(data, position)
-    start = position + 4
-    end: int = start + size
-    if end > len(data):
-        raise _Truncated
-    out.append(data[start:end])
-    return end
+def _sized_reader(convert: Callable[[bytes], Any]) -> Reader:
+    """A u32 byte length, then the bytes, given to ``convert``."""
+
+    def read(data: bytes, position: int, out: list[Any]) -> int:
+        (size,) = _U32.unpack_from(data, position)
+        start = position + 4
+        end: int = start + size
+        if end > len(data):
+            raise _Truncated
+        out.append(convert(data[start:end]))
+        return end
+
+    return read
 
 
-def _read_str(data: bytes, position: int, out: list[Any]) -> int:
-    position = _read_bytes(data, position, out)
-    out[-1] = out[-1].decode("utf-8", "surrogateescape")
-    return position
+_read_bytes = _sized_reader(bytes)  # bytes(raw) is raw itself
+_read_str = _sized_reader(methodcaller("decode", "utf-8", "surrogateescape"))
 
 
 def _read_rest(data: bytes, position: int, out: list[Any]) -> int:
@@ -333,9 +336,20 @@ class _Layout:
                 self.encoders.append((encode, get))
                 self.readers.append(read)
         self.invariants = cls.__post_init__ is not Message.__post_init__
+        # The slots' own setters: what a frozen dataclass's __init__ reaches through
+        # object.__setattr__, without looking the name up each time.
+        self.setters = list(enumerate(getattr(cls, name).__set__ for name in self.names))
+        self.encode: Callable[[Message], bytes] = self._encode_fields
+        """The payload bytes of a message."""
+        self.decode: Callable[[bytes], Message] = self._decode_fields
+        """The message a payload holds (its errors are listed below)."""
+        if self.bulk:
+            self.encode, self.decode = self._encode_bulk, self._decode_bulk
+        elif not self.fields:
+            self.empty = _new_object(cls)  # the one value of a class without fields (END, OK)
+            self.decode = self._decode_empty
 
-    def encode(self, message: Message) -> bytes:
-        """The payload bytes of ``message``."""
+    def _encode_fields(self, message: Message) -> bytes:
         return b"".join([encode(get(message)) for encode, get in self.encoders])
 
     def read(self, data: bytes, position: int, out: list[Any]) -> int:
@@ -357,13 +371,34 @@ class _Layout:
         for index, convert in self.conversions:
             values[index] = convert(values[index])
         message = _new_object(self.cls)
-        for name, value in zip(self.names, values, strict=True):
-            _set_field(message, name, value)
+        for index, set_field in self.setters:  # no zip(): building one costs as much as a field
+            set_field(message, values[index])
         return message
+
+    # A payload's decoder, chosen once per class. Each raises ``struct.error`` or
+    # ``_Truncated`` for a payload that ends early, ``ValueError`` for one the class refuses
+    # or with bytes after the last field.
+
+    def _decode_fields(self, payload: bytes) -> Message:
+        decoded: list[Message] = []
+        position = self.read(payload, 0, decoded)
+        if position != len(payload):
+            raise ValueError(f"{len(payload) - position} bytes after the last field")
+        return decoded[0]
+
+    def _decode_empty(self, payload: bytes) -> Message:
+        if payload:
+            raise ValueError(f"{len(payload)} bytes after the last field")
+        return self.empty
+
+    def _decode_bulk(self, payload: bytes) -> Message:
+        return self.build([payload])  # bulk data: no layout work
+
+    def _encode_bulk(self, message: Message) -> bytes:
+        return b"".join((self.encoders[0][1](message),))  # bytes as they are; others refused
 
 
 _new_object = object.__new__
-_set_field = object.__setattr__  # what a frozen dataclass's own __init__ uses
 
 
 # ---- declaring and registering ----------------------------------------------------------------
@@ -417,20 +452,12 @@ def decode_message(opcode: Opcode, payload: bytes) -> Message:
         MalformedPayload: the payload does not match the opcode's layout (short, bytes after
             the last field, a count larger than the bytes left, a value the class refuses).
     """
-    layout = MESSAGE_TYPES[opcode]._LAYOUT
-    if layout.bulk:
-        return layout.build([payload])  # bulk data: no layout work
-    decoded: list[Message] = []
     try:
-        position = layout.read(payload, 0, decoded)
+        return MESSAGE_TYPES[opcode]._LAYOUT.decode(payload)
     except (_Truncated, struct.error):
         raise MalformedPayload(opcode=opcode, reason="payload shorter than its layout") from None
     except (ValueError, TypeError) as error:
         raise MalformedPayload(opcode=opcode, reason=str(error)) from None
-    if position != len(payload):
-        reason = f"{len(payload) - position} bytes after the last field"
-        raise MalformedPayload(opcode=opcode, reason=reason)
-    return decoded[0]
 
 
 def message_frame(stream_id: int, message: Message) -> Frame:
