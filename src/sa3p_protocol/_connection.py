@@ -24,6 +24,7 @@ from sa3p_protocol._connection_events import (
     RequestReceived,
     StreamEnded,
     StreamReset,
+    message_event,
 )
 from sa3p_protocol._flow_control import ReceiveWindow, SendScheduler, StreamRecord
 from sa3p_protocol._frames import (
@@ -265,7 +266,7 @@ class Connection:
         if self._peer is not None and self._state in _SENDING_STATES:
             control_parts = len(parts)
             for record in self._scheduler.gather(parts, max_bytes):
-                self._forget(record)
+                self._table.forget(record)
             if len(parts) > control_parts:
                 self._burst = (
                     0  # a stream frame sent is progress: the peer's control frames count anew
@@ -300,18 +301,17 @@ class Connection:
         return events
 
     def _receive_frames(self, frames: list[Frame], events: list[Event]) -> None:
+        # Until the handshake completes a batch is one frame, so one look at the state will do;
+        # only a frame on stream 0 can end the connection without raising.
+        streams_open = self._state not in _HANDSHAKE_STATES
         for frame in frames:
             stream_id, opcode, payload = frame
-            if (
-                stream_id
-                and opcode in _STREAM_FRAME_OPCODES
-                and self._state not in _HANDSHAKE_STATES
-            ):
+            if streams_open and stream_id and opcode in _STREAM_FRAME_OPCODES:
                 self._receive_stream_frame(stream_id, opcode, payload, events)
             else:
                 self._receive_other_frame(frame, events)
-            if self._state is _CONNECTION_CLOSED:
-                return
+                if self._state is _CONNECTION_CLOSED:
+                    return
 
     def _receive_other_frame(self, frame: Frame, events: list[Event]) -> None:
         """A frame on stream 0, a WINDOW_UPDATE or RESET on a stream, or one misplaced."""
@@ -432,12 +432,12 @@ class Connection:
         record.state = new_state
         if step is _RECEIVE_END:
             events.append(StreamEnded(stream_id))
-            self._forget(record)
+            self._table.forget(record)
         elif not record.opened:
             record.opened = True
-            events.append(RequestReceived(stream_id=stream_id, message=message, flow_length=size))
+            events.append(message_event(RequestReceived, stream_id, message, size))
         else:
-            events.append(MessageReceived(stream_id=stream_id, message=message, flow_length=size))
+            events.append(message_event(MessageReceived, stream_id, message, size))
 
     def _open_peer_stream(self, stream_id: int, opcode: Opcode, size: int) -> StreamRecord | None:
         """The record for a frame on a stream not in the table, or None once the frame (a
@@ -474,15 +474,11 @@ class Connection:
             record.opened = True
         return record
 
-    def _forget(self, record: StreamRecord) -> None:
-        if record.state is _STREAM_CLOSED and not record.queue:
-            self._table.forget(record)
-
     def _close_stream(self, record: StreamRecord) -> None:
         """Close ``record`` at once (a RESET either way): its queued frames are dropped."""
         record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
         self._scheduler.discard(record)
-        self._forget(record)
+        self._table.forget(record)
 
     def _abandon(
         self, record: StreamRecord, code: WireErrorCode, message: str, events: list[Event]
@@ -492,7 +488,7 @@ class Connection:
         has seen it end, and there is no RESET transition from CLOSED."""
         if record.state is StreamState.CLOSED:
             self._scheduler.discard(record)
-            self._forget(record)
+            self._table.forget(record)
             return
         self._close_stream(record)
         stream_id = record.stream_id

@@ -380,11 +380,14 @@ class _Layout:
     # or with bytes after the last field.
 
     def _decode_fields(self, payload: bytes) -> Message:
-        decoded: list[Message] = []
-        position = self.read(payload, 0, decoded)
+        values: list[Any] = []
+        position = 0
+        for read in self.readers:
+            position = read(payload, position, values)
+        message = self.build(values)
         if position != len(payload):
             raise ValueError(f"{len(payload) - position} bytes after the last field")
-        return decoded[0]
+        return message
 
     def _decode_empty(self, payload: bytes) -> Message:
         if payload:

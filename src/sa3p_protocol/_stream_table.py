@@ -8,6 +8,8 @@ from sa3p_protocol._handshake import ConnectionLimits, Role
 from sa3p_protocol._transitions import StreamState
 from sa3p_protocol._wire_errors import ProtocolError, WireErrorCode
 
+_OPEN, _CLOSED = StreamState.OPEN, StreamState.CLOSED  # bound once (see _connection.py)
+
 
 class StreamTable:
     """Live streams by id. Client streams are odd, server streams even; ids only grow, so an
@@ -71,7 +73,9 @@ class StreamTable:
         return record
 
     def forget(self, record: StreamRecord) -> None:
-        """Drop a closed stream whose frames have all been sent."""
+        """Drop ``record`` once it is closed and has nothing left to send."""
+        if record.state is not _CLOSED or record.queue:
+            return
         if self.records.pop(record.stream_id, None) is not None:
             if record.local:
                 self._local_count -= 1
@@ -84,10 +88,5 @@ class StreamTable:
 
     def _new(self, stream_id: int, send_window: int, *, local: bool) -> StreamRecord:
         limits = self._limits
-        return StreamRecord(
-            stream_id=stream_id,
-            local=local,
-            state=StreamState.OPEN,
-            send_window=send_window,
-            receive=ReceiveWindow(limits.initial_stream_window, limits.max_frame_payload),
-        )
+        receive = ReceiveWindow(limits.initial_stream_window, limits.max_frame_payload)
+        return StreamRecord(stream_id, local, _OPEN, send_window, receive)

@@ -31,6 +31,7 @@ from sa3p_protocol import (
     UsageError,
     WireErrorCode,
 )
+from sa3p_protocol._connection_events import message_event
 from sa3p_protocol.messages import (
     Auth,
     End,
@@ -435,6 +436,16 @@ def test_fuzz_valid_headers_with_random_payloads_never_raise(
     )
     server.receive_data(data)
     server.data_to_send()
+
+
+def test_message_events_built_on_the_hot_path_equal_constructed_ones() -> None:
+    message = StatRequest("a")
+    for cls in (RequestReceived, MessageReceived):
+        event = message_event(cls, 3, message, 9)
+        assert type(event) is cls
+        assert event == cls(stream_id=3, message=message, flow_length=9)
+        with pytest.raises(AttributeError):
+            event.flow_length = 1  # type: ignore[misc]
 
 
 def test_limits_keep_windows_at_least_one_frame_wide() -> None:
