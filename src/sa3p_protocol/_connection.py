@@ -32,8 +32,8 @@ from sa3p_protocol._frames import (
     STREAM_OPENING_OPCODES,
     Frame,
     FrameCodec,
+    FrameFields,
     Opcode,
-    new_frame,
 )
 from sa3p_protocol._handshake import (
     HANDSHAKE_MAX_PAYLOAD,
@@ -51,6 +51,7 @@ from sa3p_protocol._transitions import (
     ConnectionState,
     StreamInput,
     StreamState,
+    stream_transitions_on,
 )
 from sa3p_protocol._wire_errors import (
     MalformedPayload,
@@ -72,7 +73,8 @@ _STREAM_FRAME_OPCODES = frozenset(Opcode) - CONTROL_OPCODES | {Opcode.END}
 _CONNECTION_OPEN, _CONNECTION_CLOSED = ConnectionState.OPEN, ConnectionState.CLOSED
 _STREAM_CLOSED = StreamState.CLOSED
 _SEND, _SEND_END = StreamInput.SEND, StreamInput.SEND_END
-_RECEIVE, _RECEIVE_END = StreamInput.RECEIVE, StreamInput.RECEIVE_END
+_AFTER_RECEIVE = stream_transitions_on(StreamInput.RECEIVE)
+_AFTER_RECEIVE_END = stream_transitions_on(StreamInput.RECEIVE_END)
 _END = Opcode.END
 
 
@@ -193,8 +195,7 @@ class Connection:
                 f"payload of {len(payload)} bytes exceeds the peer's limit of "
                 f"{self.max_send_payload}"
             )
-        record = self._local_step(stream_id, _SEND)
-        self._scheduler.push(record, new_frame(Frame, (stream_id, opcode, payload)))
+        self._scheduler.push(self._local_step(stream_id, _SEND), opcode, payload)
         if end_stream:
             self.end_stream(stream_id)
 
@@ -215,8 +216,7 @@ class Connection:
 
     def end_stream(self, stream_id: int) -> None:
         """Queue END: this side sends nothing more on ``stream_id``."""
-        record = self._local_step(stream_id, _SEND_END)
-        self._scheduler.push(record, new_frame(Frame, (stream_id, _END, b"")))
+        self._scheduler.push(self._local_step(stream_id, _SEND_END), _END, b"")
 
     def reset_stream(
         self, stream_id: int, code: WireErrorCode = WireErrorCode.CANCELLED, message: str = ""
@@ -268,9 +268,8 @@ class Connection:
             for record in self._scheduler.gather(parts, max_bytes):
                 self._table.forget(record)
             if len(parts) > control_parts:
-                self._burst = (
-                    0  # a stream frame sent is progress: the peer's control frames count anew
-                )
+                # A stream frame sent is progress: the peer's control frames count anew.
+                self._burst = 0
         return b"".join(parts)
 
     # ---- receiving -------------------------------------------------------------------------
@@ -289,10 +288,10 @@ class Connection:
                 # limit for the frames behind it, and a peer that has not authenticated never
                 # gets more than one small frame buffered.
                 wanted = self._codec.bytes_wanted()
-                self._receive_frames(self._codec.feed(data[:wanted]), events)
+                self._receive_frames(self._codec.feed_fields(data[:wanted]), events)
                 data = data[wanted:]
             if data and self._state is not _CONNECTION_CLOSED:
-                self._receive_frames(self._codec.feed(data), events)
+                self._receive_frames(self._codec.feed_fields(data), events)
         except PayloadTooLarge as error:
             in_handshake = self._state in _HANDSHAKE_STATES
             self._fail(_said_of_the_handshake(error) if in_handshake else error, events)
@@ -300,36 +299,36 @@ class Connection:
             self._fail(error, events)
         return events
 
-    def _receive_frames(self, frames: list[Frame], events: list[Event]) -> None:
+    def _receive_frames(self, frames: list[FrameFields], events: list[Event]) -> None:
         # Until the handshake completes a batch is one frame, so one look at the state will do;
         # only a frame on stream 0 can end the connection without raising.
         streams_open = self._state not in _HANDSHAKE_STATES
-        for frame in frames:
-            stream_id, opcode, payload = frame
+        for stream_id, opcode, payload in frames:
             if streams_open and stream_id and opcode in _STREAM_FRAME_OPCODES:
                 self._receive_stream_frame(stream_id, opcode, payload, events)
             else:
-                self._receive_other_frame(frame, events)
+                self._receive_other_frame(stream_id, opcode, payload, events)
                 if self._state is _CONNECTION_CLOSED:
                     return
 
-    def _receive_other_frame(self, frame: Frame, events: list[Event]) -> None:
+    def _receive_other_frame(
+        self, stream_id: int, opcode: Opcode, payload: bytes, events: list[Event]
+    ) -> None:
         """A frame on stream 0, a WINDOW_UPDATE or RESET on a stream, or one misplaced."""
-        opcode, stream_id = frame.opcode, frame.stream_id
         # Stream 0 carries the connection's frames; WINDOW_UPDATE also goes on a stream.
         if opcode is not Opcode.WINDOW_UPDATE and (stream_id == 0) != (opcode in _CONNECTION_ONLY):
             where = "is not allowed on stream 0" if stream_id == 0 else "belongs on stream 0"
             message = f"{opcode.name} {where}"
             raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
         if stream_id == 0:
-            self._receive_control(frame, events)
+            self._receive_control(opcode, payload, events)
         elif self._state in _HANDSHAKE_STATES:
             raise _before_handshake(opcode)
         else:  # WINDOW_UPDATE or RESET
-            self._receive_stream_control(frame, events)
+            self._receive_stream_control(stream_id, opcode, payload, events)
 
-    def _receive_control(self, frame: Frame, events: list[Event]) -> None:
-        message = decode_message(frame.opcode, frame.payload)
+    def _receive_control(self, opcode: Opcode, payload: bytes, events: list[Event]) -> None:
+        message = decode_message(opcode, payload)
         match message:
             case Hello():
                 self._receive_hello(message, events)
@@ -338,7 +337,7 @@ class Connection:
             case GoAway():
                 self._receive_goaway(message, events)
             case _ if self._state in _HANDSHAKE_STATES:
-                raise _before_handshake(frame.opcode)
+                raise _before_handshake(opcode)
             case Ping(opaque=opaque):
                 self._count_unproductive()
                 self._queue_control(0, Pong(opaque))
@@ -383,9 +382,11 @@ class Connection:
         last, code, text = goaway.last_stream_id, goaway.code, goaway.message
         events.append(GoAwayReceived(last_stream_id=last, code=code, message=text))
 
-    def _receive_stream_control(self, frame: Frame, events: list[Event]) -> None:
-        record = self._streams.get(frame.stream_id)
-        match decode_message(frame.opcode, frame.payload):
+    def _receive_stream_control(
+        self, stream_id: int, opcode: Opcode, payload: bytes, events: list[Event]
+    ) -> None:
+        record = self._streams.get(stream_id)
+        match decode_message(opcode, payload):
             case WindowUpdate(increment=increment) if record is not None:
                 record.send_window += increment
                 if record.send_window > MAX_WINDOW:
@@ -418,8 +419,8 @@ class Connection:
         if size and not record.receive.consume(size):
             text = "the peer overran a stream window"
             raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
-        step = _RECEIVE_END if opcode is _END else _RECEIVE
-        new_state = STREAM_TRANSITIONS.get((record.state, step))
+        ending = opcode is _END
+        new_state = (_AFTER_RECEIVE_END if ending else _AFTER_RECEIVE).get(record.state)
         if new_state is None:
             error = ProtocolError(WireErrorCode.STREAM_CLOSED, "a frame after END")
             self._stream_error(record, error, size, events)
@@ -430,7 +431,7 @@ class Connection:
             self._stream_error(record, error, size, events)
             return
         record.state = new_state
-        if step is _RECEIVE_END:
+        if ending:
             events.append(StreamEnded(stream_id))
             self._table.forget(record)
         elif not record.opened:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from sa3p_protocol._frames import _HEADER, HEADER_LEN, MAGIC, Frame
+from sa3p_protocol._frames import _HEADER, MAGIC, Opcode
 from sa3p_protocol._transitions import StreamState
 from sa3p_protocol._wire_errors import UsageError
 
@@ -75,8 +75,8 @@ class StreamRecord:
     """Has queued frames waiting for stream credit."""
     scheduled: bool = False
     """In the round-robin queue of streams with frames to send."""
-    queue: deque[Frame] = field(default_factory=deque)
-    """Frames waiting to be sent, oldest first."""
+    queue: deque[tuple[bytes, bytes]] = field(default_factory=deque)
+    """Frames waiting to be sent, oldest first: each its header, packed, and its payload."""
     queued_bytes: int = 0
     """Their payload bytes."""
 
@@ -95,9 +95,11 @@ class SendScheduler:
         self._ready: deque[StreamRecord] = deque()
         self.connection_window = 0
 
-    def push(self, record: StreamRecord, frame: Frame) -> None:
-        record.queue.append(frame)
-        record.queued_bytes += len(frame.payload)
+    def push(self, record: StreamRecord, opcode: Opcode, payload: bytes) -> None:
+        """Queue a frame of ``opcode`` carrying ``payload`` on the stream."""
+        size = len(payload)
+        record.queue.append((_HEADER.pack(MAGIC, record.stream_id, opcode, size), payload))
+        record.queued_bytes += size
         if not (record.blocked or record.scheduled):
             record.scheduled = True
             self._ready.append(record)
@@ -128,15 +130,16 @@ class SendScheduler:
         """Append sendable frames' bytes to ``parts``; return the records whose queues they
         emptied (a closed one can then be forgotten)."""
         drained: list[StreamRecord] = []
-        ready = self._ready
+        ready, add = self._ready, parts.append
         budget = _UNLIMITED if max_bytes is None else max_bytes
+        window = self.connection_window
         gathered = 0
         while ready and gathered < budget:
             record = ready[0]
             queue = record.queue
-            stream_id, opcode, payload = queue[0]
+            header, payload = queue[0]
             size = len(payload)
-            if size > self.connection_window:
+            if size > window:
                 break  # the whole connection waits for credit; the turn order is kept
             ready.popleft()
             if size > record.send_window:
@@ -145,15 +148,17 @@ class SendScheduler:
                 continue
             queue.popleft()
             record.queued_bytes -= size
-            self.connection_window -= size
             record.send_window -= size
-            parts += (_HEADER.pack(MAGIC, stream_id, opcode, size), payload)
-            gathered += HEADER_LEN + size
+            window -= size
+            add(header)
+            add(payload)
+            gathered += 13 + size
             if queue:
                 ready.append(record)  # its next frame waits for the next turn
             else:
                 record.scheduled = False
                 drained.append(record)
+        self.connection_window = window
         return drained
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections import deque
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from sa3p_protocol._wire_errors import (
     FrameTooShort,
@@ -161,9 +161,10 @@ class Frame(_FrameFields):
         return _new_frame(cls, (stream_id, opcode, bytes(data[HEADER_LEN:])))
 
 
-new_frame = _new_frame = tuple.__new__
-"""``new_frame(Frame, (stream_id, opcode, payload))``: a ``Frame`` from fields already known
-valid (an ``Opcode`` member, a stream id in range, ``bytes``), without ``__new__``'s checks."""
+_new_frame = tuple.__new__  # a Frame from fields already checked
+FrameFields = tuple[int, Opcode, bytes]
+"""A frame as a plain tuple: ``(stream_id, opcode, payload)``."""
+_F = TypeVar("_F", bound=FrameFields)
 
 
 def _check_header(
@@ -227,16 +228,24 @@ class FrameCodec:
         Raises:
             ProtocolError: ``InvalidMagic``, ``UnknownOpcode`` or ``PayloadTooLarge``.
         """
+        return self._feed(data, Frame)
+
+    def feed_fields(self, data: bytes | bytearray | memoryview) -> list[FrameFields]:
+        """As ``feed``, each frame as a plain ``(stream_id, opcode, payload)`` tuple: for a
+        caller that unpacks each frame at once (the ``Connection``), no ``Frame`` is built."""
+        return self._feed(data, tuple)
+
+    def _feed(self, data: bytes | bytearray | memoryview, kind: type[_F]) -> list[_F]:
         if self._error is not None:
             raise self._error
         try:
             if self._buffer:
                 self._buffer += data
-                return self._feed_buffered()
+                return self._feed_buffered(kind)
             # Nothing pending (the usual case): decode straight from the caller's bytes (one
             # copy per payload, none for the stream) and keep only an incomplete tail.
             data = bytes(data)
-            frames, position = self._decode(data, 0)
+            frames, position = self._decode(data, 0, kind)
             self._consumed += position
             if position < len(data):
                 self._buffer += memoryview(data)[position:]
@@ -245,37 +254,40 @@ class FrameCodec:
             self._error = error
             raise
 
-    def _feed_buffered(self) -> list[Frame]:
-        frames, self._start = self._decode(self._buffer, self._start)
+    def _feed_buffered(self, kind: type[_F]) -> list[_F]:
+        frames, self._start = self._decode(self._buffer, self._start, kind)
+        if frames:  # payloads sliced from the bytearray: make them bytes
+            frames = [_new_frame(kind, (sid, opcode, bytes(p))) for sid, opcode, p in frames]
         if self._start >= _COMPACT_AT or self._start == len(self._buffer):
             del self._buffer[: self._start]  # empty again once every frame is out
             self._consumed += self._start
             self._start = 0
         return frames
 
-    def _decode(self, data: bytes | bytearray, position: int) -> tuple[list[Frame], int]:
+    def _decode(
+        self, data: bytes | bytearray, position: int, kind: type[_F]
+    ) -> tuple[list[_F], int]:
         # The loop does what any decoder must (unpack a header, slice a payload) plus one
-        # opcode-table lookup, three comparisons and a tuple copy per frame: the 64-byte
-        # decode figure and the small request/reply round trip both depend on it.
+        # opcode-table lookup, three comparisons and a tuple copy per frame (none for plain
+        # tuples): the 64-byte decode figure and the small request/reply round trip both depend
+        # on it. (From a bytearray the payloads are bytearrays: ``_feed_buffered`` makes them
+        # bytes.)
         end = len(data)
         last = end - HEADER_LEN
         unpack = _HEADER.unpack_from
         limit = self.max_payload
         table, expected_magic = _OPCODE_TABLE, MAGIC  # locals: no global lookups in the loop
-        copy = type(data) is not bytes  # payloads sliced from a bytearray become bytes
-        frames: list[Frame] = []
+        frames: list[_F] = []
         add = frames.append
         while position <= last:
             magic, stream_id, code, length = unpack(data, position)
             opcode = table[code]
             if magic != expected_magic or opcode is None or length > limit:
                 _check_header(data, position, self._consumed, limit)
-            start = position + 13
-            stop = start + length
+            stop = position + 13 + length
             if stop > end:
                 break  # its header is checked: nothing unacceptable gets buffered
-            payload = data[start:stop]
-            add(_new_frame(Frame, (stream_id, opcode, bytes(payload) if copy else payload)))
+            add(_new_frame(kind, (stream_id, opcode, data[position + 13 : stop])))
             position = stop
         return frames, position
 

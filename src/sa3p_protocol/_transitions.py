@@ -84,3 +84,9 @@ STREAM_TRANSITIONS: dict[tuple[StreamState, StreamInput], StreamState] = {
     (_S.REMOTE_ENDED, _SI.SEND_END): _S.CLOSED,
     **{(state, _SI.RESET): _S.CLOSED for state in (_S.OPEN, _S.LOCAL_ENDED, _S.REMOTE_ENDED)},
 }
+
+
+def stream_transitions_on(step: StreamInput) -> dict[StreamState, StreamState]:
+    """The column of ``STREAM_TRANSITIONS`` for one input, state to new state (a per-frame
+    lookup by state alone)."""
+    return {state: new for (state, given), new in STREAM_TRANSITIONS.items() if given is step}
