@@ -425,16 +425,18 @@ class Connection:
             error = ProtocolError(WireErrorCode.STREAM_CLOSED, "a frame after END")
             self._stream_error(record, error, size, events)
             return
+        if ending and not size:  # END carries nothing to decode
+            record.state = new_state
+            events.append(StreamEnded(stream_id))
+            self._table.forget(record)
+            return
         try:
-            message = decode_message(opcode, payload)
+            message = decode_message(opcode, payload)  # an END with a payload is malformed
         except MalformedPayload as error:
             self._stream_error(record, error, size, events)
             return
         record.state = new_state
-        if ending:
-            events.append(StreamEnded(stream_id))
-            self._table.forget(record)
-        elif not record.opened:
+        if not record.opened:
             record.opened = True
             events.append(message_event(RequestReceived, stream_id, message, size))
         else:

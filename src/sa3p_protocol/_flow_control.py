@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 from sa3p_protocol._frames import _HEADER, MAGIC, Opcode
 from sa3p_protocol._transitions import StreamState
@@ -129,10 +130,24 @@ class SendScheduler:
     def gather(self, parts: list[bytes], max_bytes: int | None) -> list[StreamRecord]:
         """Append sendable frames' bytes to ``parts``; return the records whose queues they
         emptied (a closed one can then be forgotten)."""
-        drained: list[StreamRecord] = []
         ready, add = self._ready, parts.append
-        budget = _UNLIMITED if max_bytes is None else max_bytes
         window = self.connection_window
+        if len(ready) == 1 and max_bytes is None:
+            record = ready[0]
+            size = record.queued_bytes
+            if size <= window and size <= record.send_window:
+                # One stream alone, everything it queued within both windows: its turns follow
+                # one another, so all its frames go at once.
+                ready.clear()
+                record.scheduled = False
+                parts += chain.from_iterable(record.queue)
+                record.queue.clear()
+                record.queued_bytes = 0
+                record.send_window -= size
+                self.connection_window = window - size
+                return [record]
+        drained: list[StreamRecord] = []
+        budget = _UNLIMITED if max_bytes is None else max_bytes
         gathered = 0
         while ready and gathered < budget:
             record = ready[0]
