@@ -473,8 +473,6 @@ class Connection:
             state = record.state.value if record else "closed"
             raise UsageError(f"cannot {step.value} on stream {stream_id} (state {state})")
         record.state = new_state
-        if record.local:
-            record.opened = True
         return record
 
     def _close_stream(self, record: StreamRecord) -> None:

@@ -71,7 +71,7 @@ class StreamRecord:
     send_window: int
     receive: ReceiveWindow
     opened: bool = False
-    """The opening frame has arrived (peer streams) or been queued (local ones)."""
+    """The opening frame has arrived (peer streams); always true for local ones."""
     blocked: bool = False
     """Has queued frames waiting for stream credit."""
     scheduled: bool = False

@@ -89,4 +89,6 @@ class StreamTable:
     def _new(self, stream_id: int, send_window: int, *, local: bool) -> StreamRecord:
         limits = self._limits
         receive = ReceiveWindow(limits.initial_stream_window, limits.max_frame_payload)
-        return StreamRecord(stream_id, local, _OPEN, send_window, receive)
+        # A stream of ours counts as opened from the start: nothing the peer sends on it is a
+        # request.
+        return StreamRecord(stream_id, local, _OPEN, send_window, receive, local)
