@@ -41,6 +41,8 @@ from sa3p_protocol._handshake import (
     ConnectionLimits,
     Handshake,
     Role,
+    before_handshake,
+    said_of_the_handshake,
 )
 from sa3p_protocol._payload_codec import Message, decode_message, encode_message, message_frame
 from sa3p_protocol._stream_table import StreamTable
@@ -294,7 +296,7 @@ class Connection:
                 self._receive_frames(self._codec.feed_fields(data), events)
         except PayloadTooLarge as error:
             in_handshake = self._state in _HANDSHAKE_STATES
-            self._fail(_said_of_the_handshake(error) if in_handshake else error, events)
+            self._fail(said_of_the_handshake(error) if in_handshake else error, events)
         except ProtocolError as error:
             self._fail(error, events)
         return events
@@ -323,7 +325,7 @@ class Connection:
         if stream_id == 0:
             self._receive_control(opcode, payload, events)
         elif self._state in _HANDSHAKE_STATES:
-            raise _before_handshake(opcode)
+            raise before_handshake(opcode)
         else:  # WINDOW_UPDATE or RESET
             self._receive_stream_control(stream_id, opcode, payload, events)
 
@@ -337,7 +339,7 @@ class Connection:
             case GoAway():
                 self._receive_goaway(message, events)
             case _ if self._state in _HANDSHAKE_STATES:
-                raise _before_handshake(opcode)
+                raise before_handshake(opcode)
             case Ping(opaque=opaque):
                 self._count_unproductive()
                 self._queue_control(0, Pong(opaque))
@@ -411,10 +413,13 @@ class Connection:
             text = "the peer overran the connection window"
             raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
         record = self._streams.get(stream_id)
-        if record is None:
-            record = self._open_peer_stream(stream_id, opcode, size)
-            if record is None:
-                return
+        if record is None and self._peer is not None:
+            accepting, window = self._state is _CONNECTION_OPEN, self._peer.initial_stream_window
+            record = self._table.open_peer(stream_id, opcode, window, accepting=accepting)
+        if record is None:  # a stream already closed here, or refused after GOAWAY
+            self._count_unproductive()
+            self.acknowledge(0, size)
+            return
         self._burst = 0
         if size and not record.receive.consume(size):
             text = "the peer overran a stream window"
@@ -442,19 +447,6 @@ class Connection:
         else:
             events.append(message_event(MessageReceived, stream_id, message, size))
 
-    def _open_peer_stream(self, stream_id: int, opcode: Opcode, size: int) -> StreamRecord | None:
-        """The record for a frame on a stream not in the table, or None once the frame (a
-        stream already closed here, or refused after GOAWAY) is dealt with."""
-        record = None
-        if self._peer is not None:
-            accepting = self._state is _CONNECTION_OPEN
-            initial_window = self._peer.initial_stream_window
-            record = self._table.open_peer(stream_id, opcode, initial_window, accepting=accepting)
-        if record is None:
-            self._count_unproductive()
-            self.acknowledge(0, size)
-        return record
-
     # ---- internals -------------------------------------------------------------------------
 
     def _transition(self, step: ConnectionInput) -> None:
@@ -476,24 +468,22 @@ class Connection:
         return record
 
     def _close_stream(self, record: StreamRecord) -> None:
-        """Close ``record`` at once (a RESET either way): its queued frames are dropped."""
-        record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
+        """Close ``record`` at once (a RESET either way): its queued frames are dropped. One
+        closed here already (both ENDs crossed, ours still queued) only loses those."""
+        if record.state is not _STREAM_CLOSED:
+            record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
         self._scheduler.discard(record)
         self._table.forget(record)
 
     def _abandon(
         self, record: StreamRecord, code: WireErrorCode, message: str, events: list[Event]
     ) -> None:
-        """The peer reset the stream, or will not serve it (GOAWAY). A stream already closed
-        here (both ENDs crossed, ours still queued) only drops what is queued: the application
-        has seen it end, and there is no RESET transition from CLOSED."""
-        if record.state is StreamState.CLOSED:
-            self._scheduler.discard(record)
-            self._table.forget(record)
-            return
+        """The peer reset the stream, or will not serve it (GOAWAY). Of a stream closed here
+        already the application has seen the end: there is nothing to report."""
+        if record.state is not _STREAM_CLOSED:
+            stream_id = record.stream_id
+            events.append(StreamReset(stream_id=stream_id, code=code, message=message, remote=True))
         self._close_stream(record)
-        stream_id = record.stream_id
-        events.append(StreamReset(stream_id=stream_id, code=code, message=message, remote=True))
 
     def _stream_error(
         self, record: StreamRecord, error: ProtocolError, size: int, events: list[Event]
@@ -524,19 +514,3 @@ class Connection:
         events.append(
             ConnectionFailed(code=error.code, message=error.message, stream_id=error.stream_id)
         )
-
-
-def _before_handshake(opcode: Opcode) -> ProtocolError:
-    message = f"{opcode.name} before the handshake completed"
-    return ProtocolError(WireErrorCode.HANDSHAKE_FAILED, message)
-
-
-def _said_of_the_handshake(error: PayloadTooLarge) -> PayloadTooLarge:
-    """The same error, saying that the limit was the handshake's (``HANDSHAKE_MAX_PAYLOAD``)."""
-    return PayloadTooLarge(
-        length=error.length,
-        limit=error.limit,
-        stream_id=error.stream_id or 0,
-        offset=error.offset,
-        handshake=True,
-    )
