@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import struct
 from collections import deque
-from typing import NamedTuple, TypeVar
+from itertools import repeat
+from typing import Any, NamedTuple
 
 from sa3p_protocol._wire_errors import (
     FrameTooShort,
@@ -164,7 +165,6 @@ class Frame(_FrameFields):
 _new_frame = tuple.__new__  # a Frame from fields already checked
 FrameFields = tuple[int, Opcode, bytes]
 """A frame as a plain tuple: ``(stream_id, opcode, payload)``."""
-_F = TypeVar("_F", bound=FrameFields)
 
 
 def _check_header(
@@ -228,24 +228,22 @@ class FrameCodec:
         Raises:
             ProtocolError: ``InvalidMagic``, ``UnknownOpcode`` or ``PayloadTooLarge``.
         """
-        return self._feed(data, Frame)
+        fields = self.feed_fields(data)
+        return list(map(_new_frame, repeat(Frame, len(fields)), fields))
 
     def feed_fields(self, data: bytes | bytearray | memoryview) -> list[FrameFields]:
         """As ``feed``, each frame as a plain ``(stream_id, opcode, payload)`` tuple: for a
         caller that unpacks each frame at once (the ``Connection``), no ``Frame`` is built."""
-        return self._feed(data, tuple)
-
-    def _feed(self, data: bytes | bytearray | memoryview, kind: type[_F]) -> list[_F]:
         if self._error is not None:
             raise self._error
         try:
             if self._buffer:
                 self._buffer += data
-                return self._feed_buffered(kind)
+                return self._feed_buffered()
             # Nothing pending (the usual case): decode straight from the caller's bytes (one
             # copy per payload, none for the stream) and keep only an incomplete tail.
             data = bytes(data)
-            frames, position = self._decode(data, 0, kind)
+            frames, position = self._decode(data, 0)
             self._consumed += position
             if position < len(data):
                 self._buffer += memoryview(data)[position:]
@@ -254,30 +252,27 @@ class FrameCodec:
             self._error = error
             raise
 
-    def _feed_buffered(self, kind: type[_F]) -> list[_F]:
-        frames, self._start = self._decode(self._buffer, self._start, kind)
+    def _feed_buffered(self) -> list[FrameFields]:
+        frames, self._start = self._decode(self._buffer, self._start)
         if frames:  # payloads sliced from the bytearray: make them bytes
-            frames = [_new_frame(kind, (sid, opcode, bytes(p))) for sid, opcode, p in frames]
+            frames = [(stream_id, opcode, bytes(payload)) for stream_id, opcode, payload in frames]
         if self._start >= _COMPACT_AT or self._start == len(self._buffer):
             del self._buffer[: self._start]  # empty again once every frame is out
             self._consumed += self._start
             self._start = 0
         return frames
 
-    def _decode(
-        self, data: bytes | bytearray, position: int, kind: type[_F]
-    ) -> tuple[list[_F], int]:
+    def _decode(self, data: bytes | bytearray, position: int) -> tuple[list[FrameFields], int]:
         # The loop does what any decoder must (unpack a header, slice a payload) plus one
-        # opcode-table lookup, three comparisons and a tuple copy per frame (none for plain
-        # tuples): the 64-byte decode figure and the small request/reply round trip both depend
-        # on it. (From a bytearray the payloads are bytearrays: ``_feed_buffered`` makes them
-        # bytes.)
+        # opcode-table lookup, three comparisons and a tuple per frame: the 64-byte decode
+        # figure and the small request/reply round trip both depend on it. (From a bytearray
+        # the payloads are bytearrays: ``_feed_buffered`` makes them bytes.)
         end = len(data)
         last = end - HEADER_LEN
         unpack = _HEADER.unpack_from
         limit = self.max_payload
         table, expected_magic = _OPCODE_TABLE, MAGIC  # locals: no global lookups in the loop
-        frames: list[_F] = []
+        frames: list[Any] = []  # FrameFields, but from a bytearray with bytearray payloads
         add = frames.append
         while position <= last:
             magic, stream_id, code, length = unpack(data, position)
@@ -287,7 +282,7 @@ class FrameCodec:
             stop = position + 13 + length
             if stop > end:
                 break  # its header is checked: nothing unacceptable gets buffered
-            add(_new_frame(kind, (stream_id, opcode, data[position + 13 : stop])))
+            add((stream_id, opcode, data[position + 13 : stop]))
             position = stop
         return frames, position
 
