@@ -4,6 +4,9 @@
   ``struct.unpack_from`` loop over the same bytes that also slices out each payload.
 - 64 KiB frames: decode and encode in GB/s (goal: >= 1), the baseline a plain memoryview
   slicing / bytes-copy loop over the same bytes.
+- A small request and its reply through two ``Connection`` objects in one process (a 100-byte
+  READ_DATA): microseconds of protocol work per round trip (goal: <= 25), the baseline the same
+  four frames built with ``struct.pack`` and parsed with ``struct.unpack_from`` and slicing.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import struct
 from collections.abc import Iterable
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
-from sa3p_protocol import Frame, FrameCodec, Opcode
+from sa3p_protocol import MAGIC, Connection, Frame, FrameCodec, Opcode, Role
+from sa3p_protocol.messages import ReadData, ReadRequest
 
 _HEADER = struct.Struct(">4sIBI")
 
@@ -110,4 +114,69 @@ def large_frames(quick: bool) -> Iterable[Measurement]:
         baseline=gigabytes / copy,
         goal="subject>=",
         target=1.0,
+    )
+
+
+def _connected() -> tuple[Connection, Connection]:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    return client, server
+
+
+def _round_trips(client: Connection, server: Connection, count: int) -> None:
+    """``count`` times: the client opens a stream with a READ and ends it; the server answers
+    100 bytes and ends; each side acknowledges what it received (what a remote read does)."""
+    data = b"x" * 100
+    for _ in range(count):
+        stream_id = client.open_stream(ReadRequest("small.txt", 0, None), end_stream=True)
+        events = server.receive_data(client.data_to_send())
+        server.acknowledge(stream_id, events[0].flow_length)  # type: ignore[union-attr]
+        server.send(stream_id, ReadData(data), end_stream=True)
+        events = client.receive_data(server.data_to_send())
+        client.acknowledge(stream_id, events[0].flow_length)  # type: ignore[union-attr]
+
+
+_READ_PAYLOAD = struct.Struct(">I9sQ?Q")  # path length, b"small.txt", offset, no length
+
+
+def _bare_frames(count: int) -> None:
+    """The least any implementation does for one round trip: pack the four frames (request,
+    END, READ_DATA, END), then unpack each batch's headers and slice out the payloads."""
+    pack, unpack = _HEADER.pack, _HEADER.unpack_from
+    data = b"x" * 100
+    for stream_id in range(1, 2 * count, 2):
+        request = _READ_PAYLOAD.pack(9, b"small.txt", 0, False, 0)
+        for wire in (
+            pack(MAGIC, stream_id, 0x01, len(request)) + request + pack(MAGIC, stream_id, 0x77, 0),
+            pack(MAGIC, stream_id, 0x42, len(data)) + data + pack(MAGIC, stream_id, 0x77, 0),
+        ):
+            position, end, payloads = 0, len(wire), []
+            while position < end:
+                _magic, _stream_id, _opcode, length = unpack(wire, position)
+                start = position + 13
+                position = start + length
+                payloads.append(wire[start:position])
+
+
+@case("protocol")
+def small_round_trip(quick: bool) -> Iterable[Measurement]:
+    count = 2_000 if quick else 20_000
+    client, server = _connected()
+    _round_trips(client, server, 100)  # warm up
+    subject, baseline = paired_best(
+        lambda: _round_trips(client, server, count),
+        lambda: _bare_frames(count),
+        repeat=3 if quick else 7,
+    )
+    yield measurement(
+        group="protocol",
+        case="small request/response through two Connections in process (100-byte READ_DATA)",
+        unit="us",
+        subject=subject / count * 1e6,
+        baseline_name="the 4 frames by struct.pack + unpack_from/slice loop",
+        baseline=baseline / count * 1e6,
+        goal="subject<=",
+        target=25.0,
     )

@@ -24,17 +24,27 @@ from sa3p_protocol._connection_events import (
     RequestReceived,
     StreamEnded,
     StreamReset,
+    message_event,
 )
 from sa3p_protocol._flow_control import ReceiveWindow, SendScheduler, StreamRecord
-from sa3p_protocol._frames import CONTROL_OPCODES, STREAM_OPENING_OPCODES, Frame, FrameCodec, Opcode
+from sa3p_protocol._frames import (
+    CONTROL_OPCODES,
+    STREAM_OPENING_OPCODES,
+    Frame,
+    FrameCodec,
+    FrameFields,
+    Opcode,
+)
 from sa3p_protocol._handshake import (
     HANDSHAKE_MAX_PAYLOAD,
     MAX_WINDOW,
     ConnectionLimits,
     Handshake,
     Role,
+    before_handshake,
+    said_of_the_handshake,
 )
-from sa3p_protocol._payload_codec import Message, decode_message, message_frame
+from sa3p_protocol._payload_codec import Message, decode_message, encode_message, message_frame
 from sa3p_protocol._stream_table import StreamTable
 from sa3p_protocol._transitions import (
     CONNECTION_TRANSITIONS,
@@ -43,6 +53,7 @@ from sa3p_protocol._transitions import (
     ConnectionState,
     StreamInput,
     StreamState,
+    stream_transitions_on,
 )
 from sa3p_protocol._wire_errors import (
     MalformedPayload,
@@ -54,7 +65,19 @@ from sa3p_protocol._wire_errors import (
 from sa3p_protocol.messages import Auth, ErrorReply, GoAway, Hello, Ping, Pong, Reset, WindowUpdate
 
 _HANDSHAKE_STATES = (ConnectionState.AWAIT_HELLO, ConnectionState.AWAIT_AUTH)
+_SENDING_STATES = (ConnectionState.OPEN, ConnectionState.CLOSING)
+_RECEIVING_STATES = (StreamState.OPEN, StreamState.LOCAL_ENDED)
 _CONNECTION_ONLY = CONTROL_OPCODES - {Opcode.RESET, Opcode.END}
+_STREAM_FRAME_OPCODES = frozenset(Opcode) - CONTROL_OPCODES | {Opcode.END}
+"""Requests, replies and END: the frames a stream's state machine and windows take."""
+# Members used per frame, bound once: in CPython 3.11 ``Opcode.END`` and the like go through
+# the enum metaclass's ``__getattr__`` hook, which costs as much as a function call.
+_CONNECTION_OPEN, _CONNECTION_CLOSED = ConnectionState.OPEN, ConnectionState.CLOSED
+_STREAM_CLOSED = StreamState.CLOSED
+_SEND, _SEND_END = StreamInput.SEND, StreamInput.SEND_END
+_AFTER_RECEIVE = stream_transitions_on(StreamInput.RECEIVE)
+_AFTER_RECEIVE_END = stream_transitions_on(StreamInput.RECEIVE_END)
+_END = Opcode.END
 
 
 class Connection:
@@ -136,7 +159,7 @@ class Connection:
 
     def can_open_stream(self) -> bool:
         """Whether ``open_stream`` would be accepted now."""
-        if self._state is not ConnectionState.OPEN or self._peer is None:
+        if self._state is not _CONNECTION_OPEN or self._peer is None:
             return False
         return self._table.can_open_local(self._peer.max_open_streams)
 
@@ -168,13 +191,13 @@ class Connection:
         opcode = type(message).OPCODE
         if opcode is None or opcode in CONTROL_OPCODES:
             raise UsageError(f"{type(message).__name__} is not a stream message")
-        frame = message_frame(stream_id, message)
-        if len(frame.payload) > self.max_send_payload:
+        payload = encode_message(message)
+        if len(payload) > (self._peer.max_frame_payload if self._peer else 0):
             raise UsageError(
-                f"payload of {len(frame.payload)} bytes exceeds the peer's limit of "
+                f"payload of {len(payload)} bytes exceeds the peer's limit of "
                 f"{self.max_send_payload}"
             )
-        self._scheduler.push(self._local_step(stream_id, StreamInput.SEND), frame)
+        self._scheduler.push(self._local_step(stream_id, _SEND), opcode, payload)
         if end_stream:
             self.end_stream(stream_id)
 
@@ -195,9 +218,7 @@ class Connection:
 
     def end_stream(self, stream_id: int) -> None:
         """Queue END: this side sends nothing more on ``stream_id``."""
-        self._scheduler.push(
-            self._local_step(stream_id, StreamInput.SEND_END), Frame(stream_id, Opcode.END)
-        )
+        self._scheduler.push(self._local_step(stream_id, _SEND_END), _END, b"")
 
     def reset_stream(
         self, stream_id: int, code: WireErrorCode = WireErrorCode.CANCELLED, message: str = ""
@@ -205,7 +226,7 @@ class Connection:
         """Abandon ``stream_id`` now: queued frames are dropped, RESET goes out first.
         Resetting a stream that is already closed does nothing."""
         record = self._streams.get(stream_id)
-        if record is not None and record.state is not StreamState.CLOSED:
+        if record is not None and record.state is not _STREAM_CLOSED:
             self._close_stream(record)
             self._queue_control(stream_id, Reset(code, message))
 
@@ -217,7 +238,7 @@ class Connection:
         if increment:
             self._queue_control(0, WindowUpdate(increment))
         record = self._streams.get(stream_id)
-        if record is not None and record.state in (StreamState.OPEN, StreamState.LOCAL_ENDED):
+        if record is not None and record.state in _RECEIVING_STATES:
             increment = record.receive.acknowledge(min(size, record.receive.unacknowledged))
             if increment:
                 self._queue_control(stream_id, WindowUpdate(increment))
@@ -244,14 +265,13 @@ class Connection:
         parts: list[bytes] = []
         while self._control:
             parts.append(self._control.popleft().encode())
-        if self._peer is not None and self._state in (
-            ConnectionState.OPEN,
-            ConnectionState.CLOSING,
-        ):
+        if self._peer is not None and self._state in _SENDING_STATES:
+            control_parts = len(parts)
             for record in self._scheduler.gather(parts, max_bytes):
+                self._table.forget(record)
+            if len(parts) > control_parts:
                 # A stream frame sent is progress: the peer's control frames count anew.
                 self._burst = 0
-                self._forget(record)
         return b"".join(parts)
 
     # ---- receiving -------------------------------------------------------------------------
@@ -270,40 +290,47 @@ class Connection:
                 # limit for the frames behind it, and a peer that has not authenticated never
                 # gets more than one small frame buffered.
                 wanted = self._codec.bytes_wanted()
-                self._receive_frames(self._codec.feed(data[:wanted]), events)
+                self._receive_frames(self._codec.feed_fields(data[:wanted]), events)
                 data = data[wanted:]
-            if data and self._state is not ConnectionState.CLOSED:
-                self._receive_frames(self._codec.feed(data), events)
+            if data and self._state is not _CONNECTION_CLOSED:
+                self._receive_frames(self._codec.feed_fields(data), events)
         except PayloadTooLarge as error:
             in_handshake = self._state in _HANDSHAKE_STATES
-            self._fail(_said_of_the_handshake(error) if in_handshake else error, events)
+            self._fail(said_of_the_handshake(error) if in_handshake else error, events)
         except ProtocolError as error:
             self._fail(error, events)
         return events
 
-    def _receive_frames(self, frames: list[Frame], events: list[Event]) -> None:
-        for frame in frames:
-            opcode, stream_id = frame.opcode, frame.stream_id
-            # Stream 0 carries the connection's frames; WINDOW_UPDATE also goes on a stream.
-            if opcode is not Opcode.WINDOW_UPDATE and (stream_id == 0) != (
-                opcode in _CONNECTION_ONLY
-            ):
-                where = "is not allowed on stream 0" if stream_id == 0 else "belongs on stream 0"
-                message = f"{opcode.name} {where}"
-                raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
-            if stream_id == 0:
-                self._receive_control(frame, events)
-            elif self._state in _HANDSHAKE_STATES:
-                raise _before_handshake(opcode)
-            elif opcode is Opcode.WINDOW_UPDATE or opcode is Opcode.RESET:
-                self._receive_stream_control(frame, events)
+    def _receive_frames(self, frames: list[FrameFields], events: list[Event]) -> None:
+        # Until the handshake completes a batch is one frame, so one look at the state will do;
+        # only a frame on stream 0 can end the connection without raising.
+        streams_open = self._state not in _HANDSHAKE_STATES
+        for stream_id, opcode, payload in frames:
+            if streams_open and stream_id and opcode in _STREAM_FRAME_OPCODES:
+                self._receive_stream_frame(stream_id, opcode, payload, events)
             else:
-                self._receive_stream_frame(frame, events)
-            if self._state is ConnectionState.CLOSED:
-                return
+                self._receive_other_frame(stream_id, opcode, payload, events)
+                if self._state is _CONNECTION_CLOSED:
+                    return
 
-    def _receive_control(self, frame: Frame, events: list[Event]) -> None:
-        message = decode_message(frame.opcode, frame.payload)
+    def _receive_other_frame(
+        self, stream_id: int, opcode: Opcode, payload: bytes, events: list[Event]
+    ) -> None:
+        """A frame on stream 0, a WINDOW_UPDATE or RESET on a stream, or one misplaced."""
+        # Stream 0 carries the connection's frames; WINDOW_UPDATE also goes on a stream.
+        if opcode is not Opcode.WINDOW_UPDATE and (stream_id == 0) != (opcode in _CONNECTION_ONLY):
+            where = "is not allowed on stream 0" if stream_id == 0 else "belongs on stream 0"
+            message = f"{opcode.name} {where}"
+            raise ProtocolError(WireErrorCode.PROTOCOL_ERROR, message, stream_id=stream_id)
+        if stream_id == 0:
+            self._receive_control(opcode, payload, events)
+        elif self._state in _HANDSHAKE_STATES:
+            raise before_handshake(opcode)
+        else:  # WINDOW_UPDATE or RESET
+            self._receive_stream_control(stream_id, opcode, payload, events)
+
+    def _receive_control(self, opcode: Opcode, payload: bytes, events: list[Event]) -> None:
+        message = decode_message(opcode, payload)
         match message:
             case Hello():
                 self._receive_hello(message, events)
@@ -312,7 +339,7 @@ class Connection:
             case GoAway():
                 self._receive_goaway(message, events)
             case _ if self._state in _HANDSHAKE_STATES:
-                raise _before_handshake(frame.opcode)
+                raise before_handshake(opcode)
             case Ping(opaque=opaque):
                 self._count_unproductive()
                 self._queue_control(0, Pong(opaque))
@@ -357,9 +384,11 @@ class Connection:
         last, code, text = goaway.last_stream_id, goaway.code, goaway.message
         events.append(GoAwayReceived(last_stream_id=last, code=code, message=text))
 
-    def _receive_stream_control(self, frame: Frame, events: list[Event]) -> None:
-        record = self._streams.get(frame.stream_id)
-        match decode_message(frame.opcode, frame.payload):
+    def _receive_stream_control(
+        self, stream_id: int, opcode: Opcode, payload: bytes, events: list[Event]
+    ) -> None:
+        record = self._streams.get(stream_id)
+        match decode_message(opcode, payload):
             case WindowUpdate(increment=increment) if record is not None:
                 record.send_window += increment
                 if record.send_window > MAX_WINDOW:
@@ -375,45 +404,48 @@ class Connection:
             case _:  # credit for a stream already closed here
                 self._count_unproductive()
 
-    def _receive_stream_frame(self, frame: Frame, events: list[Event]) -> None:
-        size, stream_id = len(frame.payload), frame.stream_id
-        if not self._receive.consume(size):
+    def _receive_stream_frame(
+        self, stream_id: int, opcode: Opcode, payload: bytes, events: list[Event]
+    ) -> None:
+        """A request, reply or END on a stream: windows, the stream's state, then the event."""
+        size = len(payload)
+        if size and not self._receive.consume(size):  # an empty frame takes no credit
             text = "the peer overran the connection window"
             raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
         record = self._streams.get(stream_id)
         if record is None and self._peer is not None:
-            accepting = self._state is ConnectionState.OPEN
-            record = self._table.open_peer(
-                frame, self._peer.initial_stream_window, accepting=accepting
-            )
+            accepting, window = self._state is _CONNECTION_OPEN, self._peer.initial_stream_window
+            record = self._table.open_peer(stream_id, opcode, window, accepting=accepting)
         if record is None:  # a stream already closed here, or refused after GOAWAY
             self._count_unproductive()
             self.acknowledge(0, size)
             return
         self._burst = 0
-        if not record.receive.consume(size):
+        if size and not record.receive.consume(size):
             text = "the peer overran a stream window"
             raise ProtocolError(WireErrorCode.FLOW_CONTROL, text, stream_id=stream_id)
-        step = StreamInput.RECEIVE_END if frame.opcode is Opcode.END else StreamInput.RECEIVE
-        new_state = STREAM_TRANSITIONS.get((record.state, step))
+        ending = opcode is _END
+        new_state = (_AFTER_RECEIVE_END if ending else _AFTER_RECEIVE).get(record.state)
         if new_state is None:
             error = ProtocolError(WireErrorCode.STREAM_CLOSED, "a frame after END")
             self._stream_error(record, error, size, events)
             return
+        if ending and not size:  # END carries nothing to decode
+            record.state = new_state
+            events.append(StreamEnded(stream_id))
+            self._table.forget(record)
+            return
         try:
-            message = decode_message(frame.opcode, frame.payload)
+            message = decode_message(opcode, payload)  # an END with a payload is malformed
         except MalformedPayload as error:
             self._stream_error(record, error, size, events)
             return
         record.state = new_state
-        if step is StreamInput.RECEIVE_END:
-            events.append(StreamEnded(stream_id))
-        elif not record.opened:
+        if not record.opened:
             record.opened = True
-            events.append(RequestReceived(stream_id=stream_id, message=message, flow_length=size))
+            events.append(message_event(RequestReceived, stream_id, message, size))
         else:
-            events.append(MessageReceived(stream_id=stream_id, message=message, flow_length=size))
-        self._forget(record)
+            events.append(message_event(MessageReceived, stream_id, message, size))
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -433,27 +465,25 @@ class Connection:
             state = record.state.value if record else "closed"
             raise UsageError(f"cannot {step.value} on stream {stream_id} (state {state})")
         record.state = new_state
-        if record.local:
-            record.opened = True
         return record
 
-    def _forget(self, record: StreamRecord) -> None:
-        if record.state is StreamState.CLOSED and not record.queue:
-            self._streams.pop(record.stream_id, None)
-
     def _close_stream(self, record: StreamRecord) -> None:
-        """Close ``record`` at once (a RESET either way): its queued frames are dropped."""
-        record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
+        """Close ``record`` at once (a RESET either way): its queued frames are dropped. One
+        closed here already (both ENDs crossed, ours still queued) only loses those."""
+        if record.state is not _STREAM_CLOSED:
+            record.state = STREAM_TRANSITIONS[record.state, StreamInput.RESET]
         self._scheduler.discard(record)
-        self._forget(record)
+        self._table.forget(record)
 
     def _abandon(
         self, record: StreamRecord, code: WireErrorCode, message: str, events: list[Event]
     ) -> None:
-        """The peer reset the stream, or will not serve it (GOAWAY)."""
+        """The peer reset the stream, or will not serve it (GOAWAY). Of a stream closed here
+        already the application has seen the end: there is nothing to report."""
+        if record.state is not _STREAM_CLOSED:
+            stream_id = record.stream_id
+            events.append(StreamReset(stream_id=stream_id, code=code, message=message, remote=True))
         self._close_stream(record)
-        stream_id = record.stream_id
-        events.append(StreamReset(stream_id=stream_id, code=code, message=message, remote=True))
 
     def _stream_error(
         self, record: StreamRecord, error: ProtocolError, size: int, events: list[Event]
@@ -478,25 +508,9 @@ class Connection:
 
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
         self._scheduler.clear()
-        self._streams.clear()
+        self._table.clear()
         self._queue_control(0, GoAway(self._table.highest_peer_id, error.code, error.message))
         self._transition(ConnectionInput.FAILED)
         events.append(
             ConnectionFailed(code=error.code, message=error.message, stream_id=error.stream_id)
         )
-
-
-def _before_handshake(opcode: Opcode) -> ProtocolError:
-    message = f"{opcode.name} before the handshake completed"
-    return ProtocolError(WireErrorCode.HANDSHAKE_FAILED, message)
-
-
-def _said_of_the_handshake(error: PayloadTooLarge) -> PayloadTooLarge:
-    """The same error, saying that the limit was the handshake's (``HANDSHAKE_MAX_PAYLOAD``)."""
-    return PayloadTooLarge(
-        length=error.length,
-        limit=error.limit,
-        stream_id=error.stream_id or 0,
-        offset=error.offset,
-        handshake=True,
-    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from sa3p_protocol._payload_codec import Message
 from sa3p_protocol._wire_errors import WireErrorCode
@@ -39,6 +39,23 @@ class RequestReceived(_MessageEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageReceived(_MessageEvent):
     """A further message on an open stream (a reply, a write chunk, process input...)."""
+
+
+_E = TypeVar("_E", bound=_MessageEvent)
+_SET_STREAM_ID, _SET_MESSAGE, _SET_FLOW_LENGTH = (
+    vars(_MessageEvent)[name].__set__ for name in ("stream_id", "message", "flow_length")
+)
+
+
+def message_event(cls: type[_E], stream_id: int, message: Message, flow_length: int) -> _E:
+    """``cls(stream_id=stream_id, message=message, flow_length=flow_length)`` at a third of
+    the cost, for the connection's per-frame path: in CPython 3.11 a keyword call to a class
+    gathers its arguments in a dict. The fields have no checks to skip."""
+    event = object.__new__(cls)
+    _SET_STREAM_ID(event, stream_id)
+    _SET_MESSAGE(event, message)
+    _SET_FLOW_LENGTH(event, flow_length)
+    return event
 
 
 @dataclass(frozen=True, slots=True)

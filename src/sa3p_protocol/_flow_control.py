@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
 
-from sa3p_protocol._frames import _HEADER, HEADER_LEN, MAGIC, Frame
+from sa3p_protocol._frames import _HEADER, MAGIC, Opcode
 from sa3p_protocol._transitions import StreamState
 from sa3p_protocol._wire_errors import UsageError
 
@@ -56,9 +57,12 @@ class ReceiveWindow:
         return 0
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(slots=True, eq=False)
 class StreamRecord:
-    """What the connection tracks for one stream (internal, mutable by the connection only)."""
+    """What the connection tracks for one stream (internal, mutable by the connection only).
+
+    Built positionally, once per stream: a keyword call to a class costs twice as much.
+    """
 
     stream_id: int
     local: bool
@@ -67,13 +71,13 @@ class StreamRecord:
     send_window: int
     receive: ReceiveWindow
     opened: bool = False
-    """The opening frame has arrived (peer streams) or been queued (local ones)."""
+    """The opening frame has arrived (peer streams); always true for local ones."""
     blocked: bool = False
     """Has queued frames waiting for stream credit."""
     scheduled: bool = False
     """In the round-robin queue of streams with frames to send."""
-    queue: deque[Frame] = field(default_factory=deque)
-    """Frames waiting to be sent, oldest first."""
+    queue: deque[tuple[bytes, bytes]] = field(default_factory=deque)
+    """Frames waiting to be sent, oldest first: each its header, packed, and its payload."""
     queued_bytes: int = 0
     """Their payload bytes."""
 
@@ -92,11 +96,14 @@ class SendScheduler:
         self._ready: deque[StreamRecord] = deque()
         self.connection_window = 0
 
-    def push(self, record: StreamRecord, frame: Frame) -> None:
-        record.queue.append(frame)
-        record.queued_bytes += len(frame.payload)
-        if not record.blocked:
-            self.schedule(record)
+    def push(self, record: StreamRecord, opcode: Opcode, payload: bytes) -> None:
+        """Queue a frame of ``opcode`` carrying ``payload`` on the stream."""
+        size = len(payload)
+        record.queue.append((_HEADER.pack(MAGIC, record.stream_id, opcode, size), payload))
+        record.queued_bytes += size
+        if not (record.blocked or record.scheduled):
+            record.scheduled = True
+            self._ready.append(record)
 
     def schedule(self, record: StreamRecord) -> None:
         """Put ``record`` in the turn order if it has frames and is not there already."""
@@ -121,26 +128,53 @@ class SendScheduler:
         self._ready.clear()
 
     def gather(self, parts: list[bytes], max_bytes: int | None) -> list[StreamRecord]:
-        """Append sendable frames' bytes to ``parts``; return the records that sent one."""
-        sent: list[StreamRecord] = []
+        """Append sendable frames' bytes to ``parts``; return the records whose queues they
+        emptied (a closed one can then be forgotten)."""
+        ready, add = self._ready, parts.append
+        window = self.connection_window
+        if len(ready) == 1 and max_bytes is None:
+            record = ready[0]
+            size = record.queued_bytes
+            if size <= window and size <= record.send_window:
+                # One stream alone, everything it queued within both windows: its turns follow
+                # one another, so all its frames go at once.
+                ready.clear()
+                record.scheduled = False
+                parts += chain.from_iterable(record.queue)
+                record.queue.clear()
+                record.queued_bytes = 0
+                record.send_window -= size
+                self.connection_window = window - size
+                return [record]
+        drained: list[StreamRecord] = []
+        budget = _UNLIMITED if max_bytes is None else max_bytes
         gathered = 0
-        while self._ready and (max_bytes is None or gathered < max_bytes):
-            record = self._ready[0]
-            frame = record.queue[0]
-            size = len(frame.payload)
-            if size > self.connection_window:
+        while ready and gathered < budget:
+            record = ready[0]
+            queue = record.queue
+            header, payload = queue[0]
+            size = len(payload)
+            if size > window:
                 break  # the whole connection waits for credit; the turn order is kept
-            self._ready.popleft()
-            record.scheduled = False
+            ready.popleft()
             if size > record.send_window:
+                record.scheduled = False
                 record.blocked = True
                 continue
-            record.queue.popleft()
+            queue.popleft()
             record.queued_bytes -= size
-            self.connection_window -= size
             record.send_window -= size
-            parts += (_HEADER.pack(MAGIC, frame.stream_id, frame.opcode, size), frame.payload)
-            gathered += HEADER_LEN + size
-            self.schedule(record)
-            sent.append(record)
-        return sent
+            window -= size
+            add(header)
+            add(payload)
+            gathered += 13 + size
+            if queue:
+                ready.append(record)  # its next frame waits for the next turn
+            else:
+                record.scheduled = False
+                drained.append(record)
+        self.connection_window = window
+        return drained
+
+
+_UNLIMITED = 1 << 64  # more than any connection window lets through

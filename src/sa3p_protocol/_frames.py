@@ -11,7 +11,7 @@ import enum
 import struct
 from collections import deque
 from itertools import repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sa3p_protocol._wire_errors import (
     FrameTooShort,
@@ -132,7 +132,10 @@ class Frame(_FrameFields):
             raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
         if len(payload) > 0xFFFF_FFFF:
             raise ValueError("payload longer than a u32 length can announce")
-        return super().__new__(cls, stream_id, Opcode(opcode), payload)
+        known = _OPCODE_TABLE[opcode] if isinstance(opcode, int) and 0 <= opcode <= 0xFF else None
+        if known is None:
+            raise ValueError(f"{opcode!r} is not a valid Opcode")
+        return _new_frame(cls, (stream_id, known, payload))
 
     def encode(self) -> bytes:
         """The frame's wire bytes: header then payload."""
@@ -159,7 +162,9 @@ class Frame(_FrameFields):
         return _new_frame(cls, (stream_id, opcode, bytes(data[HEADER_LEN:])))
 
 
-_new_frame = tuple.__new__
+_new_frame = tuple.__new__  # a Frame from fields already checked
+FrameFields = tuple[int, Opcode, bytes]
+"""A frame as a plain tuple: ``(stream_id, opcode, payload)``."""
 
 
 def _check_header(
@@ -223,72 +228,63 @@ class FrameCodec:
         Raises:
             ProtocolError: ``InvalidMagic``, ``UnknownOpcode`` or ``PayloadTooLarge``.
         """
+        fields = self.feed_fields(data)
+        return list(map(_new_frame, repeat(Frame, len(fields)), fields))
+
+    def feed_fields(self, data: bytes | bytearray | memoryview) -> list[FrameFields]:
+        """As ``feed``, each frame as a plain ``(stream_id, opcode, payload)`` tuple: for a
+        caller that unpacks each frame at once (the ``Connection``), no ``Frame`` is built."""
         if self._error is not None:
             raise self._error
         try:
-            if self._start == len(self._buffer):
-                return self._feed_unbuffered(bytes(data))
-            self._buffer += data
-            return self._feed_buffered()
+            if self._buffer:
+                self._buffer += data
+                return self._feed_buffered()
+            # Nothing pending (the usual case): decode straight from the caller's bytes (one
+            # copy per payload, none for the stream) and keep only an incomplete tail.
+            data = bytes(data)
+            frames, position = self._decode(data, 0)
+            self._consumed += position
+            if position < len(data):
+                self._buffer += memoryview(data)[position:]
+            return frames
         except ProtocolError as error:
             self._error = error
             raise
 
-    def _feed_unbuffered(self, data: bytes) -> list[Frame]:
-        # Fast path: nothing pending, so decode straight from the caller's bytes (one copy per
-        # payload, none for the stream) and keep only the incomplete tail.
-        frames, position = self._decode(data, 0)
-        self._consumed += position
-        self._buffer = bytearray(data[position:]) if position < len(data) else bytearray()
-        self._start = 0
-        return frames
-
-    def _feed_buffered(self) -> list[Frame]:
+    def _feed_buffered(self) -> list[FrameFields]:
         frames, self._start = self._decode(self._buffer, self._start)
+        if frames:  # payloads sliced from the bytearray: make them bytes
+            frames = [(stream_id, opcode, bytes(payload)) for stream_id, opcode, payload in frames]
         if self._start >= _COMPACT_AT or self._start == len(self._buffer):
-            del self._buffer[: self._start]
+            del self._buffer[: self._start]  # empty again once every frame is out
             self._consumed += self._start
             self._start = 0
         return frames
 
-    def _decode(self, data: bytes | bytearray, position: int) -> tuple[list[Frame], int]:
-        # The loop only unpacks headers and slices payloads; opcodes are looked up and frames
-        # built afterwards in C-level ``map`` calls (the 64-byte decode figure depends on it).
-        first = position
+    def _decode(self, data: bytes | bytearray, position: int) -> tuple[list[FrameFields], int]:
+        # The loop does what any decoder must (unpack a header, slice a payload) plus one
+        # opcode-table lookup, three comparisons and a tuple per frame: the 64-byte decode
+        # figure and the small request/reply round trip both depend on it. (From a bytearray
+        # the payloads are bytearrays: ``_feed_buffered`` makes them bytes.)
         end = len(data)
         last = end - HEADER_LEN
         unpack = _HEADER.unpack_from
         limit = self.max_payload
-        stream_ids: list[int] = []
-        codes: list[int] = []
-        payloads: list[bytes | bytearray] = []
-        add_id, add_code, add_payload = stream_ids.append, codes.append, payloads.append
-        expected_magic = MAGIC  # locals and a literal 13: no global lookups in the loop
+        table, expected_magic = _OPCODE_TABLE, MAGIC  # locals: no global lookups in the loop
+        frames: list[Any] = []  # FrameFields, but from a bytearray with bytearray payloads
+        add = frames.append
         while position <= last:
             magic, stream_id, code, length = unpack(data, position)
-            if magic != expected_magic or length > limit:
+            opcode = table[code]
+            if magic != expected_magic or opcode is None or length > limit:
                 _check_header(data, position, self._consumed, limit)
-            start = position + 13
-            stop = start + length
+            stop = position + 13 + length
             if stop > end:
-                _check_header(data, position, self._consumed, limit)  # its opcode, before buffering
-                break
-            add_id(stream_id)
-            add_code(code)
-            add_payload(data[start:stop])
+                break  # its header is checked: nothing unacceptable gets buffered
+            add((stream_id, opcode, data[position + 13 : stop]))
             position = stop
-        opcodes = list(map(_OPCODE_TABLE.__getitem__, codes))
-        if None in opcodes:
-            self._raise_unknown_opcode(data, first, opcodes.index(None))
-        if isinstance(data, bytearray):
-            payloads = list(map(bytes, payloads))
-        fields = zip(stream_ids, opcodes, payloads, strict=True)
-        return list(map(_new_frame, repeat(Frame, len(codes)), fields)), position
-
-    def _raise_unknown_opcode(self, data: bytes | bytearray, position: int, index: int) -> None:
-        for _ in range(index):
-            position += HEADER_LEN + _HEADER.unpack_from(data, position)[3]
-        _check_header(data, position, self._consumed, self.max_payload)
+        return frames, position
 
 
 class Multiplexer:

@@ -16,7 +16,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sa3p_protocol._wire_errors import ProtocolError, WireErrorCode
+from sa3p_protocol._frames import Opcode
+from sa3p_protocol._wire_errors import PayloadTooLarge, ProtocolError, WireErrorCode
 from sa3p_protocol.messages import Auth, Hello
 
 PROTOCOL_VERSION = 1
@@ -188,6 +189,23 @@ class Handshake:
             ProtocolError: AUTH_FAILED.
         """
         verify_proof(self.token, received, CLIENT_LABEL, client_nonce, self.nonce)
+
+
+def before_handshake(opcode: Opcode) -> ProtocolError:
+    """A frame other than HELLO, AUTH or GOAWAY while the handshake is still going on."""
+    message = f"{opcode.name} before the handshake completed"
+    return ProtocolError(WireErrorCode.HANDSHAKE_FAILED, message)
+
+
+def said_of_the_handshake(error: PayloadTooLarge) -> PayloadTooLarge:
+    """The same error, saying that the limit was the handshake's (``HANDSHAKE_MAX_PAYLOAD``)."""
+    return PayloadTooLarge(
+        length=error.length,
+        limit=error.limit,
+        stream_id=error.stream_id or 0,
+        offset=error.offset,
+        handshake=True,
+    )
 
 
 def _auth_failed(message: str) -> ProtocolError:

@@ -5,8 +5,9 @@ A message class annotates its fields with the aliases below (``path: Str``, ``of
 frozen, slotted dataclass, compiles its layout and registers it under its opcode; ``@record()``
 does the same for values carried inside lists. Everything else comes from that declaration: the
 runtime codec (adjacent fixed-size fields packed by one precompiled ``struct.Struct``), the
-constructors' checks (integer ranges, digest sizes, wire codes, tuples), the opcode registry and,
-in the tests, a ``construct`` schema used as an independent oracle (tests/protocol/oracle.py).
+constructors' checks (integer ranges, digest sizes, wire codes, tuples; decoding does not repeat
+the ones its own readers guarantee), the opcode registry and, in the tests, a ``construct``
+schema used as an independent oracle (tests/protocol/oracle.py).
 
 Integers are big-endian; strings are UTF-8 (``surrogateescape``, so any POSIX path survives)
 behind a u32 byte length.
@@ -19,7 +20,7 @@ import enum
 import struct
 from collections.abc import Callable
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from typing import Annotated, Any, ClassVar, TypeVar, dataclass_transform, get_args, get_type_hints
 
 from sa3p_protocol._frames import Frame, Opcode
@@ -93,7 +94,10 @@ class Message:
 
     def __post_init__(self) -> None:
         for name, check in self._LAYOUT.checks:
-            object.__setattr__(self, name, check(getattr(self, name)))
+            value = getattr(self, name)
+            checked = check(value)
+            if checked is not value:  # converted (a tuple, a wire code): store what was checked
+                object.__setattr__(self, name, checked)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -151,13 +155,13 @@ def _check_for(field: WireField, base: Any) -> Callable[[Any], Any] | None:
     return _CHECKS.get(field.kind)
 
 
-# ---- writing and reading one value ------------------------------------------------------------
+# ---- encoding and reading one value ----------------------------------------------------------
 
 _U32 = struct.Struct(">I")
-_OPT_U64 = struct.Struct(">?Q")
-_OPT_I64 = struct.Struct(">?q")
-Writer = Callable[[list[bytes], Any], None]
-ValueReader = Callable[[bytes, int], tuple[Any, int]]
+Encoder = Callable[[Any], bytes]
+Reader = Callable[[bytes, int, list[Any]], int]
+"""Reads one value at ``position``, appends it to the list, returns the position after it.
+``struct.error`` or ``_Truncated`` when the bytes end first."""
 
 
 class _Truncated(Exception):
@@ -169,169 +173,235 @@ def _encode_str(value: str) -> bytes:
     return _U32.pack(len(raw)) + raw
 
 
-def _read_fixed(packer: struct.Struct, data: bytes, position: int) -> tuple[Any, ...]:
-    if position + packer.size > len(data):
-        raise _Truncated
-    return packer.unpack_from(data, position)
+def _encode_bytes(value: bytes) -> bytes:
+    return _U32.pack(len(value)) + value
 
 
-def _read_bytes(data: bytes, position: int) -> tuple[bytes, int]:
-    (size,) = _read_fixed(_U32, data, position)
-    start = position + 4
-    if start + size > len(data):
-        raise _Truncated
-    return data[start : start + size], start + size
+def _sized_reader(convert: Callable[[bytes], Any]) -> Reader:
+    """A u32 byte length, then the bytes, given to ``convert``."""
+
+    def read(data: bytes, position: int, out: list[Any]) -> int:
+        (size,) = _U32.unpack_from(data, position)
+        start = position + 4
+        end: int = start + size
+        if end > len(data):
+            raise _Truncated
+        out.append(convert(data[start:end]))
+        return end
+
+    return read
 
 
-def _read_str(data: bytes, position: int) -> tuple[str, int]:
-    raw, position = _read_bytes(data, position)
-    return raw.decode("utf-8", "surrogateescape"), position
+_read_bytes = _sized_reader(bytes)  # bytes(raw) is raw itself
+_read_str = _sized_reader(methodcaller("decode", "utf-8", "surrogateescape"))
 
 
-def _read_list(read_item: ValueReader) -> ValueReader:
-    def read(data: bytes, position: int) -> tuple[tuple[Any, ...], int]:
-        (count,) = _read_fixed(_U32, data, position)
+def _read_rest(data: bytes, position: int, out: list[Any]) -> int:
+    out.append(data[position:])
+    return len(data)
+
+
+def _fixed_reader(packer: struct.Struct) -> Reader:
+    unpack, size = packer.unpack_from, packer.size
+
+    def read(data: bytes, position: int, out: list[Any]) -> int:
+        out += unpack(data, position)
+        return position + size
+
+    return read
+
+
+def _optional_codec(packer: struct.Struct) -> tuple[Encoder, Reader]:
+    """A presence byte, then the value (0 when absent)."""
+    unpack, size = packer.unpack_from, packer.size
+
+    def encode(value: int | None) -> bytes:
+        return packer.pack(value is not None, value or 0)
+
+    def read(data: bytes, position: int, out: list[Any]) -> int:
+        present, value = unpack(data, position)
+        out.append(value if present else None)
+        return position + size
+
+    return encode, read
+
+
+def _list_codec(encode_item: Encoder, read_item: Reader) -> tuple[Encoder, Reader]:
+    """A u32 count, then that many items."""
+
+    def encode(items: tuple[Any, ...]) -> bytes:
+        return _U32.pack(len(items)) + b"".join(map(encode_item, items))
+
+    def read(data: bytes, position: int, out: list[Any]) -> int:
+        (count,) = _U32.unpack_from(data, position)
         position += 4
         # Every item takes at least one byte, so a count above the bytes left is a lie: the
         # work any payload can cause stays bounded by its length.
         if count > len(data) - position:
             raise _Truncated
-        items = []
+        items: list[Any] = []
         for _ in range(count):
-            item, position = read_item(data, position)
-            items.append(item)
-        return tuple(items), position
+            position = read_item(data, position, items)
+        out.append(tuple(items))
+        return position
 
-    return read
-
-
-def _read_optional(packer: struct.Struct) -> ValueReader:
-    def read(data: bytes, position: int) -> tuple[int | None, int]:
-        present, value = _read_fixed(packer, data, position)
-        return (value if present else None), position + packer.size
-
-    return read
+    return encode, read
 
 
-def _write_optional(packer: struct.Struct) -> Writer:
-    return lambda parts, value: parts.append(packer.pack(value is not None, value or 0))
+def _encode_pair(pair: tuple[str, str]) -> bytes:
+    return _encode_str(pair[0]) + _encode_str(pair[1])
 
 
-def _write_pairs(parts: list[bytes], value: tuple[tuple[str, str], ...]) -> None:
-    parts.append(_U32.pack(len(value)))
-    for key, text in value:
-        parts += (_encode_str(key), _encode_str(text))
+def _read_pair(data: bytes, position: int, out: list[Any]) -> int:
+    pair: list[str] = []
+    position = _read_str(data, _read_str(data, position, pair), pair)
+    out.append(tuple(pair))
+    return position
 
 
-def _read_pair(data: bytes, position: int) -> tuple[tuple[str, str], int]:
-    key, position = _read_str(data, position)
-    text, position = _read_str(data, position)
-    return (key, text), position
+def _as_is(value: bytes) -> bytes:
+    return value
 
 
-def _read_u32(data: bytes, position: int) -> tuple[int, int]:
-    return _read_fixed(_U32, data, position)[0], position + 4
-
-
-_VALUE_CODECS: dict[Kind, tuple[Writer, ValueReader]] = {
-    Kind.OPT_U64: (_write_optional(_OPT_U64), _read_optional(_OPT_U64)),
-    Kind.OPT_I64: (_write_optional(_OPT_I64), _read_optional(_OPT_I64)),
-    Kind.STR: (lambda parts, value: parts.append(_encode_str(value)), _read_str),
-    Kind.BYTES: (lambda parts, value: parts.extend((_U32.pack(len(value)), value)), _read_bytes),
-    Kind.REST: (lambda parts, value: parts.append(value), lambda data, at: (data[at:], len(data))),
-    Kind.STR_LIST: (
-        lambda parts, value: parts.extend((_U32.pack(len(value)), *map(_encode_str, value))),
-        _read_list(_read_str),
-    ),
-    Kind.STR_PAIRS: (_write_pairs, _read_list(_read_pair)),
-    Kind.U32_LIST: (
-        lambda parts, value: parts.append(struct.pack(f">I{len(value)}I", len(value), *value)),
-        _read_list(_read_u32),
-    ),
+_VALUE_CODECS: dict[Kind, tuple[Encoder, Reader]] = {
+    Kind.OPT_U64: _optional_codec(struct.Struct(">?Q")),
+    Kind.OPT_I64: _optional_codec(struct.Struct(">?q")),
+    Kind.STR: (_encode_str, _read_str),
+    Kind.BYTES: (_encode_bytes, _read_bytes),
+    Kind.REST: (_as_is, _read_rest),
+    Kind.STR_LIST: _list_codec(_encode_str, _read_str),
+    Kind.STR_PAIRS: _list_codec(_encode_pair, _read_pair),
+    Kind.U32_LIST: _list_codec(_U32.pack, _fixed_reader(_U32)),
 }
 
 
 # ---- a class's layout -------------------------------------------------------------------------
 
-Step = tuple[Writer, Callable[[bytes, int, list[Any]], int]]
 
-
-def _fixed_run(fields: list[WireField]) -> Step:
+def _fixed_run(fields: list[WireField]) -> tuple[Encoder, Callable[[Any], Any], Reader]:
     """Adjacent fixed-size fields, written and read by one precompiled ``struct.Struct``."""
-    names = [field.name for field in fields]
     packer = struct.Struct(">" + "".join(field.kind.value for field in fields))
-    get = attrgetter(*names)  # one name: the value; several: a tuple of them
-    size = packer.size
+    get = attrgetter(*(field.name for field in fields))  # one name: the value; more: a tuple
 
-    def write(parts: list[bytes], message: Any) -> None:
-        parts.append(packer.pack(*get(message)))
+    def encode(values: tuple[Any, ...]) -> bytes:
+        return packer.pack(*values)
 
-    def write_one(parts: list[bytes], message: Any) -> None:
-        parts.append(packer.pack(get(message)))
-
-    def read(data: bytes, position: int, out: list[Any]) -> int:
-        out += _read_fixed(packer, data, position)
-        return position + size
-
-    return (write_one if len(names) == 1 else write), read
+    return (packer.pack if len(fields) == 1 else encode), get, _fixed_reader(packer)
 
 
-def _variable(field: WireField) -> Step:
+def _variable(field: WireField) -> tuple[Encoder, Callable[[Any], Any], Reader]:
     if field.item is None:
-        write_value, read_value = _VALUE_CODECS[field.kind]
+        encode, read = _VALUE_CODECS[field.kind]
     else:
-        write_value, read_value = field.item._LAYOUT.write_list, _read_list(field.item._LAYOUT.read)
-    get = attrgetter(field.name)
-
-    def write(parts: list[bytes], message: Any) -> None:
-        write_value(parts, get(message))
-
-    def read(data: bytes, position: int, out: list[Any]) -> int:
-        value, position = read_value(data, position)
-        out.append(value)
-        return position
-
-    return write, read
+        item = field.item._LAYOUT
+        encode, read = _list_codec(item.encode, item.read)
+    return encode, attrgetter(field.name), read
 
 
 class _Layout:
-    """A declared class's fields, the checks its constructor runs, and its compiled steps."""
+    """A declared class's fields, the checks its constructor runs, and its compiled codec.
+
+    Decoding trusts the codec: the readers produce values of exactly the declared kinds
+    (integers of the field's width, tuples, 32-byte digests), so a decoded value is built
+    without the constructor's checks, except the ones a payload can still fail: ``Code``
+    fields converted to ``WireErrorCode``, and a class's own ``__post_init__`` invariants
+    (such classes are built by their constructor).
+    """
 
     def __init__(self, cls: type[Message]) -> None:
         hints = get_type_hints(cls, include_extras=True)
-        self.cls: Callable[..., Message] = cls
+        self.cls = cls
+        self.construct: Callable[..., Message] = cls
         self.fields: list[WireField] = []
         self.checks: list[tuple[str, Callable[[Any], Any]]] = []
-        for declared in dataclasses.fields(cls):  # type: ignore[arg-type]
+        self.conversions: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, declared in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
             base, kind = get_args(hints[declared.name])
             field = WireField(declared.name, kind, get_args(base)[0] if kind is Kind.LIST else None)
             self.fields.append(field)
             check = _check_for(field, base)
             if check is not None:
                 self.checks.append((field.name, check))
+            if check is base:  # a wire code: a payload may carry one that does not exist
+                self.conversions.append((index, check))
         if Kind.REST in [field.kind for field in self.fields[:-1]]:
             raise TypeError(f"{cls.__name__}: a REST field must be the last")
         self.names = [field.name for field in self.fields]
         self.bulk = [field.kind for field in self.fields] == [Kind.REST]
-        self.steps: list[Step] = []
+        self.encoders: list[tuple[Encoder, Callable[[Any], Any]]] = []
+        self.readers: list[Reader] = []
         for fixed, group in groupby(self.fields, key=lambda field: field.kind in _FIXED_SIZE):
             fields = list(group)
-            self.steps += [_fixed_run(fields)] if fixed else map(_variable, fields)
+            for encode, get, read in [_fixed_run(fields)] if fixed else map(_variable, fields):
+                self.encoders.append((encode, get))
+                self.readers.append(read)
+        self.invariants = cls.__post_init__ is not Message.__post_init__
+        # The slots' own setters: what a frozen dataclass's __init__ reaches through
+        # object.__setattr__, without looking the name up each time.
+        self.setters = list(enumerate(getattr(cls, name).__set__ for name in self.names))
+        self.encode: Callable[[Message], bytes] = self._encode_fields
+        """The payload bytes of a message."""
+        self.decode: Callable[[bytes], Message] = self._decode_fields
+        """The message a payload holds (its errors are listed below)."""
+        if self.bulk:
+            self.encode, self.decode = self._encode_bulk, self._decode_bulk
+        elif not self.fields:
+            self.empty = _new_object(cls)  # the one value of a class without fields (END, OK)
+            self.decode = self._decode_empty
 
-    def write(self, parts: list[bytes], message: Message) -> None:
-        for write, _ in self.steps:
-            write(parts, message)
+    def _encode_fields(self, message: Message) -> bytes:
+        return b"".join([encode(get(message)) for encode, get in self.encoders])
 
-    def write_list(self, parts: list[bytes], records: tuple[Message, ...]) -> None:
-        parts.append(_U32.pack(len(records)))
-        for record in records:
-            self.write(parts, record)
-
-    def read(self, data: bytes, position: int) -> tuple[Message, int]:
+    def read(self, data: bytes, position: int, out: list[Any]) -> int:
+        """Read one value at ``position`` into ``out``; return the position after it."""
         values: list[Any] = []
-        for _, read in self.steps:
+        for read in self.readers:
             position = read(data, position, values)
-        return self.cls(**dict(zip(self.names, values, strict=True))), position
+        out.append(self.build(values))
+        return position
+
+    def build(self, values: list[Any]) -> Message:
+        """The value whose fields, in order, are the decoded ``values``.
+
+        Raises:
+            ValueError: an unknown wire code, or a class invariant the values break.
+        """
+        if self.invariants:
+            return self.construct(**dict(zip(self.names, values, strict=True)))
+        for index, convert in self.conversions:
+            values[index] = convert(values[index])
+        message = _new_object(self.cls)
+        for index, set_field in self.setters:  # no zip(): building one costs as much as a field
+            set_field(message, values[index])
+        return message
+
+    # A payload's decoder, chosen once per class. Each raises ``struct.error`` or
+    # ``_Truncated`` for a payload that ends early, ``ValueError`` for one the class refuses
+    # or with bytes after the last field.
+
+    def _decode_fields(self, payload: bytes) -> Message:
+        values: list[Any] = []
+        position = 0
+        for read in self.readers:
+            position = read(payload, position, values)
+        message = self.build(values)
+        if position != len(payload):
+            raise ValueError(f"{len(payload) - position} bytes after the last field")
+        return message
+
+    def _decode_empty(self, payload: bytes) -> Message:
+        if payload:
+            raise ValueError(f"{len(payload)} bytes after the last field")
+        return self.empty
+
+    def _decode_bulk(self, payload: bytes) -> Message:
+        return self.build([payload])  # bulk data: no layout work
+
+    def _encode_bulk(self, message: Message) -> bytes:
+        return b"".join((self.encoders[0][1](message),))  # bytes as they are; others refused
+
+
+_new_object = object.__new__
 
 
 # ---- declaring and registering ----------------------------------------------------------------
@@ -375,9 +445,7 @@ def wire_fields(cls: type[Message]) -> tuple[WireField, ...]:
 
 def encode_message(message: Message) -> bytes:
     """The payload bytes of ``message``."""
-    parts: list[bytes] = []
-    message._LAYOUT.write(parts, message)
-    return b"".join(parts)
+    return message._LAYOUT.encode(message)
 
 
 def decode_message(opcode: Opcode, payload: bytes) -> Message:
@@ -387,19 +455,12 @@ def decode_message(opcode: Opcode, payload: bytes) -> Message:
         MalformedPayload: the payload does not match the opcode's layout (short, bytes after
             the last field, a count larger than the bytes left, a value the class refuses).
     """
-    layout = MESSAGE_TYPES[opcode]._LAYOUT
-    if layout.bulk:
-        return layout.cls(payload)  # bulk data: no layout work
     try:
-        message, position = layout.read(payload, 0)
-    except _Truncated:
+        return MESSAGE_TYPES[opcode]._LAYOUT.decode(payload)
+    except (_Truncated, struct.error):
         raise MalformedPayload(opcode=opcode, reason="payload shorter than its layout") from None
     except (ValueError, TypeError) as error:
         raise MalformedPayload(opcode=opcode, reason=str(error)) from None
-    if position != len(payload):
-        reason = f"{len(payload) - position} bytes after the last field"
-        raise MalformedPayload(opcode=opcode, reason=reason)
-    return message
 
 
 def message_frame(stream_id: int, message: Message) -> Frame:

@@ -9,7 +9,15 @@ from __future__ import annotations
 import enum
 
 
-class ConnectionState(enum.Enum):
+class _HashedByIdentity(enum.Enum):
+    """Members hash as the singletons they are, in C: ``Enum.__hash__`` is a Python function,
+    and every frame sent or received looks its stream's state up in ``STREAM_TRANSITIONS``
+    (equality is identity already, so nothing else changes)."""
+
+    __hash__ = object.__hash__
+
+
+class ConnectionState(_HashedByIdentity):
     AWAIT_HELLO = "await_hello"
     """Client: its HELLO sent, the server's awaited. Server: the client's HELLO awaited."""
     AWAIT_AUTH = "await_auth"
@@ -21,7 +29,7 @@ class ConnectionState(enum.Enum):
     """Failed (or refused in the handshake): nothing more is processed."""
 
 
-class ConnectionInput(enum.Enum):
+class ConnectionInput(_HashedByIdentity):
     SERVER_HELLO_RECEIVED = "server_hello_received"
     CLIENT_HELLO_RECEIVED = "client_hello_received"
     AUTH_RECEIVED = "auth_received"
@@ -46,7 +54,7 @@ CONNECTION_TRANSITIONS: dict[tuple[ConnectionState, ConnectionInput], Connection
 }
 
 
-class StreamState(enum.Enum):
+class StreamState(_HashedByIdentity):
     OPEN = "open"
     LOCAL_ENDED = "local_ended"
     """We sent END; the peer may still send."""
@@ -55,7 +63,7 @@ class StreamState(enum.Enum):
     CLOSED = "closed"
 
 
-class StreamInput(enum.Enum):
+class StreamInput(_HashedByIdentity):
     SEND = "send"
     SEND_END = "send_end"
     RECEIVE = "receive"
@@ -76,3 +84,9 @@ STREAM_TRANSITIONS: dict[tuple[StreamState, StreamInput], StreamState] = {
     (_S.REMOTE_ENDED, _SI.SEND_END): _S.CLOSED,
     **{(state, _SI.RESET): _S.CLOSED for state in (_S.OPEN, _S.LOCAL_ENDED, _S.REMOTE_ENDED)},
 }
+
+
+def stream_transitions_on(step: StreamInput) -> dict[StreamState, StreamState]:
+    """The column of ``STREAM_TRANSITIONS`` for one input, state to new state (a per-frame
+    lookup by state alone)."""
+    return {state: new for (state, given), new in STREAM_TRANSITIONS.items() if given is step}

@@ -31,10 +31,12 @@ from sa3p_protocol import (
     UsageError,
     WireErrorCode,
 )
+from sa3p_protocol._connection_events import message_event
 from sa3p_protocol.messages import (
     Auth,
     End,
     ErrorReply,
+    GoAway,
     Hello,
     Ping,
     PtyInput,
@@ -219,6 +221,32 @@ def test_peer_reset_drops_queued_frames_and_later_frames_are_ignored() -> None:
     ]
     assert server_events == []
     assert client.open_stream_ids == server.open_stream_ids == []
+
+
+def test_a_reset_crossing_both_ends_drops_the_last_queued_frames() -> None:
+    # The server's stream is closed (END received, its own END queued, not yet sent) when the
+    # client's RESET arrives: nothing is left to report, the queued END is dropped.
+    client, server = connected_pair()
+    stream_id = client.open_stream(WriteOpenRequest("f"), end_stream=True)
+    exchange(client, server)
+    server.end_stream(stream_id)
+    assert server.stream_state(stream_id) is StreamState.CLOSED
+    client.reset_stream(stream_id)
+    assert server.receive_data(client.data_to_send()) == []
+    assert server.open_stream_ids == [] and server.data_to_send() == b""
+    assert server.state is ConnectionState.OPEN
+
+
+def test_a_goaway_after_both_ends_leaves_the_closed_stream_alone() -> None:
+    client, server = connected_pair()
+    stream_id = client.open_stream(WriteOpenRequest("f"))
+    exchange(client, server)
+    server.end_stream(stream_id)
+    exchange(client, server)
+    client.end_stream(stream_id)  # closed here, its END still queued
+    events = client.receive_data(raw(0, GoAway(0, WireErrorCode.NO_ERROR)))
+    assert events == [GoAwayReceived(last_stream_id=0, code=WireErrorCode.NO_ERROR, message="")]
+    assert client.open_stream_ids == [] and client.data_to_send() == b""
 
 
 def test_malformed_payload_resets_only_that_stream() -> None:
@@ -408,6 +436,16 @@ def test_fuzz_valid_headers_with_random_payloads_never_raise(
     )
     server.receive_data(data)
     server.data_to_send()
+
+
+def test_message_events_built_on_the_hot_path_equal_constructed_ones() -> None:
+    message = StatRequest("a")
+    for cls in (RequestReceived, MessageReceived):
+        event = message_event(cls, 3, message, 9)
+        assert type(event) is cls
+        assert event == cls(stream_id=3, message=message, flow_length=9)
+        with pytest.raises(AttributeError):
+            event.flow_length = 1  # type: ignore[misc]
 
 
 def test_limits_keep_windows_at_least_one_frame_wide() -> None:

@@ -115,6 +115,34 @@ def test_any_split_decodes_the_same_frames(case: tuple[list[Frame], list[bytes]]
     assert codec.buffered_len == 0
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(frames_strategy, max_size=8).flatmap(
+        lambda fs: st.tuples(st.just(fs), splits(b"".join(f.encode() for f in fs)))
+    )
+)
+def test_feed_fields_gives_the_frames_as_plain_tuples(
+    case: tuple[list[Frame], list[bytes]],
+) -> None:
+    frames, pieces = case
+    codec = FrameCodec()
+    decoded = [fields for piece in pieces for fields in codec.feed_fields(piece)]
+    assert decoded == [tuple(frame) for frame in frames]
+    assert all(type(fields) is tuple and type(fields[2]) is bytes for fields in decoded)
+
+
+def test_the_first_bad_header_is_reported_whatever_the_chunking() -> None:
+    unknown = struct.pack(">4sIBI", MAGIC, 1, 0xEE, 0)
+    bad_magic = struct.pack(">4sIBI", b"XXXX", 1, 0x01, 0)
+    data = Frame(1, Opcode.VFS_READ, b"x").encode() + unknown + bad_magic
+    with pytest.raises(UnknownOpcode):
+        FrameCodec().feed(data)
+    codec = FrameCodec()
+    with pytest.raises(UnknownOpcode):
+        for index in range(len(data)):
+            codec.feed(data[index : index + 1])
+
+
 def test_byte_by_byte_and_buffered_len() -> None:
     data = Frame(3, Opcode.READ_DATA, b"x" * 100).encode() * 3
     codec = FrameCodec()
