@@ -21,6 +21,9 @@ from sa3p_host import LocalTerminal, LocalVfs
 from sa3p_parser import Instruction, InstructionParser
 
 SA3P = [sys.executable, "-m", "sa3p_host"]
+ONE_RUN = ("--ephemeral", "--sandbox", "none")
+"""The command language's end-to-end tests run `sa3p run` in-process, one run each (sessions
+and the sandbox have their own tests in tests/sessions and tests/sandbox)."""
 PROCESS_SECONDS = 60.0
 """Upper bound for one `sa3p run` process: a hang fails the test instead of blocking the suite."""
 
@@ -65,7 +68,7 @@ def run_cli(
     """
     chunks = [reply] if isinstance(reply, bytes) else list(reply)
     process = subprocess.Popen(
-        [*SA3P, "run", "--workspace", str(workspace), *args],
+        [*SA3P, "run", "--workspace", str(workspace), *ONE_RUN, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -97,7 +100,7 @@ def _feed_slowly(
 def run_cli_file(workspace: Path, source: Path, *args: str) -> CliRun:
     """`sa3p run SOURCE` (a file argument rather than stdin)."""
     done = subprocess.run(
-        [*SA3P, "run", str(source), "--workspace", str(workspace), *args],
+        [*SA3P, "run", str(source), "--workspace", str(workspace), *ONE_RUN, *args],
         capture_output=True,
         timeout=PROCESS_SECONDS,
         check=False,
@@ -184,7 +187,8 @@ def rendered(outputs: Iterable[CommandOutput]) -> list[str]:
 _MEASURED = """
 import resource, subprocess, sys
 done = subprocess.run(
-    [sys.executable, "-m", "sa3p_host", "run", sys.argv[2], "--json", "--workspace", sys.argv[1]],
+    [sys.executable, "-m", "sa3p_host", "run", sys.argv[2], "--json", "--workspace", sys.argv[1],
+     "--ephemeral", "--sandbox", "none"],
     capture_output=True, check=False,
 )
 sys.stdout.buffer.write(done.stdout)

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.host.host_helpers import staged_bytes
 
 from sa3p_engine import WriteFileOutput
 from sa3p_parser import ParseProblem, ProblemKind, Text
 
 from .e2e_support import (
+    ONE_RUN,
     PROCESS_SECONDS,
     SA3P,
     files_in,
@@ -229,7 +231,7 @@ def test_shell_syntax_with_angle_brackets_and_ampersands_reaches_the_shell_intac
 
 def test_sa3p_stopped_mid_write_leaves_nothing_behind(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [*SA3P, "run", "--workspace", str(tmp_path)],
+        [*SA3P, "run", "--workspace", str(tmp_path), *ONE_RUN],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -239,8 +241,9 @@ def test_sa3p_stopped_mid_write_leaves_nothing_behind(tmp_path: Path) -> None:
         process.stdin.write(b'<write_file path="big.txt">' + b"x" * 3_000_000)
         process.stdin.flush()
         give_up = time.monotonic() + PROCESS_SECONDS
-        while not any(tmp_path.iterdir()) and time.monotonic() < give_up:
-            time.sleep(0.01)  # until the body is streaming into its temporary file
+        while not staged_bytes(process.pid, str(tmp_path)) and time.monotonic() < give_up:
+            time.sleep(0.01)  # until the body is streaming into its (unnamed) staged file
+        assert staged_bytes(process.pid, str(tmp_path)) > 0
         assert not (tmp_path / "big.txt").exists()
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=PROCESS_SECONDS)
