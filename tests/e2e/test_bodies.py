@@ -16,10 +16,10 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.host.host_helpers import staged_bytes
 
 from sa3p_engine import WriteFileOutput
 from sa3p_parser import ParseProblem, ProblemKind, Text
+from tests.host.host_helpers import staged_bytes
 
 from .e2e_support import (
     ONE_RUN,

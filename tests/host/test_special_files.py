@@ -18,7 +18,6 @@ import pytest
 from sa3p_engine import Engine, ErrorCode, FileSystemError
 from sa3p_engine.testing import ScriptedTerminal
 from sa3p_host import LocalVfs
-from sa3p_host._local import _regular_files
 from sa3p_parser import InstructionParser
 
 from .host_helpers import finishes_within
@@ -57,14 +56,6 @@ def special(request: pytest.FixtureRequest, workspace: Path) -> Iterator[str]:
         yield str(request.param)
 
 
-@pytest.fixture(params=["/proc/self/fd", "second resolution"])
-def reopen(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways a checked inode is opened for reading (the second where /proc is missing)."""
-    if request.param != "/proc/self/fd":
-        monkeypatch.setattr(_regular_files, "PROC_FD", None)
-    return str(request.param)
-
-
 def _refused_quickly(action: Callable[[], object]) -> FileSystemError:
     started = time.monotonic()
     outcome = finishes_within(10 * QUICK, action)
@@ -73,7 +64,7 @@ def _refused_quickly(action: Callable[[], object]) -> FileSystemError:
     return outcome
 
 
-@pytest.mark.usefixtures("resolver", "reopen")
+@pytest.mark.usefixtures("resolver")
 def test_read_hash_and_stat_refuse_special_files(workspace: Path, special: str) -> None:
     vfs = LocalVfs(workspace)
     assert vfs.read("src/ok.txt") == b"fine"

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.helpers import raw
-from protocol.strategies import splits
 from sa3p_protocol import (
     HANDSHAKE_MAX_PAYLOAD,
     HEADER_LEN,
@@ -33,6 +31,9 @@ from sa3p_protocol import (
     WireErrorCode,
 )
 from sa3p_protocol.messages import Hello, Ping, StatRequest, WriteChunkData, WriteOpenRequest
+
+from .helpers import raw
+from .strategies import splits
 
 BOUND = HEADER_LEN + HANDSHAKE_MAX_PAYLOAD
 CLIENT_HELLO = raw(

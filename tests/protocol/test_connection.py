@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.helpers import connected_pair, exchange, raw
 from sa3p_protocol import (
     MAGIC,
     PROTOCOL_VERSION,
@@ -46,6 +45,8 @@ from sa3p_protocol.messages import (
     WriteChunkData,
     WriteOpenRequest,
 )
+
+from .helpers import connected_pair, exchange, raw
 
 SMALL = ConnectionLimits(max_frame_payload=1024, initial_stream_window=4096, connection_window=8192)
 

@@ -8,8 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.oracle import HEADER
-from protocol.strategies import splits
 from sa3p_protocol import (
     HEADER_LEN,
     MAGIC,
@@ -25,6 +23,9 @@ from sa3p_protocol import (
     TrailingBytes,
     UnknownOpcode,
 )
+
+from .oracle import HEADER
+from .strategies import splits
 
 frames_strategy = st.builds(
     Frame,

@@ -8,8 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.oracle import from_construct, schema_for, to_construct
-from protocol.strategies import any_message, message_strategy
 from sa3p_protocol import (
     Frame,
     MalformedPayload,
@@ -42,6 +40,9 @@ from sa3p_protocol.messages import (
     WindowUpdate,
     WriteCommit,
 )
+
+from .oracle import from_construct, schema_for, to_construct
+from .strategies import any_message, message_strategy
 
 ENGINE_ERROR_NAMES = [
     "NOT_FOUND",

@@ -10,7 +10,6 @@ import itertools
 
 import pytest
 
-from protocol.helpers import connected_pair, exchange, raw
 from sa3p_protocol import (
     Connection,
     ConnectionLimits,
@@ -21,6 +20,8 @@ from sa3p_protocol import (
 )
 from sa3p_protocol._transitions import STREAM_TRANSITIONS, StreamInput
 from sa3p_protocol.messages import End, ReadData, WriteChunkData, WriteOpenRequest
+
+from .helpers import connected_pair, exchange, raw
 
 
 def _server_stream_in(state: StreamState) -> tuple[Connection, int]:

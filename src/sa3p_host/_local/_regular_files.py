@@ -1,11 +1,13 @@
 """Reading only regular files: a FIFO never blocks, a device is never read, metadata is capped.
 
-A file the model names is first opened ``O_PATH`` (which never opens the file itself: no FIFO
-waits, no device driver runs) and ``fstat``-ed; anything but a regular file is refused there:
-FIFOs, sockets, character and block devices (``/dev/zero`` never ends), directories. Only then
-is that same inode opened for reading, through ``/proc/self/fd/N`` (or, without ``/proc``, by a
-second resolution whose ``fstat`` must name the same inode). Reads are opened ``O_NONBLOCK``,
-which changes nothing for a regular file.
+A file the model names is opened ``O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW`` (a FIFO's
+open returns at once instead of waiting for a writer; no terminal becomes ours) and
+``fstat``-ed; anything but a regular file is refused there, before a byte is read: FIFOs,
+sockets, character and block devices (``/dev/zero`` never ends), directories. One open, one
+``fstat``: a small read costs about what the system calls do. Opening a device node can have
+a driver's side effect; a node can only be in the workspace if someone with the privilege to
+make it (and so to open it) put it there — the sandbox drops that privilege (threat model:
+docs/ARCHITECTURE.md).
 
 Metadata (ignore files, git's index, config files) is opened ``O_RDONLY | O_NONBLOCK |
 O_NOCTTY | O_NOFOLLOW``, ``fstat``-ed, refused unless regular, and read whole but capped: a
@@ -19,10 +21,9 @@ import os
 import stat
 
 from sa3p_engine import ErrorCode, FileSystemError
-from sa3p_host._local._confinement import O_PATH, Confinement, Opened, error_from_os
+from sa3p_host._local._confinement import O_PATH, Confinement, Opened
 
 __all__ = [
-    "PROC_FD",
     "READ_FLAGS",
     "kind_of",
     "open_regular",
@@ -37,9 +38,6 @@ READ_FLAGS = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
-PROC_FD: str | None = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else None
-"""Where this process's descriptors can be reopened (None: no ``/proc`` here)."""
-_REOPEN_FLAGS = READ_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)  # /proc/self/fd/N is a magic link
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO"),
@@ -80,31 +78,21 @@ def open_regular(confinement: Confinement, path: str, action: str) -> Opened:
     Raises:
         FileSystemError: the resolution's errors, or ``refuse_unless_regular``'s.
     """
-    # openat2 refuses O_PATH with other flags; without O_PATH the probe reads, non-blocking
-    probe_flags = O_PATH if O_PATH != os.O_RDONLY else READ_FLAGS
-    with confinement.open(path, probe_flags, action=action) as probe:
-        refuse_unless_regular(probe.info, probe.path.shown)
-        if O_PATH == os.O_RDONLY:  # no O_PATH here: the probe is open for reading already
-            return Opened(fd=os.dup(probe.fd), path=probe.path, info=probe.info)
-        return Opened(fd=_reopen(confinement, probe, action), path=probe.path, info=probe.info)
-
-
-def _reopen(confinement: Confinement, probe: Opened, action: str) -> int:
-    """``probe``'s inode (an ``O_PATH`` descriptor), opened for reading."""
-    if PROC_FD is not None:
-        try:
-            return os.open(f"{PROC_FD}/{probe.fd}", _REOPEN_FLAGS)
-        except OSError as exc:
-            raise error_from_os(exc, probe.path.shown, action) from exc
-    again = confinement.open(probe.path.relative, READ_FLAGS, action=action)
-    if (again.info.st_dev, again.info.st_ino) != (probe.info.st_dev, probe.info.st_ino):
-        os.close(again.fd)
-        raise FileSystemError(
-            ErrorCode.IO_ERROR,
-            f"cannot {action} {probe.path.shown!r}: it was replaced while being opened",
-            path=probe.path.shown,
-        )
-    return again.fd
+    try:
+        opened = confinement.open(path, READ_FLAGS, action=action)
+    except FileSystemError as error:
+        if error.code is ErrorCode.IO_ERROR and O_PATH != os.O_RDONLY:
+            # A socket (ENXIO) or a device without a driver cannot be opened for reading:
+            # say what it is, from a descriptor that does not open the file itself.
+            with confinement.open(path, O_PATH, action=action) as probe:
+                refuse_unless_regular(probe.info, probe.path.shown)
+        raise
+    try:
+        refuse_unless_regular(opened.info, opened.path.shown)
+    except FileSystemError:
+        os.close(opened.fd)
+        raise
+    return opened
 
 
 def read_capped(name: str, cap: int, *, directory: int | None = None) -> bytes | None:
