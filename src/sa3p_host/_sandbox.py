@@ -23,6 +23,7 @@ from visible read-only wherever they live; the runtime directory writable. See
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib
 import importlib.util
@@ -69,6 +70,8 @@ _SET_BY_BWRAP = ("PWD",)  # bwrap sets it to the --chdir directory
 _PASSED_PREFIX = "LC_"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SA3P_PACKAGES = ("sa3p_host", "sa3p_engine", "sa3p_parser", "sa3p_protocol")
+_GUEST_DEPENDENCIES = ("anyio", "sniffio", "idna", "psutil", "pathspec", "rapidfuzz")
+"""Packages the guest imports besides sa3p's own: their directories stay visible too."""
 
 # Namespaces and process options, shared by the probe and the real command so the probe
 # exercises what sessions use. As root, bwrap keeps every capability unless told otherwise.
@@ -477,4 +480,9 @@ def _runtime_paths() -> set[str]:
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations is not None:
             paths.update(spec.submodule_search_locations)
+    for name in _GUEST_DEPENDENCIES:  # where they were installed, usually the same site-packages
+        with contextlib.suppress(ImportError, ValueError):
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.origin is not None:
+                paths.add(os.path.dirname(os.path.dirname(spec.origin)))
     return {os.path.realpath(path) for path in paths if os.path.exists(path)}
