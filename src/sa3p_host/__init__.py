@@ -9,6 +9,7 @@ command.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -71,7 +72,25 @@ _MODULE_OF = {
 }
 
 
+UNSUPPORTED = (
+    "sa3p runs on Linux (macOS: untested); {platform} is not supported: it needs POSIX process "
+    "groups and file locks, and its sandbox is Linux's bubblewrap. On Windows, use WSL2."
+)
+
+
+def main() -> int:
+    """The ``sa3p`` console script: a clear error on an unsupported platform, else the CLI."""
+    if sys.platform == "win32":
+        print(f"sa3p: {UNSUPPORTED.format(platform='Windows')}", file=sys.stderr)
+        return 2
+    from sa3p_host._cli import main as cli  # noqa: PLC0415 - after the platform check
+
+    return cli()
+
+
 def __getattr__(name: str) -> object:
+    if sys.platform == "win32":
+        raise ImportError(UNSUPPORTED.format(platform="Windows"))
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'sa3p_host' has no attribute {name!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import fcntl
 import os
 import signal
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sa3p``."""
     parser = argparse.ArgumentParser(
         prog="sa3p", description="Let a language model act on a workspace through its output."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"sa3p {importlib.metadata.version('sa3p')}"
     )
     subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:

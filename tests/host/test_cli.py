@@ -221,3 +221,17 @@ def test_an_ephemeral_run_detaches_at_its_timeout_and_ends_what_it_started(
     assert terminal["exit_code"] is None and terminal["timeout"] == 0.3
     assert lines[-1]["state_header"]["active_pids"] == [terminal["pid"]]
     _wait_until(lambda: not psutil.pid_exists(terminal["pid"]))  # ended when sa3p run ended
+
+
+def test_version() -> None:
+    done = subprocess.run([*SA3P, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("sa3p ") and done.stdout.strip().split()[1][0].isdigit()
+
+
+def test_windows_gets_a_clear_error_not_an_import_crash() -> None:
+    script = "import sys; sys.platform = 'win32'; import sa3p_host; sys.exit(sa3p_host.main())"
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("sa3p: sa3p runs on Linux") and "WSL2" in done.stderr
+    assert "Traceback" not in done.stderr
