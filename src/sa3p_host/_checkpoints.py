@@ -188,6 +188,16 @@ class TurnRecord:
         if self.number < 1:
             raise ValueError(f"turns are numbered from 1, not {self.number}")
 
+    def render(self) -> str:
+        """The turn as ``sa3p history`` shows it: a heading, the commands, the files."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        undo = f", undoing turn {self.undoes} and later" if self.undoes is not None else ""
+        lines = [f"turn {self.number}  {when}  {len(self.changes)} files changed{undo}"]
+        lines += [f"  ran       {command}" for command in self.commands]
+        lines += [f"  {change.kind:<9} {change.path}" for change in self.changes]
+        lines += [f"  not restored (content not kept, or in the way): {p}" for p in self.unrestored]
+        return "\n".join(lines)
+
 
 # A file's entry in the tree: (st_mode, digest, size).
 _Entry = tuple[int, str, int]
