@@ -282,6 +282,12 @@ class Checkpoints:
             self._watch.close()
         self._watch, self._tree_current = None, False
 
+    def _abandon(self) -> None:
+        """After a failure: the tree in memory may be ahead of the saved one; read that again
+        (the turn left open is then recorded from it at the next ``begin_turn``)."""
+        self._stop_watching()
+        self._tree_token = None
+
     def _release(self) -> None:
         self._turn = None
         if self._lock_fd is not None:
@@ -301,7 +307,8 @@ class Checkpoints:
         try:
             self._begin()
         except BaseException:
-            self.close()
+            self._abandon()
+            self._release()
             raise
 
     def end_turn(self, commands: Iterable[str | CommandOutput] = ()) -> TurnRecord | None:
@@ -318,7 +325,7 @@ class Checkpoints:
         try:
             return self._end(tuple(_describe(c) for c in commands if _describes(c)))
         except BaseException:
-            self._stop_watching()  # the tree in memory may be half updated
+            self._abandon()
             raise
         finally:
             self._release()
@@ -366,7 +373,7 @@ class Checkpoints:
         except TurnNotFound:
             raise
         except BaseException:
-            self._stop_watching()
+            self._abandon()
             raise
         finally:
             self._release()
