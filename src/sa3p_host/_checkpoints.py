@@ -265,6 +265,7 @@ class Checkpoints:
         self._tree_current = False  # the tree in memory is the saved one, watched since
         self._phase_started = 0
         self._linked: set[int] = set()
+        self._fanout: set[str] = set()
 
     def __enter__(self) -> Checkpoints:
         return self
@@ -397,7 +398,7 @@ class Checkpoints:
     def _load(self) -> None:
         """The state and, if another process changed it, the tree (else the one in memory)."""
         try:
-            self._state = json.loads((self.directory / "state.json").read_bytes())
+            self._state = _checked_state(json.loads((self.directory / "state.json").read_bytes()))
         except (OSError, ValueError):
             self._state = {}
         token = self._state.get("tree")
@@ -411,9 +412,9 @@ class Checkpoints:
     def _save(self, *, tree: bool) -> None:
         token = os.urandom(8).hex() if tree and self._dirty else None
         if token is not None:
-            _write_atomically(self.directory, "tree", self._tree.encode())
+            _write_atomically(self.directory / "tree", self._tree.encode())
             self._state["tree"] = token
-        _write_atomically(self.directory, "state.json", json.dumps(self._state).encode())
+        _write_atomically(self.directory / "state.json", json.dumps(self._state).encode())
         if token is not None:
             self._tree_token, self._dirty = token, False
 
@@ -464,7 +465,7 @@ class Checkpoints:
         record = self._record(turn, commands, undoes, unrestored)
         if record is not None:
             _write_atomically(
-                self.directory / "turns", _record_name(record.number), _encode_record(record)
+                self.directory / "turns" / _record_name(record.number), _encode_record(record)
             )
             self._state["next"] = record.number + 1
         self._state["open"] = None
@@ -490,7 +491,7 @@ class Checkpoints:
         if not self._examine_names(changes.names, found):
             return False
         linked: dict[str, set[str]] = {}
-        for path, key in self._tree.keys.items():
+        for path, key in self._tree.keys.items() if self._linked else ():
             if key[3] in self._linked and path not in found:
                 directory, _, name = path.rpartition("/")
                 linked.setdefault(directory, set()).add(name)
@@ -560,7 +561,7 @@ class Checkpoints:
             if opened.st_size > self._limits[2]:
                 return stat_key(opened), ""
             if opened.st_size <= _READ_WHOLE:
-                return stat_key(opened), self._put(_read_all(fd))
+                return stat_key(opened), self._put(_read_all(fd, opened.st_size))
             return stat_key(opened), self._put_stream(fd)
         except OSError:
             return None
@@ -569,45 +570,51 @@ class Checkpoints:
 
     # Blobs ------------------------------------------------------------------------------------
 
-    def _blob_path(self, digest: str) -> Path:
-        return self.directory / "objects" / digest[:2] / digest[2:]
+    def _blob_path(self, digest: str) -> str:
+        return f"{self.directory}/objects/{digest[:2]}/{digest[2:]}"
 
     def _put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         path = self._blob_path(digest)
-        if not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            _write_atomically(path.parent, path.name, data, temporary=self.directory / "tmp")
+        if not os.path.exists(path):
+            self._make_fanout(digest)
+            _write_atomically(path, data, staging=f"{self.directory}/tmp")
             self._state["bytes"] = self._state.get("bytes", 0) + len(data)
         return digest
 
     def _put_stream(self, fd: int) -> str:
         digest, size = hashlib.sha256(), 0
-        temporary = self.directory / "tmp" / f"blob-{os.urandom(8).hex()}"
+        temporary = f"{self.directory}/tmp/blob-{os.urandom(8).hex()}"
         with open(temporary, "wb") as out:
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
         path = self._blob_path(digest.hexdigest())
-        if path.exists():
-            temporary.unlink()
+        if os.path.exists(path):
+            os.unlink(temporary)
         else:
-            path.parent.mkdir(exist_ok=True)
-            temporary.replace(path)
+            self._make_fanout(digest.hexdigest())
+            os.replace(temporary, path)
             self._state["bytes"] = self._state.get("bytes", 0) + size
         return digest.hexdigest()
+
+    def _make_fanout(self, digest: str) -> None:
+        """``objects/<first two hex digits>/``, made once (it is never removed)."""
+        if digest[:2] not in self._fanout:
+            os.makedirs(f"{self.directory}/objects/{digest[:2]}", exist_ok=True)
+            self._fanout.add(digest[:2])
 
     def _blob(self, digest: str) -> bytes | None:
         """A blob's bytes, checked against its name (a damaged blob is removed)."""
         if not digest:
             return None
         try:
-            data = self._blob_path(digest).read_bytes()
+            data = Path(self._blob_path(digest)).read_bytes()
         except OSError:
             return None
         if hashlib.sha256(data).hexdigest() != digest:
-            self._blob_path(digest).unlink(missing_ok=True)
+            Path(self._blob_path(digest)).unlink(missing_ok=True)
             return None
         return data
 
@@ -660,9 +667,9 @@ class Checkpoints:
             (turns / names.pop(0)).unlink(missing_ok=True)
             per_turn.pop(0)
         for digest in sizes.keys() - referenced:
-            self._blob_path(digest).unlink(missing_ok=True)
+            Path(self._blob_path(digest)).unlink(missing_ok=True)
         self._state.update(bytes=total, floor=total)
-        _write_atomically(self.directory, "state.json", json.dumps(self._state).encode())
+        _write_atomically(self.directory / "state.json", json.dumps(self._state).encode())
 
     # Undo -------------------------------------------------------------------------------------
 
@@ -772,6 +779,19 @@ def _describe(command: str | CommandOutput) -> str:
     return line if command.ok else f"{line} (failed)"
 
 
+def _checked_state(state: Any) -> dict[str, Any]:
+    """``state.json``'s values, each of the type it should have, or left out (a damaged state
+    costs a walk of the workspace, never a wrong record)."""
+    types = {"next": int, "bytes": int, "floor": int, "tree": str}
+    if not isinstance(state, dict):
+        return {}
+    checked = {key: value for key, value in state.items() if isinstance(value, types.get(key, ()))}
+    opened = state.get("open")
+    if isinstance(opened, list) and [type(value) for value in opened] in ([int, float], [int, int]):
+        checked["open"] = opened
+    return checked
+
+
 def _record_name(number: int) -> str:
     return f"{number:08d}.json"
 
@@ -857,21 +877,20 @@ def _create_store(directory: Path, workspace: str) -> None:
                 shutil.rmtree(sibling)
     for name in ("", "objects", "turns", "tmp"):
         (directory / name).mkdir(mode=0o700, exist_ok=True)
-    _write_atomically(directory, "workspace", workspace.encode("utf-8", "surrogateescape"))
+    _write_atomically(directory / "workspace", workspace.encode("utf-8", "surrogateescape"))
 
 
-def _write_atomically(
-    directory: Path, name: str, data: bytes, *, temporary: Path | None = None
-) -> None:
-    """Write ``data`` to ``directory/name`` through a temporary file and a rename."""
-    staging = temporary if temporary is not None else directory
-    path = staging / f".{name}.{os.urandom(6).hex()}.tmp"
-    fd = os.open(path, _CREATE, 0o600)
+def _write_atomically(target: str | Path, data: bytes, *, staging: str | None = None) -> None:
+    """Write ``data`` to ``target`` through a temporary file (beside it, or in ``staging``)
+    and a rename."""
+    directory, name = os.path.split(target)
+    temporary = f"{staging or directory}/.{name}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(temporary, _CREATE, 0o600)
     try:
         _write_all(fd, data)
     finally:
         os.close(fd)
-    os.replace(path, directory / name)
+    os.replace(temporary, target)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -880,8 +899,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, _READ_WHOLE + 1):
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything ``fd`` holds: one read when it is still ``size`` bytes long."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, 1 << 20))
+    return chunks[0] if len(chunks) == 2 else b"".join(chunks)

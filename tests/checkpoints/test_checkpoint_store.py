@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,10 +246,10 @@ def test_a_failure_while_recording_leaves_history_whole(
         turn(store, "echo 1 > a")
         real = _checkpoints._write_atomically
 
-        def failing(directory: Path, name: str, data: bytes, **kwargs: Path | None) -> None:
-            if name.endswith(".json") and directory.name == "turns":
+        def failing(target: str | Path, data: bytes, *, staging: str | None = None) -> None:
+            if Path(target).parent.name == "turns":
                 raise OSError(28, "No space left on device")
-            real(directory, name, data, **kwargs)
+            real(target, data, staging=staging)
 
         monkeypatch.setattr(_checkpoints, "_write_atomically", failing)
         store.begin_turn()
@@ -333,3 +335,21 @@ def test_history_records_are_json_a_person_can_read(workspace: Path) -> None:
     fields = json.loads(path.read_text())
     assert fields["changes"][0][0] == "a"
     assert fields["changes"][0][2][:3] == ["file", 0o751, 1]
+
+
+def test_the_documented_example_runs_as_written(tmp_path: Path) -> None:
+    document = Path(__file__).resolve().parents[2] / "docs" / "CHECKPOINTS.md"
+    [example] = re.findall(r"```python\n(.*?)```", document.read_text(), flags=re.DOTALL)
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "old.txt").write_text("old\n")
+    done = subprocess.run(
+        [sys.executable, "-c", example],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created   notes.txt" in done.stdout and "deleted   old.txt" in done.stdout
+    assert sorted(os.listdir(tmp_path / "repo")) == ["old.txt"]
