@@ -8,7 +8,7 @@ home directory::
     workspace     the workspace's real path (a store whose workspace is gone is removed)
     lock          flock: one turn at a time (begin_turn … end_turn, undo)
     state.json    the next turn's number, the bytes of blobs, the turn now open
-    tree          the workspace as last scanned (``_workspace_scan.Tree``): path → stat key,
+    tree          the workspace as last scanned (``_workspace_tree.Tree``): path → stat key,
                   content digest
     objects/ab/…  blobs named by the sha256 of their content (a file's bytes, a symlink's
                   target), shared by every turn and the tree
@@ -33,6 +33,7 @@ than the bound keeps its newest turn only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import fcntl
 import hashlib
@@ -42,20 +43,19 @@ import shutil
 import stat
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sa3p_engine import CommandOutput, NoticeOutput
-from sa3p_host._local._git_metadata import read_git_meta
-from sa3p_host._workspace_scan import (
-    RACY_MARGIN_NS,
+from sa3p_host._workspace_tree import (
+    Entry,
     StatKey,
     Tree,
-    Walker,
-    WorkspaceWatch,
-    open_directory,
+    TreeTracker,
+    remove_file,
     stat_key,
+    write_back,
 )
 
 __all__ = [
@@ -80,7 +80,7 @@ DEFAULT_MAX_TURNS = 200
 DEFAULT_MAX_FILE_BYTES = 32 << 20
 _READ_WHOLE = 4 << 20
 _NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _INTERRUPTED = "(interrupted: the run ended before its checkpoint; changes found at the next turn)"
 
 
@@ -199,31 +199,14 @@ class TurnRecord:
         return "\n".join(lines)
 
 
-# A file's entry in the tree: (st_mode, digest, size).
-_Entry = tuple[int, str, int]
-
-
 def store_directory(workspace: str | os.PathLike[str], state_home: str | None = None) -> Path:
     """Where ``workspace``'s checkpoints live (not created)."""
     real = os.path.realpath(workspace)
     key = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return _state_root(state_home) / "workspaces" / key
-
-
-def _state_root(state_home: str | None) -> Path:
     base = state_home or os.environ.get("XDG_STATE_HOME") or ""
     if not os.path.isabs(base):  # XDG: a relative or empty value is ignored
         base = os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base, "sa3p")
-
-
-@dataclass(slots=True)
-class _OpenTurn:
-    """A turn between ``begin_turn`` and ``end_turn``: each path it changed, as it was."""
-
-    number: int
-    started: float
-    before: dict[str, _Entry | None] = field(default_factory=dict)
+    return Path(base, "sa3p", "workspaces", key)
 
 
 class Checkpoints:
@@ -254,17 +237,14 @@ class Checkpoints:
         self.workspace = os.path.realpath(workspace)
         self.directory = store_directory(self.workspace, state_home)
         self._limits = (max_bytes, max(1, max_turns), max_file_bytes)
-        self._lock_fd: int | None = None
-        self._tree = Tree()
-        self._tree_token: str | None = None  # names the saved tree the one in memory is
-        self._dirty = False
+        store = os.path.relpath(os.path.realpath(self.directory.parent.parent), self.workspace)
+        inside = not store.startswith("..") and store != "."
+        skipped = frozenset([store] if inside else [])
+        self._tracker = TreeTracker(self.workspace, self._keep, skipped=skipped)
+        self._tree_token: str | None = None  # names the saved tree the tracker's is
         self._state: dict[str, Any] = {}
-        self._turn: _OpenTurn | None = None
-        self._walker: Walker | None = None
-        self._watch: WorkspaceWatch | None = None
-        self._tree_current = False  # the tree in memory is the saved one, watched since
-        self._phase_started = 0
-        self._linked: set[int] = set()
+        self._turn: tuple[int, float] | None = None  # the open turn: number, start
+        self._lock_fd: int | None = None
         self._fanout: set[str] = set()
 
     def __enter__(self) -> Checkpoints:
@@ -275,25 +255,8 @@ class Checkpoints:
 
     def close(self) -> None:
         """Stop watching; give up an open turn (recorded at the next ``begin_turn``)."""
-        self._stop_watching()
+        self._tracker.stop_watching()
         self._release()
-
-    def _stop_watching(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-        self._watch, self._tree_current = None, False
-
-    def _abandon(self) -> None:
-        """After a failure: the tree in memory may be ahead of the saved one; read that again
-        (the turn left open is then recorded from it at the next ``begin_turn``)."""
-        self._stop_watching()
-        self._tree_token = None
-
-    def _release(self) -> None:
-        self._turn = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the lock
-            self._lock_fd = None
 
     def begin_turn(self, *, wait: bool = True) -> None:
         """Record the workspace's state before a turn; hold the workspace until ``end_turn``.
@@ -309,7 +272,6 @@ class Checkpoints:
             self._begin()
         except BaseException:
             self._abandon()
-            self._release()
             raise
 
     def end_turn(self, commands: Iterable[str | CommandOutput] = ()) -> TurnRecord | None:
@@ -324,7 +286,8 @@ class Checkpoints:
         if self._turn is None:
             raise CheckpointUsageError("end_turn: no turn is open; call begin_turn first")
         try:
-            return self._end(tuple(_describe(c) for c in commands if _describes(c)))
+            lines = tuple(line for line in map(_describe, commands) if line is not None)
+            return self._end(lines)
         except BaseException:
             self._abandon()
             raise
@@ -363,7 +326,7 @@ class Checkpoints:
             number = turn if turn is not None else (records[-1].number if records else None)
             if number is None or all(record.number != number for record in records):
                 self._state["open"] = None
-                self._save(tree=True)
+                self._save()
                 raise TurnNotFound(number, _missing(number, records))
             targets: dict[str, FileState | None] = {}
             for record in records:
@@ -379,13 +342,12 @@ class Checkpoints:
         finally:
             self._release()
 
-    # The store ------------------------------------------------------------------------------
+    # Turns ------------------------------------------------------------------------------------
 
     def _acquire(self, wait: bool) -> None:
-        directory = self.directory
-        if not directory.is_dir():
-            _create_store(directory, self.workspace)
-        fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if not self.directory.is_dir():
+            _create_store(self.directory, self.workspace)
+        fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -395,62 +357,36 @@ class Checkpoints:
             ) from None
         self._lock_fd = fd
 
-    def _load(self) -> None:
-        """The state and, if another process changed it, the tree (else the one in memory)."""
-        try:
-            self._state = _checked_state(json.loads((self.directory / "state.json").read_bytes()))
-        except (OSError, ValueError):
-            self._state = {}
-        token = self._state.get("tree")
-        if token is None or token != self._tree_token:  # another process saved it, or none
-            try:
-                self._tree = Tree.decode((self.directory / "tree").read_bytes())
-            except FileNotFoundError:
-                self._tree = Tree()
-            self._tree_token, self._tree_current, self._dirty = token, False, False
+    def _release(self) -> None:
+        self._turn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
-    def _save(self, *, tree: bool) -> None:
-        token = os.urandom(8).hex() if tree and self._dirty else None
-        if token is not None:
-            _write_atomically(self.directory / "tree", self._tree.encode())
-            self._state["tree"] = token
-        _write_atomically(self.directory / "state.json", json.dumps(self._state).encode())
-        if token is not None:
-            self._tree_token, self._dirty = token, False
+    def _abandon(self) -> None:
+        """After a failure: the tracker's tree may be ahead of the saved one; read that again
+        (the turn left open is then recorded from it at the next ``begin_turn``)."""
+        self._tracker.stop_watching()
+        self._tree_token = None
+        self._release()
 
     def _begin(self) -> None:
         self._load()
-        interrupted = self._state.get("open")
-        if interrupted and not (self.directory / "turns" / _record_name(interrupted[0])).exists():
-            self._turn = _OpenTurn(interrupted[0], interrupted[1])
-            self._end((_INTERRUPTED,))
-            self._load()
-        number = max(int(self._state.get("next", 1)), 1)
-        self._turn = turn = _OpenTurn(number, time.time())
-        self._catch_up()
-        self._state["open"] = [number, turn.started]
+        tracker = self._tracker
+        tracker.before.clear()
+        opened = self._state.get("open")
+        if opened and not (self.directory / "turns" / _record_name(opened[0])).exists():
+            self._turn = (opened[0], opened[1])
+            self._end((_INTERRUPTED,))  # a turn a crash left open
+            tracker.before.clear()
+        self._turn = (max(self._state.get("next", 1), 1), time.time())
+        tracker.catch_up()
+        self._state["open"] = list(self._turn)
         # The tree is saved now only if contents changed since the last turn (so that a turn a
         # crash leaves open is measured from its true start); stat keys alone can wait.
-        before = turn.before.items()
-        self._save(tree=any(_content(old) != _content(self._entry(p)) for p, old in before))
-        turn.before.clear()
-
-    def _catch_up(self) -> None:
-        """Bring the tree up to date: from the watch's events if it has watched since the
-        tree was saved, else by walking everything (with a new watch)."""
-        if self._tree_current and self._examine():
-            return
-        self._stop_watching()
-        self._watch = WorkspaceWatch.open()
-        store = os.path.relpath(os.path.realpath(self.directory.parent.parent), self.workspace)
-        inside = not store.startswith("..") and store != "."
-        self._walker = Walker(self.workspace, skipped=frozenset([store] if inside else []))
-        self._phase_started, self._linked = time.time_ns(), set()
-        keys = self._tree.keys
-        found = self._walker.walk(keys, self._on_changed, watch=self._watch)
-        for path in [path for path in keys if path not in found]:
-            self._forget(path)
-        self._tree_current = self._watch is not None
+        changed = (_content(old) != _content(tracker.entry(p)) for p, old in tracker.before.items())
+        self._save(tree=any(changed))
+        tracker.before.clear()
 
     def _end(
         self,
@@ -459,88 +395,63 @@ class Checkpoints:
         undoes: int | None = None,
         unrestored: tuple[str, ...] = (),
     ) -> TurnRecord | None:
-        turn = self._turn
-        assert turn is not None
-        self._catch_up()
-        record = self._record(turn, commands, undoes, unrestored)
-        if record is not None:
-            _write_atomically(
-                self.directory / "turns" / _record_name(record.number), _encode_record(record)
+        assert self._turn is not None
+        number, started = self._turn
+        self._tracker.catch_up()
+        changes = self._changes()
+        record = None
+        if changes:
+            record = TurnRecord(
+                number=number,
+                started=started,
+                finished=time.time(),
+                commands=commands,
+                changes=changes,
+                undoes=undoes,
+                unrestored=unrestored,
             )
-            self._state["next"] = record.number + 1
+            _write_atomically(self.directory / "turns" / _record_name(number), _encode(record))
+            self._state["next"] = number + 1
         self._state["open"] = None
         self._save(tree=True)
         self._prune()
         return record
 
-    # Scanning -------------------------------------------------------------------------------
+    def _changes(self) -> tuple[FileChange, ...]:
+        """Each path the turn changed, unless it is back as it was (made and removed, edited
+        and reverted)."""
+        changes = []
+        for path, old in sorted(self._tracker.before.items()):
+            new = self._tracker.entry(path)
+            if _content(old) == _content(new) and (new is None or new[1]):
+                continue
+            changes.append(FileChange(path=path, before=_state_of(old), after=_state_of(new)))
+        return tuple(changes)
 
-    def _examine(self) -> bool:
-        """Examine only what the watch named, then the other names of changed hard-linked
-        files (a change through one name shows in that name's directory only). False: the
-        watch cannot say, walk everything."""
-        changes = self._watch.changes() if self._watch is not None else None
-        if changes is None or self._walker is None:
-            return False
-        if changes.index_changed and (
-            read_git_meta(self.workspace).tracked_files != self._walker.tracked_files
-        ):
-            return False  # files tracked or untracked: what is ignored may differ
-        self._phase_started, self._linked = time.time_ns(), set()
-        found: dict[str, StatKey] = {}
-        if not self._examine_names(changes.names, found):
-            return False
-        linked: dict[str, set[str]] = {}
-        for path, key in self._tree.keys.items() if self._linked else ():
-            if key[3] in self._linked and path not in found:
-                directory, _, name = path.rpartition("/")
-                linked.setdefault(directory, set()).add(name)
-        if linked and not self._examine_names(linked, found):
-            return False
-        for removed in changes.removed:
-            below = removed + "/"
-            for path in [p for p in self._tree.keys if p.startswith(below) and p not in found]:
-                self._forget(path)
-        return True
+    def _load(self) -> None:
+        """The state and, if another process saved it since, the tree."""
+        try:
+            self._state = _checked_state(json.loads((self.directory / "state.json").read_bytes()))
+        except (OSError, ValueError):
+            self._state = {}
+        token = self._state.get("tree")
+        if token is None or token != self._tree_token:
+            try:
+                self._tracker.replace(Tree.decode((self.directory / "tree").read_bytes()))
+            except FileNotFoundError:
+                self._tracker.replace(Tree())
+            self._tree_token = token
 
-    def _examine_names(self, names: dict[str, set[str]], found: dict[str, StatKey]) -> bool:
-        keys, watch, walker = self._tree.keys, self._watch, self._walker
-        assert watch is not None and walker is not None
-        for directory, entries in names.items():
-            view = watch.view(directory)
-            if view is None:
-                return False
-            found.update(walker.examine(view, entries, keys, self._on_changed, watch))
-            prefix = f"{directory}/" if directory else ""
-            for path in (prefix + name for name in entries):
-                if path in keys and path not in found:
-                    self._forget(path)
-        return True
+    def _save(self, *, tree: bool = False) -> None:
+        token = os.urandom(8).hex() if tree and self._tracker.dirty else None
+        if token is not None:
+            _write_atomically(self.directory / "tree", self._tracker.tree.encode())
+            self._state["tree"] = token
+        _write_atomically(self.directory / "state.json", json.dumps(self._state).encode())
+        if token is not None:
+            self._tree_token, self._tracker.dirty = token, False
 
-    def _on_changed(self, dir_fd: int, name: str, relative: str, info: os.stat_result) -> None:
-        kept = self._keep(dir_fd, name, info)
-        if kept is None:
-            return  # gone or replaced since its stat: the next scan sees what is there
-        key, digest = kept
-        if info.st_nlink > 1:
-            self._linked.add(info.st_ino)
-        assert self._turn is not None
-        self._turn.before.setdefault(relative, self._entry(relative))
-        if key[4] >= self._phase_started - RACY_MARGIN_NS and digest:
-            key = (key[0], key[1], -1, key[3], key[4])  # racy: read it again next time
-        self._tree.keys[relative] = key
-        self._tree.digests[relative] = digest
-        self._dirty = True
-
-    def _forget(self, path: str) -> None:
-        assert self._turn is not None
-        self._turn.before.setdefault(path, self._entry(path))
-        del self._tree.keys[path], self._tree.digests[path]
-        self._dirty = True
-
-    def _entry(self, path: str) -> _Entry | None:
-        key = self._tree.keys.get(path)
-        return None if key is None else (key[0], self._tree.digests[path], key[1])
+    # Blobs ------------------------------------------------------------------------------------
 
     def _keep(self, dir_fd: int, name: str, info: os.stat_result) -> tuple[StatKey, str] | None:
         """Copy a file's content (a symlink's target) into the store: its key and digest."""
@@ -567,8 +478,6 @@ class Checkpoints:
             return None
         finally:
             os.close(fd)
-
-    # Blobs ------------------------------------------------------------------------------------
 
     def _blob_path(self, digest: str) -> str:
         return f"{self.directory}/objects/{digest[:2]}/{digest[2:]}"
@@ -607,57 +516,30 @@ class Checkpoints:
 
     def _blob(self, digest: str) -> bytes | None:
         """A blob's bytes, checked against its name (a damaged blob is removed)."""
-        if not digest:
-            return None
+        path = Path(self._blob_path(digest))
         try:
-            data = Path(self._blob_path(digest)).read_bytes()
+            data = path.read_bytes() if digest else None
         except OSError:
             return None
-        if hashlib.sha256(data).hexdigest() != digest:
-            Path(self._blob_path(digest)).unlink(missing_ok=True)
+        if data is not None and hashlib.sha256(data).hexdigest() != digest:
+            path.unlink(missing_ok=True)
             return None
         return data
-
-    # Records ----------------------------------------------------------------------------------
-
-    def _record(
-        self,
-        turn: _OpenTurn,
-        commands: tuple[str, ...],
-        undoes: int | None,
-        unrestored: tuple[str, ...],
-    ) -> TurnRecord | None:
-        changes = []
-        for path, old in sorted(turn.before.items()):
-            new = self._entry(path)
-            if _content(old) == _content(new) and (new is None or new[1]):
-                continue  # back as it was (made and removed, or edited and reverted)
-            changes.append(FileChange(path=path, before=_state_of(old), after=_state_of(new)))
-        if not changes:
-            return None
-        return TurnRecord(
-            number=turn.number,
-            started=turn.started,
-            finished=time.time(),
-            commands=commands,
-            changes=tuple(changes),
-            undoes=undoes,
-            unrestored=unrestored,
-        )
 
     def _prune(self) -> None:
         """Keep the bound (the module's docstring): drop the oldest turns, then unused blobs."""
         max_bytes, max_turns, _ = self._limits
         turns = self.directory / "turns"
-        names = sorted(os.listdir(turns)) if turns.is_dir() else []
+        names = sorted(os.listdir(turns))
         for name in names[: max(0, len(names) - max_turns)]:
             (turns / name).unlink(missing_ok=True)  # their blobs go at the next collection
         names = names[max(0, len(names) - max_turns) :]
-        floor = self._state.get("floor", 0)
-        if self._state.get("bytes", 0) <= max(max_bytes, floor + max_bytes // 4):
+        if self._state.get("bytes", 0) <= max(
+            max_bytes, self._state.get("floor", 0) + max_bytes // 4
+        ):
             return
         sizes = _blob_sizes(self.directory / "objects")
-        live = set(self._tree.digests.values())
+        live = set(self._tracker.tree.digests.values())
         per_turn = [_record_blobs(turns / name) for name in names]
         while True:
             referenced = live.union(*per_turn)
@@ -669,9 +551,7 @@ class Checkpoints:
         for digest in sizes.keys() - referenced:
             Path(self._blob_path(digest)).unlink(missing_ok=True)
         self._state.update(bytes=total, floor=total)
-        _write_atomically(self.directory / "state.json", json.dumps(self._state).encode())
-
-    # Undo -------------------------------------------------------------------------------------
+        self._save()
 
     def _restore(self, targets: dict[str, FileState | None]) -> tuple[str, ...]:
         """Put each path in its target state; the paths that could not be."""
@@ -679,85 +559,25 @@ class Checkpoints:
         root_fd = os.open(self.workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for path, target in sorted(targets.items(), key=lambda item: -item[0].count("/")):
-                if target is None and self._entry(path) is not None:
-                    _remove(root_fd, path)
+                if target is None and self._tracker.entry(path) is not None:
+                    remove_file(root_fd, path)  # deepest first: directories left empty go too
             for path, target in sorted(targets.items()):
-                current = _state_of(self._entry(path))
-                if (
-                    target is not None
-                    and target != current
-                    and not self._write(root_fd, path, target)
-                ):
+                if target is None or target == _state_of(self._tracker.entry(path)):
+                    continue
+                data = self._blob(target.blob)
+                link = target.kind is FileKind.SYMLINK
+                if data is None or not write_back(root_fd, path, data, mode=target.mode, link=link):
                     unrestored.append(path)
         finally:
             os.close(root_fd)
         return tuple(unrestored)
 
-    def _write(self, root_fd: int, path: str, target: FileState) -> bool:
-        data = self._blob(target.blob)
-        if data is None:
-            return False
-        parent, _, name = path.rpartition("/")
-        temporary = f".{name}.sa3p-{os.urandom(8).hex()}.tmp"  # hidden like LocalVfs's writes
-        try:
-            dir_fd = open_directory(root_fd, parent, create=True)
-        except OSError:
-            return False
-        try:
-            if target.kind is FileKind.SYMLINK:
-                os.symlink(os.fsdecode(data), temporary, dir_fd=dir_fd)
-            else:
-                fd = os.open(temporary, _CREATE, 0o600, dir_fd=dir_fd)
-                try:
-                    _write_all(fd, data)
-                    os.fchmod(fd, target.mode)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            return _move_into_place(dir_fd, temporary, name)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary, dir_fd=dir_fd)
-            return False
-        finally:
-            os.close(dir_fd)
 
-
-def _move_into_place(dir_fd: int, temporary: str, name: str) -> bool:
-    """Rename ``temporary`` to ``name`` (an empty directory in the way is removed)."""
-    try:
-        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except IsADirectoryError:
-        os.rmdir(name, dir_fd=dir_fd)  # OSError (not empty) if it holds anything
-        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    return True
-
-
-def _remove(root_fd: int, path: str) -> None:
-    """Remove the file ``path``, then its parent directories left empty (not the root)."""
-    parts = path.split("/")
-    for depth in range(len(parts), 0, -1):
-        parent = "/".join(parts[: depth - 1])
-        try:
-            dir_fd = open_directory(root_fd, parent)
-        except OSError:
-            return
-        try:
-            if depth == len(parts):
-                os.unlink(parts[-1], dir_fd=dir_fd)
-            else:
-                os.rmdir(parts[depth - 1], dir_fd=dir_fd)
-        except OSError:
-            return  # gone already, or a directory still holding something
-        finally:
-            os.close(dir_fd)
-
-
-def _content(entry: _Entry | None) -> tuple[int, str] | None:
+def _content(entry: Entry | None) -> tuple[int, str] | None:
     return None if entry is None else (entry[0], entry[1])
 
 
-def _state_of(entry: _Entry | None) -> FileState | None:
+def _state_of(entry: Entry | None) -> FileState | None:
     if entry is None:
         return None
     mode, blob, size = entry
@@ -765,16 +585,13 @@ def _state_of(entry: _Entry | None) -> FileState | None:
     return FileState(kind=kind, mode=stat.S_IMODE(mode), size=size, blob=blob)
 
 
-def _describes(command: str | CommandOutput) -> bool:
-    return isinstance(command, str) or not (
-        isinstance(command, NoticeOutput) or command.command == "markup"
-    )
-
-
-def _describe(command: str | CommandOutput) -> str:
+def _describe(command: str | CommandOutput) -> str | None:
+    """One line for a command the turn ran (None: a notice, not a command)."""
     if isinstance(command, str):
         return command
-    subject = command.subject.strip().splitlines()[0][:200] if command.subject.strip() else ""
+    if isinstance(command, NoticeOutput) or command.command == "markup":
+        return None
+    subject = (command.subject.strip().splitlines() or [""])[0][:200]
     line = f"{command.command} {subject}".rstrip()
     return line if command.ok else f"{line} (failed)"
 
@@ -803,47 +620,26 @@ def _missing(number: int | None, records: list[TurnRecord]) -> str:
     return f"there is no turn {number} ({kept}; older ones are pruned)"
 
 
-def _encode_record(record: TurnRecord) -> bytes:
-    def state(value: FileState | None) -> list[Any] | None:
-        return None if value is None else [value.kind, value.mode, value.size, value.blob]
-
-    changes = [[c.path, state(c.before), state(c.after)] for c in record.changes]
-    fields = {
-        "number": record.number,
-        "started": record.started,
-        "finished": record.finished,
-        "commands": list(record.commands),
-        "changes": changes,
-        "undoes": record.undoes,
-        "unrestored": list(record.unrestored),
-    }
-    return json.dumps(fields, ensure_ascii=False).encode("utf-8", "surrogateescape")
+def _encode(record: TurnRecord) -> bytes:
+    fields = json.dumps(dataclasses.asdict(record), ensure_ascii=False)
+    return fields.encode("utf-8", "surrogateescape")
 
 
 def _read_record(path: Path) -> TurnRecord | None:
     """A turn's record; None if it is unreadable (a damaged file hides one turn, no more)."""
 
-    def state(value: list[Any] | None) -> FileState | None:
-        if value is None:
-            return None
-        kind, mode, size, blob = value
-        return FileState(kind=FileKind(kind), mode=mode, size=size, blob=blob)
+    def state(value: dict[str, Any] | None) -> FileState | None:
+        return None if value is None else FileState(**{**value, "kind": FileKind(value["kind"])})
 
     try:
         fields = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
         changes = tuple(
-            FileChange(path=p, before=state(b), after=state(a)) for p, b, a in fields["changes"]
+            FileChange(path=c["path"], before=state(c["before"]), after=state(c["after"]))
+            for c in fields.pop("changes")
         )
-        return TurnRecord(
-            number=fields["number"],
-            started=fields["started"],
-            finished=fields["finished"],
-            commands=tuple(fields["commands"]),
-            changes=changes,
-            undoes=fields["undoes"],
-            unrestored=tuple(fields["unrestored"]),
-        )
-    except (OSError, ValueError, TypeError, KeyError):
+        commands, unrestored = tuple(fields.pop("commands")), tuple(fields.pop("unrestored"))
+        return TurnRecord(**fields, commands=commands, unrestored=unrestored, changes=changes)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
@@ -887,16 +683,12 @@ def _write_atomically(target: str | Path, data: bytes, *, staging: str | None = 
     temporary = f"{staging or directory}/.{name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(temporary, _CREATE, 0o600)
     try:
-        _write_all(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
     os.replace(temporary, target)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -23,7 +23,7 @@ from sa3p_host import (
     TurnRecord,
     WorkspaceBusy,
 )
-from sa3p_host._workspace_scan import Tree, WorkspaceWatch
+from sa3p_host._workspace_tree import Tree, WorkspaceWatch
 
 from .checkpoint_support import snapshot
 
@@ -332,9 +332,13 @@ def test_history_records_are_json_a_person_can_read(workspace: Path) -> None:
     with Checkpoints(workspace) as store:
         turn(store, "printf 'x' > a && chmod 751 a")
         [path] = (store.directory / "turns").iterdir()
-    fields = json.loads(path.read_text())
-    assert fields["changes"][0][0] == "a"
-    assert fields["changes"][0][2][:3] == ["file", 0o751, 1]
+    [change] = json.loads(path.read_text())["changes"]
+    assert change["path"] == "a" and change["before"] is None
+    assert {key: change["after"][key] for key in ("kind", "mode", "size")} == {
+        "kind": "file",
+        "mode": 0o751,
+        "size": 1,
+    }
 
 
 def test_the_documented_example_runs_as_written(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Finding what changed in a workspace: a stat walk over the files git sees, inotify watches
-that name what changed during a turn, and the tree manifest both compare against.
+"""The workspace as checkpoints see it: a stat walk over the files git sees, inotify watches
+that name what changed, the tree both keep up to date, and files written back into it.
 
 The walk keeps the files ``_git_listing`` lists (its ignore rules, tracked files, nested
 repositories and temporary names, by calling it), regular files and symlinks only, each with
@@ -23,6 +23,10 @@ examined. It gives up (the caller then walks everything, with a new watch) on wh
 attribute exactly: a queue overflow, a directory moved, a ``.gitignore`` changed, a directory
 reached twice (a bind mount), a watch it could not add. Writes through ``mmap`` and changes made
 through a hard link from outside the workspace raise no event: they are seen at the next walk.
+
+``TreeTracker`` keeps a ``Tree`` in step with the workspace using both, and notes what each
+path was before it changed. ``write_back`` and ``remove_file`` change the workspace through
+directories opened one ``O_NOFOLLOW`` component at a time.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import os
 import stat
 import struct
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,13 +54,18 @@ __all__ = [
     "RACY_MARGIN_NS",
     "Directory",
     "DirectoryView",
+    "Entry",
+    "Keep",
     "StatKey",
     "Tree",
+    "TreeTracker",
     "Walker",
     "WatchedChanges",
     "WorkspaceWatch",
     "open_directory",
+    "remove_file",
     "stat_key",
+    "write_back",
 ]
 
 StatKey = tuple[int, int, int, int, int]
@@ -64,12 +74,20 @@ StatKey = tuple[int, int, int, int, int]
 OnChanged = Callable[[int, str, str, os.stat_result], None]
 """Called with (directory fd, name, relative path, lstat) for a file whose key is not known."""
 
+Entry = tuple[int, str, int]
+"""A file as the tree knows it: ``(st_mode, content digest, size)``."""
+
+Keep = Callable[[int, str, os.stat_result], tuple[StatKey, str] | None]
+"""Copies a file's content (a symlink's target) from its directory's descriptor into a store:
+the file's key and digest, or None if it is gone or no longer a file or symlink."""
+
 RACY_MARGIN_NS = 2_000_000_000
 """How close to a scan a change must be to be distrusted: the coarse kernel clock lags by a
 tick, FAT stores times in 2 s steps."""
 
 _NOT_KEPT = "0" * 64  # a file too large to keep, in a saved tree
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,3 +551,174 @@ class Tree:
         if _NOT_KEPT in digests:
             digests = ["" if digest == _NOT_KEPT else digest for digest in digests]
         return cls(dict(zip(paths, keys, strict=True)), dict(zip(paths, digests, strict=True)))
+
+
+class TreeTracker:
+    """Keeps a ``Tree`` in step with one workspace.
+
+    ``catch_up`` examines only what the watch reported when it has watched since the tree was
+    last in step (``in_step``), else walks everything with a new watch. Each file whose key
+    changed goes to ``keep``; the first previous entry of each path it changes is noted in
+    ``before`` (the caller empties it); ``dirty`` says the tree changed since it was saved.
+
+    Args:
+        root: the real path of the workspace.
+        keep: copies a changed file into the store.
+        skipped: relative directories never entered.
+    """
+
+    def __init__(self, root: str, keep: Keep, *, skipped: frozenset[str]) -> None:
+        self.root = root
+        self.tree = Tree()
+        self.before: dict[str, Entry | None] = {}
+        self.dirty = False
+        self.in_step = False
+        self._keep = keep
+        self._skipped = skipped
+        self._walker: Walker | None = None
+        self._watch: WorkspaceWatch | None = None
+        self._phase_started = 0
+        self._linked: set[int] = set()
+
+    def replace(self, tree: Tree) -> None:
+        """Start again from ``tree`` (as saved): not in step with the watch."""
+        self.tree, self.in_step, self.dirty = tree, False, False
+
+    def stop_watching(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        self._watch, self.in_step = None, False
+
+    def entry(self, path: str) -> Entry | None:
+        key = self.tree.keys.get(path)
+        return None if key is None else (key[0], self.tree.digests[path], key[1])
+
+    def catch_up(self) -> None:
+        """Bring the tree up to date with the workspace."""
+        self._phase_started, self._linked = time.time_ns(), set()
+        if self.in_step and self._examine():
+            return
+        self.stop_watching()
+        self._watch = WorkspaceWatch.open()
+        self._walker = Walker(self.root, skipped=self._skipped)
+        keys = self.tree.keys
+        found = self._walker.walk(keys, self._on_changed, watch=self._watch)
+        for path in [path for path in keys if path not in found]:
+            self._forget(path)
+        self.in_step = self._watch is not None
+
+    def _examine(self) -> bool:
+        """Examine what the watch named, then the other names of changed hard-linked files (a
+        change through one name shows in that name's directory only). False: the watch cannot
+        say; walk everything."""
+        changes = self._watch.changes() if self._watch is not None else None
+        if changes is None or self._walker is None:
+            return False
+        if changes.index_changed and (
+            read_git_meta(self.root).tracked_files != self._walker.tracked_files
+        ):
+            return False  # files tracked or untracked: what is ignored may differ
+        found: dict[str, StatKey] = {}
+        if not self._examine_names(changes.names, found):
+            return False
+        linked: dict[str, set[str]] = {}
+        for path, key in self.tree.keys.items() if self._linked else ():
+            if key[3] in self._linked and path not in found:
+                directory, _, name = path.rpartition("/")
+                linked.setdefault(directory, set()).add(name)
+        if linked and not self._examine_names(linked, found):
+            return False
+        for removed in changes.removed:
+            below = removed + "/"
+            for path in [p for p in self.tree.keys if p.startswith(below) and p not in found]:
+                self._forget(path)
+        return True
+
+    def _examine_names(self, names: dict[str, set[str]], found: dict[str, StatKey]) -> bool:
+        keys, watch, walker = self.tree.keys, self._watch, self._walker
+        assert watch is not None and walker is not None
+        for directory, entries in names.items():
+            view = watch.view(directory)
+            if view is None:
+                return False
+            found.update(walker.examine(view, entries, keys, self._on_changed, watch))
+            prefix = f"{directory}/" if directory else ""
+            for path in (prefix + name for name in entries):
+                if path in keys and path not in found:
+                    self._forget(path)
+        return True
+
+    def _on_changed(self, dir_fd: int, name: str, relative: str, info: os.stat_result) -> None:
+        kept = self._keep(dir_fd, name, info)
+        if kept is None:
+            return  # gone or replaced since its stat: the next scan sees what is there
+        key, digest = kept
+        if info.st_nlink > 1:
+            self._linked.add(info.st_ino)
+        self.before.setdefault(relative, self.entry(relative))
+        if key[4] >= self._phase_started - RACY_MARGIN_NS and digest:
+            key = (key[0], key[1], -1, key[3], key[4])  # racy: read it again next time
+        self.tree.keys[relative] = key
+        self.tree.digests[relative] = digest
+        self.dirty = True
+
+    def _forget(self, path: str) -> None:
+        self.before.setdefault(path, self.entry(path))
+        del self.tree.keys[path], self.tree.digests[path]
+        self.dirty = True
+
+
+def write_back(root_fd: int, path: str, data: bytes, *, mode: int, link: bool) -> bool:
+    """Put ``data`` at ``path`` (a symlink to it if ``link``; else a file of ``mode``, synced)
+    by a rename; False if it cannot be (a parent is not a directory, a non-empty directory is
+    in the way)."""
+    parent, _, name = path.rpartition("/")
+    temporary = f".{name}.sa3p-{os.urandom(8).hex()}.tmp"  # hidden like LocalVfs's writes
+    try:
+        dir_fd = open_directory(root_fd, parent, create=True)
+    except OSError:
+        return False
+    try:
+        if link:
+            os.symlink(os.fsdecode(data), temporary, dir_fd=dir_fd)
+        else:
+            fd = os.open(temporary, _CREATE, 0o600, dir_fd=dir_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        try:
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except IsADirectoryError:
+            os.rmdir(name, dir_fd=dir_fd)  # an empty directory in the way; else OSError
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=dir_fd)
+        return False
+    finally:
+        os.close(dir_fd)
+
+
+def remove_file(root_fd: int, path: str) -> None:
+    """Remove the file ``path``, then its parent directories left empty (not the root)."""
+    parts = path.split("/")
+    for depth in range(len(parts), 0, -1):
+        try:
+            dir_fd = open_directory(root_fd, "/".join(parts[: depth - 1]))
+        except OSError:
+            return
+        try:
+            if depth == len(parts):
+                os.unlink(parts[-1], dir_fd=dir_fd)
+            else:
+                os.rmdir(parts[depth - 1], dir_fd=dir_fd)
+        except OSError:
+            return  # gone already, or a directory still holding something
+        finally:
+            os.close(dir_fd)
