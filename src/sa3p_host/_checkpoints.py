@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from sa3p_engine import CommandOutput, NoticeOutput
+from sa3p_host._local._atomic_writes import _write_all
 from sa3p_host._workspace_tree import (
     Entry,
     StatKey,
@@ -683,9 +684,7 @@ def _write_atomically(target: str | Path, data: bytes, *, staging: str | None = 
     temporary = f"{staging or directory}/.{name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(temporary, _CREATE, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
     os.replace(temporary, target)

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sa3p_host._local._atomic_writes import is_temporary_name
+from sa3p_host._local._atomic_writes import _write_all, is_temporary_name
 from sa3p_host._local._git_metadata import GitMeta, _find_git_dirs, read_git_meta
 
 if TYPE_CHECKING:
@@ -684,9 +684,7 @@ def write_back(root_fd: int, path: str, data: bytes, *, mode: int, link: bool) -
         else:
             fd = os.open(temporary, _CREATE, 0o600, dir_fd=dir_fd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
                 os.fchmod(fd, mode)
                 os.fsync(fd)
             finally:

@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 SA3P = [sys.executable, "-m", "sa3p_host"]
@@ -50,11 +48,3 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
             else:
                 found[relative] = ("file", info.st_mode & 0o7777, Path(path).read_bytes())
     return found
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.02)

@@ -9,10 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.sandbox.sandbox_support import wait_until
 
 from sa3p_host._checkpoints import store_directory
 
-from .checkpoint_support import SA3P, run_reply, sa3p, snapshot, wait_until
+from .checkpoint_support import SA3P, run_reply, sa3p, snapshot
 
 TURN_ONE = """I'll make the changes.
 <write_file path="new.txt">fresh
@@ -150,7 +151,7 @@ def test_undo_is_refused_while_a_run_holds_the_workspace(workspace: Path) -> Non
         command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     ) as running:
         assert running.stdin is not None
-        wait_until(lambda: _lock_held(workspace), 60, "the run to begin its turn")
+        wait_until(lambda: _lock_held(workspace), seconds=60, what="the run to begin its turn")
         refused = sa3p("undo", "--workspace", str(workspace), check=False)
         assert refused.returncode == 1 and "is using" in refused.stderr
         running.stdin.write(b"<terminal>echo c > a.txt</terminal>")
@@ -194,7 +195,7 @@ def test_undo_in_the_default_sandboxed_session(workspace: Path) -> None:
         )
         with busy:
             assert busy.stdin is not None
-            wait_until(lambda: _lock_held(workspace), 60, "the session run to begin its turn")
+            wait_until(lambda: _lock_held(workspace), seconds=60, what="the session run to begin")
             refused = sa3p("undo", "--workspace", str(workspace), check=False)
             assert refused.returncode == 1 and "session" in refused.stderr
             busy.stdin.close()
