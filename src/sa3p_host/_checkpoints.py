@@ -193,7 +193,8 @@ class TurnRecord:
         """The turn as ``sa3p history`` shows it: a heading, the commands, the files."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         undo = f", undoing turn {self.undoes} and later" if self.undoes is not None else ""
-        lines = [f"turn {self.number}  {when}  {len(self.changes)} files changed{undo}"]
+        files = f"{len(self.changes)} file{'s' if len(self.changes) != 1 else ''} changed"
+        lines = [f"turn {self.number}  {when}  {files}{undo}"]
         lines += [f"  ran       {command}" for command in self.commands]
         lines += [f"  {change.kind:<9} {change.path}" for change in self.changes]
         lines += [f"  not restored (content not kept, or in the way): {p}" for p in self.unrestored]
