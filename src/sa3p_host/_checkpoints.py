@@ -373,6 +373,8 @@ class Checkpoints:
         self._release()
 
     def _begin(self) -> None:
+        for name in os.listdir(self.directory / "tmp"):  # what a crash left half written
+            os.unlink(self.directory / "tmp" / name)
         self._load()
         tracker = self._tracker
         tracker.before.clear()
@@ -412,7 +414,7 @@ class Checkpoints:
                 undoes=undoes,
                 unrestored=unrestored,
             )
-            _write_atomically(self.directory / "turns" / _record_name(number), _encode(record))
+            _write_atomically(self.directory, f"turns/{_record_name(number)}", _encode(record))
             self._state["next"] = number + 1
         self._state["open"] = None
         self._save(tree=True)
@@ -447,9 +449,9 @@ class Checkpoints:
     def _save(self, *, tree: bool = False) -> None:
         token = os.urandom(8).hex() if tree and self._tracker.dirty else None
         if token is not None:
-            _write_atomically(self.directory / "tree", self._tracker.tree.encode())
+            _write_atomically(self.directory, "tree", self._tracker.tree.encode())
             self._state["tree"] = token
-        _write_atomically(self.directory / "state.json", json.dumps(self._state).encode())
+        _write_atomically(self.directory, "state.json", json.dumps(self._state).encode())
         if token is not None:
             self._tree_token, self._tracker.dirty = token, False
 
@@ -489,13 +491,13 @@ class Checkpoints:
         path = self._blob_path(digest)
         if not os.path.exists(path):
             self._make_fanout(digest)
-            _write_atomically(path, data, staging=f"{self.directory}/tmp")
+            _write_atomically(self.directory, f"objects/{digest[:2]}/{digest[2:]}", data)
             self._state["bytes"] = self._state.get("bytes", 0) + len(data)
         return digest
 
     def _put_stream(self, fd: int) -> str:
         digest, size = hashlib.sha256(), 0
-        temporary = f"{self.directory}/tmp/blob-{os.urandom(8).hex()}"
+        temporary = f"{self.directory}/tmp/{os.urandom(8).hex()}"
         with open(temporary, "wb") as out:
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
@@ -532,7 +534,7 @@ class Checkpoints:
         """Keep the bound (the module's docstring): drop the oldest turns, then unused blobs."""
         max_bytes, max_turns, _ = self._limits
         turns = self.directory / "turns"
-        names = sorted(os.listdir(turns))
+        names = sorted(name for name in os.listdir(turns) if name.endswith(".json"))
         for name in names[: max(0, len(names) - max_turns)]:
             (turns / name).unlink(missing_ok=True)  # their blobs go at the next collection
         names = names[max(0, len(names) - max_turns) :]
@@ -675,20 +677,19 @@ def _create_store(directory: Path, workspace: str) -> None:
                 shutil.rmtree(sibling)
     for name in ("", "objects", "turns", "tmp"):
         (directory / name).mkdir(mode=0o700, exist_ok=True)
-    _write_atomically(directory / "workspace", workspace.encode("utf-8", "surrogateescape"))
+    _write_atomically(directory, "workspace", workspace.encode("utf-8", "surrogateescape"))
 
 
-def _write_atomically(target: str | Path, data: bytes, *, staging: str | None = None) -> None:
-    """Write ``data`` to ``target`` through a temporary file (beside it, or in ``staging``)
-    and a rename."""
-    directory, name = os.path.split(target)
-    temporary = f"{staging or directory}/.{name}.{os.urandom(6).hex()}.tmp"
+def _write_atomically(store: Path, name: str, data: bytes) -> None:
+    """Write ``data`` to the file ``name`` of ``store`` through a temporary file in its
+    ``tmp/`` (emptied at each turn's start: a crash leaves nothing elsewhere) and a rename."""
+    temporary = f"{store}/tmp/{os.urandom(8).hex()}"
     fd = os.open(temporary, _CREATE, 0o600)
     try:
         _write_all(fd, data)
     finally:
         os.close(fd)
-    os.replace(temporary, target)
+    os.replace(temporary, f"{store}/{name}")
 
 
 def _read_all(fd: int, size: int) -> bytes:
