@@ -347,7 +347,7 @@ class Checkpoints:
     # Turns ------------------------------------------------------------------------------------
 
     def _acquire(self, wait: bool) -> None:
-        if not self.directory.is_dir():
+        if not (self.directory / "workspace").exists():  # written last: the store is whole
             _create_store(self.directory, self.workspace)
         fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -383,7 +383,9 @@ class Checkpoints:
             self._turn = (opened[0], opened[1])
             self._end((_INTERRUPTED,))  # a turn a crash left open
             tracker.before.clear()
-        self._turn = (max(self._state.get("next", 1), 1), time.time())
+        numbers = [name.partition(".")[0] for name in os.listdir(self.directory / "turns")]
+        newest = max((int(number) for number in numbers if number.isdigit()), default=0)
+        self._turn = (max(self._state.get("next", 1), newest + 1), time.time())  # never reused
         tracker.catch_up()
         self._state["open"] = list(self._turn)
         # The tree is saved now only if contents changed since the last turn (so that a turn a

@@ -281,6 +281,7 @@ def test_damaged_store_files_cost_a_rescan_never_a_wrong_history(workspace: Path
         assert list((store.directory / "tmp").iterdir()) == []
         record = turn(store, "echo 3 > c")
         assert record is not None and changes_of(record) == {"c": ChangeKind.CREATED}
+        assert [r.number for r in store.history()] == [2, 3]  # numbers are never reused
 
 
 def test_racy_entries_are_read_again(workspace: Path) -> None:
