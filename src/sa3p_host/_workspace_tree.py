@@ -42,13 +42,13 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sa3p_host._local._atomic_writes import _write_all, is_temporary_name
 from sa3p_host._local._git_metadata import GitMeta, _find_git_dirs, read_git_meta
 
 if TYPE_CHECKING:
-    from sa3p_host._local._git_listing import Lister, _DirectoryRules, _Pending
+    from sa3p_host._local._git_listing import Lister, _DirectoryRules, _Layer, _Pending
 
 __all__ = [
     "RACY_MARGIN_NS",
@@ -97,7 +97,7 @@ class Directory:
 
     real: str
     relative: str
-    layers: tuple[Any, ...] = ()
+    layers: tuple[_Layer, ...] = ()
     only_tracked: bool = False
     inode: int | None = None
 
@@ -125,8 +125,8 @@ class DirectoryView:
     (None without ignore files) and the test that leaves a file of it out."""
 
     directory: Directory
-    layers: tuple[Any, ...]
-    rules: Any
+    layers: tuple[_Layer, ...]
+    rules: _DirectoryRules | None
     excluded: Callable[[str], bool] | None
 
 
@@ -144,7 +144,7 @@ class _IgnoreRules:
         self._rules_of: type[_DirectoryRules] = _DirectoryRules
         self._pending: type[_Pending] = _Pending
         self.meta = meta
-        self.top: tuple[Any, ...] = self._lister._top_layers(meta)
+        self.top: tuple[_Layer, ...] = self._lister._top_layers(meta)
 
     def view(self, directory: Directory, entries: list[os.DirEntry[str]]) -> DirectoryView:
         """``directory`` under its own ``.gitignore`` too (read when ``entries`` list one)."""
@@ -157,22 +157,15 @@ class _IgnoreRules:
         may_ignore = None if only_tracked else rules.file_may_be_ignored()
         if may_ignore is None and not only_tracked:
             return DirectoryView(directory, layers, rules, None)
-        return DirectoryView(
-            directory,
-            layers,
-            rules,
-            lambda relative: (
-                relative not in tracked
-                and (
-                    only_tracked
-                    or (
-                        may_ignore is not None
-                        and may_ignore(relative)
-                        and rules.ignored(relative, False)
-                    )
-                )
-            ),
-        )
+
+        def excluded(relative: str) -> bool:
+            if relative in tracked:
+                return False  # a tracked file is never ignored (gitignore(5))
+            if only_tracked or may_ignore is None:
+                return only_tracked
+            return may_ignore(relative) and rules.ignored(relative, False)
+
+        return DirectoryView(directory, layers, rules, excluded)
 
     def child(self, view: DirectoryView, relative: str, inode: int) -> Directory | None:
         parent = view.directory
