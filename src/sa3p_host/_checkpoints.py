@@ -404,7 +404,7 @@ class Checkpoints:
         assert self._turn is not None
         number, started = self._turn
         self._tracker.catch_up()
-        changes = self._changes()
+        changes = self._changes(started)
         record = None
         if changes:
             record = TurnRecord(
@@ -423,16 +423,30 @@ class Checkpoints:
         self._prune()
         return record
 
-    def _changes(self) -> tuple[FileChange, ...]:
+    def _changes(self, started: float) -> tuple[FileChange, ...]:
         """Each path the turn changed, unless it is back as it was (made and removed, edited
-        and reverted)."""
+        and reverted) or only came into or out of view."""
         changes = []
         for path, old in sorted(self._tracker.before.items()):
             new = self._tracker.entry(path)
             if _content(old) == _content(new) and (new is None or new[1]):
                 continue
+            if (old is None) != (new is None) and self._unchanged_since(path, started):
+                continue
             changes.append(FileChange(path=path, before=_state_of(old), after=_state_of(new)))
         return tuple(changes)
+
+    def _unchanged_since(self, path: str, started: float) -> bool:
+        """Whether ``path`` exists and its inode has not changed since ``started``: a file
+        that appears or disappears so was tracked or untracked, ignored or no longer, by the
+        turn, not made or removed (an undo must not remove it). The kernel's clock may lag by a
+        tick: a file made just then counts as older, and is kept."""
+        key = self._tracker.tree.keys.get(path)
+        try:
+            ctime = key[4] if key is not None else os.lstat(f"{self.workspace}/{path}").st_ctime_ns
+        except OSError:
+            return False
+        return ctime < int(started * 1e9)
 
     def _load(self) -> None:
         """The state and, if another process saved it since, the tree."""

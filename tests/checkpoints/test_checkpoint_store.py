@@ -9,10 +9,12 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.sandbox.sandbox_support import wait_until
 
 from sa3p_engine import CommandOutput, NoticeOutput
 from sa3p_host import (
@@ -108,6 +110,33 @@ def test_a_turn_that_changes_nothing_or_changes_back_records_nothing(
         turn(store, "echo b > a.txt && echo a > a.txt && touch a.txt && echo t > t && rm t") is None
     )
     assert store.history() == []
+
+
+def test_files_coming_into_or_out_of_view_are_not_the_turns(
+    store: Checkpoints, workspace: Path
+) -> None:
+    shell(
+        workspace,
+        "git init -q && printf 'build/\\n*.log\\n' > .gitignore && mkdir build "
+        "&& echo o > build/out.o && echo l > a.log && echo t > tracked.txt",
+    )
+    shell(workspace, "git add tracked.txt && git commit -qm t")
+    ctime = os.lstat(workspace / "a.log").st_ctime_ns
+    wait_until(lambda: time.time_ns() > ctime + 20_000_000, seconds=5, what="a clock tick")
+    turn(store, "true")  # the tree as it is
+    record = turn(
+        store,
+        "printf '*.log\\ntracked.txt\\n' > .gitignore && git add -f a.log && echo new > b.log "
+        "&& git add -f b.log && echo n > build/new.o",
+    )
+    assert changes_of(record) == {
+        ".gitignore": ChangeKind.MODIFIED,
+        "b.log": ChangeKind.CREATED,
+        "build/new.o": ChangeKind.CREATED,
+    }
+    store.undo()
+    assert (workspace / "build" / "out.o").exists() and (workspace / "a.log").exists()
+    assert (workspace / "tracked.txt").exists() and not (workspace / "build" / "new.o").exists()
 
 
 def test_special_files_are_skipped_and_never_block(store: Checkpoints, workspace: Path) -> None:
