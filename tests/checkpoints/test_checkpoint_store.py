@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.sandbox.sandbox_support import wait_until
 
 from sa3p_engine import CommandOutput, NoticeOutput
 from sa3p_host import (
@@ -26,6 +25,7 @@ from sa3p_host import (
     WorkspaceBusy,
 )
 from sa3p_host._workspace_tree import Tree, WorkspaceWatch
+from sandbox.sandbox_support import wait_until
 
 from .checkpoint_support import snapshot
 

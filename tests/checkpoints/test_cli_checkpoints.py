@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.sandbox.sandbox_support import wait_until
 
 from sa3p_host._checkpoints import store_directory
+from sandbox.sandbox_support import wait_until
 
 from .checkpoint_support import SA3P, run_reply, sa3p, snapshot
 
