@@ -248,6 +248,7 @@ class Checkpoints:
         self._turn: tuple[int, float] | None = None  # the open turn: number, start
         self._lock_fd: int | None = None
         self._fanout: set[str] = set()
+        self._hidden: set[str] | None = None  # what git left out when the turn began
 
     def __enter__(self) -> Checkpoints:
         return self
@@ -313,7 +314,8 @@ class Checkpoints:
             turn: the first turn to undo (default: the last).
 
         Returns:
-            The undo's record; None if every file was already as it was.
+            The undo's record (its ``unrestored`` paths could not be put back: content not
+            kept, damaged, or a directory in the way); None if every file was already as it was.
 
         Raises:
             WorkspaceBusy: another turn holds the workspace.
@@ -380,7 +382,7 @@ class Checkpoints:
         tracker.before.clear()
         opened = self._state.get("open")
         if opened and not (self.directory / "turns" / _record_name(opened[0])).exists():
-            self._turn = (opened[0], opened[1])
+            self._turn, self._hidden = (opened[0], opened[1]), None
             self._end((_INTERRUPTED,))  # a turn a crash left open
             tracker.before.clear()
         numbers = [name.partition(".")[0] for name in os.listdir(self.directory / "turns")]
@@ -393,6 +395,7 @@ class Checkpoints:
         changed = (_content(old) != _content(tracker.entry(p)) for p, old in tracker.before.items())
         self._save(tree=any(changed))
         tracker.before.clear()
+        self._hidden = tracker.hidden
 
     def _end(
         self,
@@ -406,7 +409,7 @@ class Checkpoints:
         self._tracker.catch_up()
         changes = self._changes(started)
         record = None
-        if changes:
+        if changes or unrestored:  # an undo that failed somewhere is recorded, to say where
             record = TurnRecord(
                 number=number,
                 started=started,
@@ -431,22 +434,29 @@ class Checkpoints:
             new = self._tracker.entry(path)
             if _content(old) == _content(new) and (new is None or new[1]):
                 continue
-            if (old is None) != (new is None) and self._unchanged_since(path, started):
+            if (old is None) != (new is None) and self._only_seen(path, new is None, started):
                 continue
             changes.append(FileChange(path=path, before=_state_of(old), after=_state_of(new)))
         return tuple(changes)
 
-    def _unchanged_since(self, path: str, started: float) -> bool:
-        """Whether ``path`` exists and its inode has not changed since ``started``: a file
-        that appears or disappears so was tracked or untracked, ignored or no longer, by the
-        turn, not made or removed (an undo must not remove it). The kernel's clock may lag by a
-        tick: a file made just then counts as older, and is kept."""
+    def _only_seen(self, path: str, gone: bool, started: float) -> bool:
+        """Whether ``path`` appeared (``gone`` False) or disappeared without the turn making or
+        removing it: it was ignored (or untracked) and no longer is, or the other way round,
+        and its inode has not changed since the turn began. An undo must not remove such a
+        file. The kernel's clock may lag by a tick: a file made just then counts as older."""
         key = self._tracker.tree.keys.get(path)
         try:
             ctime = key[4] if key is not None else os.lstat(f"{self.workspace}/{path}").st_ctime_ns
         except OSError:
+            return False  # removed indeed
+        if ctime >= int(started * 1e9):
             return False
-        return ctime < int(started * 1e9)
+        if gone or self._hidden is None:  # None: a crashed turn's, unknown; keep the file
+            return True  # still there, unchanged: now ignored or untracked
+        ancestors = [path]
+        while "/" in ancestors[-1]:
+            ancestors.append(ancestors[-1].rpartition("/")[0])
+        return any(name in self._hidden for name in ancestors)  # hidden when the turn began
 
     def _load(self) -> None:
         """The state and, if another process saved it since, the tree."""

@@ -401,7 +401,7 @@ def execute_history(options: HistoryOptions, out: TextIO, err: TextIO) -> int:
 
 def execute_undo(options: UndoOptions, out: TextIO, err: TextIO) -> int:
     """Undo turn N and after (0); refuse when a run holds the workspace or there is no
-    turn N (1)."""
+    turn N, or say which files could not be restored (1)."""
     from sa3p_host._checkpoints import CheckpointError, Checkpoints  # noqa: PLC0415
     from sa3p_host._sessions import SessionError, _run_lock, _session_dir  # noqa: PLC0415
 
@@ -420,6 +420,9 @@ def execute_undo(options: UndoOptions, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     print(f"sa3p undo: done, recorded as turn {record.number} (`sa3p undo` undoes it)", file=out)
     print(record.render(), file=out)
+    if record.unrestored:
+        print(f"sa3p undo: not restored: {', '.join(record.unrestored)}", file=err)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -192,6 +192,9 @@ class Walker:
         self._rules: _IgnoreRules | None = None
         self._meta: GitMeta | None = None
         self._device = 0
+        self.hidden: set[str] = set()
+        """What its walks left out because git does: ignored files, ignored directories and
+        nested repositories (relative paths; below a directory nothing is listed)."""
 
     @property
     def tracked_files(self) -> frozenset[str] | None:
@@ -290,9 +293,10 @@ class Walker:
                     children.append(child)
                 continue
             relative = prefix + name
-            if (excluded is not None and excluded(relative)) or (
-                name[0] == "." and (name == ".git" or is_temporary_name(name))
-            ):
+            if excluded is not None and excluded(relative):
+                self.hidden.add(relative)
+                continue
+            if name[0] == "." and (name == ".git" or is_temporary_name(name)):
                 continue
             try:
                 info = entry.stat(follow_symlinks=False)
@@ -313,12 +317,16 @@ class Walker:
         name = relative.rpartition("/")[2]
         if name == ".git" or relative in self._skipped:
             return None
-        if self._rules is not None:
-            return self._rules.child(view, relative, inode)
         real = os.path.join(view.directory.real, name)
-        if os.path.lexists(os.path.join(real, ".git")):
-            return None  # a nested repository: git lists it, never enters it
-        return Directory(real, relative, (), False, inode)
+        if self._rules is not None:
+            child = self._rules.child(view, relative, inode)
+        elif os.path.lexists(os.path.join(real, ".git")):
+            child = None  # a nested repository: git lists it, never enters it
+        else:
+            child = Directory(real, relative, (), False, inode)
+        if child is None:
+            self.hidden.add(relative)
+        return child
 
     def examine(
         self,
@@ -347,9 +355,10 @@ class Walker:
                 if stat.S_ISDIR(info.st_mode):
                     child = self.child(view, relative, info.st_ino)
                     subdirectories += [child] if child is not None else []
+                elif view.excluded is not None and view.excluded(relative):
+                    self.hidden.add(relative)
                 elif not (
                     is_temporary_name(name)
-                    or (view.excluded is not None and view.excluded(relative))
                     or not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode))
                 ):
                     found[relative] = key = stat_key(info)
@@ -572,6 +581,11 @@ class TreeTracker:
         self._watch: WorkspaceWatch | None = None
         self._phase_started = 0
         self._linked: set[int] = set()
+
+    @property
+    def hidden(self) -> set[str]:
+        """What the current walker left out (``Walker.hidden``); a new walk makes a new set."""
+        return self._walker.hidden if self._walker is not None else set()
 
     def replace(self, tree: Tree) -> None:
         """Start again from ``tree`` (as saved): not in step with the watch."""

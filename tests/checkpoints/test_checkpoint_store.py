@@ -188,7 +188,8 @@ def test_a_path_blocked_by_a_directory_is_reported_not_restored(workspace: Path)
         turn(store, "rm p")
         shell(workspace, "mkdir p && echo keep > p/inside")  # between turns: not undone
         undo = store.undo()
-    assert undo is None or undo.unrestored == ("p",)
+        assert undo is not None and undo.changes == () and undo.unrestored == ("p",)
+        assert store.history()[-1] == undo  # recorded, to say what was not restored
     assert (workspace / "p" / "inside").read_text() == "keep\n"
 
 

@@ -204,3 +204,13 @@ def test_undo_in_the_default_sandboxed_session(workspace: Path) -> None:
         assert snapshot(workspace) == before
     finally:
         sa3p("session", "stop", "--workspace", str(workspace))
+
+
+def test_undo_says_which_files_it_could_not_restore(workspace: Path) -> None:
+    (workspace / "p").write_text("file\n")
+    run_reply(workspace, "<terminal>rm p</terminal>")
+    (workspace / "p").mkdir()
+    (workspace / "p" / "inside").write_text("keep\n")  # by hand, between turns
+    done = sa3p("undo", "--workspace", str(workspace), check=False)
+    assert done.returncode == 1 and "not restored: p" in done.stderr
+    assert (workspace / "p" / "inside").read_text() == "keep\n"
