@@ -13,6 +13,18 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sa3p_host._checkpoints import (
+        ChangeKind,
+        CheckpointError,
+        Checkpoints,
+        CheckpointUsageError,
+        FileChange,
+        FileKind,
+        FileState,
+        TurnNotFound,
+        TurnRecord,
+        WorkspaceBusy,
+    )
     from sa3p_host._guest import Guest, GuestSettings, serve_forever
     from sa3p_host._local._atomic_writes import LocalFileWriter
     from sa3p_host._local._capped_output import CappedOutput, OutputSegment
@@ -32,6 +44,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AddressError",
     "CappedOutput",
+    "ChangeKind",
+    "CheckpointError",
+    "CheckpointUsageError",
+    "Checkpoints",
+    "FileChange",
+    "FileKind",
+    "FileState",
     "Guest",
     "GuestSettings",
     "LocalFileWriter",
@@ -44,6 +63,9 @@ __all__ = [
     "RemoteProcess",
     "RemoteTerminal",
     "RemoteVfs",
+    "TurnNotFound",
+    "TurnRecord",
+    "WorkspaceBusy",
     "connect",
     "open_remote_backends",
     "parse_address",
@@ -51,6 +73,16 @@ __all__ = [
 ]
 
 _MODULE_OF = {
+    "ChangeKind": "sa3p_host._checkpoints",
+    "CheckpointError": "sa3p_host._checkpoints",
+    "CheckpointUsageError": "sa3p_host._checkpoints",
+    "Checkpoints": "sa3p_host._checkpoints",
+    "FileChange": "sa3p_host._checkpoints",
+    "FileKind": "sa3p_host._checkpoints",
+    "FileState": "sa3p_host._checkpoints",
+    "TurnNotFound": "sa3p_host._checkpoints",
+    "TurnRecord": "sa3p_host._checkpoints",
+    "WorkspaceBusy": "sa3p_host._checkpoints",
     "AddressError": "sa3p_host._transport",
     "parse_address": "sa3p_host._transport",
     "Guest": "sa3p_host._guest",

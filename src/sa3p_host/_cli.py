@@ -1,4 +1,5 @@
-"""The ``sa3p`` command: ``sa3p run``, ``sa3p session``, ``sa3p prompt`` and ``sa3p serve``.
+"""The ``sa3p`` command: ``sa3p run``, ``sa3p session``, ``sa3p history``, ``sa3p undo``,
+``sa3p prompt`` and ``sa3p serve``.
 
 Argument parsing (``build_parser`` → a frozen options value) is kept apart from execution (one
 small ``execute_*`` function per subcommand), so a subcommand or an option is added in one place.
@@ -24,6 +25,7 @@ from types import FrameType
 from typing import Any, BinaryIO, TextIO
 
 from sa3p_engine import (
+    CommandOutput,
     Engine,
     RunResult,
     SignalResult,
@@ -36,15 +38,19 @@ from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_parser import InstructionParser
 
 __all__ = [
+    "HistoryOptions",
     "PromptOptions",
     "RunOptions",
     "ServeOptions",
     "SessionOptions",
+    "UndoOptions",
     "build_parser",
+    "execute_history",
     "execute_prompt",
     "execute_run",
     "execute_serve",
     "execute_session",
+    "execute_undo",
     "main",
 ]
 
@@ -90,6 +96,21 @@ class SessionOptions:
 
     action: str
     workspace: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryOptions:
+    """``sa3p history --workspace DIR``: the turns recorded for a workspace."""
+
+    workspace: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UndoOptions:
+    """``sa3p undo --workspace DIR [--turn N]``: back to before turn N (default: the last)."""
+
+    workspace: str
+    turn: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,6 +259,24 @@ def _add_serve(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
 
 
+def _add_checkpoints(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    history = subcommands.add_parser(
+        "history", help="the turns recorded for a workspace: when, what ran, the files changed"
+    )
+    history.add_argument("--workspace", required=True, metavar="DIR")
+    history.set_defaults(build=lambda ns: HistoryOptions(workspace=ns.workspace))
+    undo = subcommands.add_parser(
+        "undo",
+        help="restore the files changed in a turn and after to their state before it",
+        description="Restore every file changed in turn N and after (terminal commands "
+        "included; gitignored files excepted) to its state before turn N. The undo is a turn "
+        "itself: `sa3p undo` again undoes it.",
+    )
+    undo.add_argument("--workspace", required=True, metavar="DIR")
+    undo.add_argument("--turn", type=int, default=None, metavar="N", help="default: the last")
+    undo.set_defaults(build=lambda ns: UndoOptions(workspace=ns.workspace, turn=ns.turn))
+
+
 def _add_prompt(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prompt = subcommands.add_parser("prompt", help="print the system prompt for the model")
     prompt.set_defaults(build=lambda ns: PromptOptions())
@@ -246,6 +285,7 @@ def _add_prompt(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_run,
     _add_session,
+    _add_checkpoints,
     _add_prompt,
     _add_serve,
 ]
@@ -280,6 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if options.workspace is not None and not os.path.isdir(options.workspace):
                 parser.error(f"--workspace {options.workspace!r} is not a directory")
             return execute_session(options, sys.stdout, sys.stderr)
+        case HistoryOptions() | UndoOptions():
+            if not os.path.isdir(options.workspace):
+                parser.error(f"--workspace {options.workspace!r} is not a directory")
+            if isinstance(options, UndoOptions):
+                return execute_undo(options, sys.stdout, sys.stderr)
+            return execute_history(options, sys.stdout, sys.stderr)
         case PromptOptions():
             return execute_prompt(options, sys.stdout.buffer)
         case ServeOptions():
@@ -343,6 +389,47 @@ def execute_session(options: SessionOptions, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def execute_history(options: HistoryOptions, out: TextIO, err: TextIO) -> int:
+    """Print the workspace's turns, oldest first (0), or say none is recorded (0)."""
+    from sa3p_host._checkpoints import Checkpoints  # noqa: PLC0415
+
+    records = Checkpoints(options.workspace).history()
+    if not records:
+        print(
+            f"sa3p history: no turn is recorded for {os.path.realpath(options.workspace)}", file=out
+        )
+    for record in records:
+        print(record.render(), file=out)
+    return EXIT_OK
+
+
+def execute_undo(options: UndoOptions, out: TextIO, err: TextIO) -> int:
+    """Undo turn N and after (0); refuse when a run holds the workspace or there is no
+    turn N, or say which files could not be restored (1)."""
+    from sa3p_host._checkpoints import CheckpointError, Checkpoints  # noqa: PLC0415
+    from sa3p_host._sessions import SessionError, _run_lock, _session_dir  # noqa: PLC0415
+
+    def refuse(sentence: str) -> None:
+        raise SessionError("a sa3p run is using this workspace's session; undo when it ends")
+
+    real = os.path.realpath(options.workspace)
+    try:
+        with _run_lock(_session_dir(real), on_wait=refuse):  # never waits: refuse() raises
+            record = Checkpoints(real).undo(options.turn)
+    except (CheckpointError, SessionError) as error:
+        print(f"sa3p undo: {error}", file=err)
+        return EXIT_FAILURE
+    if record is None:
+        print("sa3p undo: nothing to do: those files are already as they were", file=out)
+        return EXIT_OK
+    print(f"sa3p undo: done, recorded as turn {record.number} (`sa3p undo` undoes it)", file=out)
+    print(record.render(), file=out)
+    if record.unrestored:
+        print(f"sa3p undo: not restored: {', '.join(record.unrestored)}", file=err)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def _session_line(info: Any) -> str:
     import time  # noqa: PLC0415
 
@@ -379,8 +466,11 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
     try:
         with _open_backends(options, errors) as (vfs, terminal):
             printer = Printer(out, json_lines=options.json)
-            with Engine(vfs, terminal, terminal_timeout=options.timeout) as engine:
-                return _stream(fd, engine, printer, options.source, errors)
+            with (
+                _checkpointed(options, errors) as outputs,
+                Engine(vfs, terminal, terminal_timeout=options.timeout) as engine,
+            ):
+                return _stream(fd, engine, printer, options.source, errors, outputs=outputs)
     except _BackendsUnavailable as exc:
         print(f"sa3p run: {exc}; nothing was executed", file=errors)
         return EXIT_FAILURE
@@ -397,6 +487,42 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
             _on_sigterm(previous)
         if fd != 0:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def _checkpointed(options: RunOptions, errors: TextIO) -> Iterator[list[CommandOutput]]:
+    """This run as one turn of the workspace's checkpoints (``sa3p history``, ``sa3p undo``);
+    the body collects the engine's outputs. A store that fails is reported, never stops the run.
+    A run with ``--connect`` acts on a workspace elsewhere: no checkpoint."""
+    from sa3p_host._checkpoints import CheckpointError, Checkpoints, WorkspaceBusy  # noqa: PLC0415
+
+    outputs: list[CommandOutput] = []
+    if options.workspace is None:
+        yield outputs
+        return
+    with Checkpoints(options.workspace) as store:
+        try:
+            try:
+                store.begin_turn(wait=False)
+            except WorkspaceBusy:
+                print(
+                    "sa3p run: another turn holds this workspace; waiting", file=errors, flush=True
+                )
+                store.begin_turn()
+        except (CheckpointError, OSError) as error:
+            print(f"sa3p run: no checkpoint, this run cannot be undone: {error}", file=errors)
+            yield outputs
+            return
+        try:
+            yield outputs
+        finally:
+            try:
+                store.end_turn(outputs)
+            except (CheckpointError, OSError) as error:
+                print(
+                    f"sa3p run: the checkpoint failed, this run cannot be undone: {error}",
+                    file=errors,
+                )
 
 
 def _silence_closed_output(out: BinaryIO) -> None:
@@ -511,7 +637,15 @@ class _DeferredTerminal:
             self._real.close()
 
 
-def _stream(fd: int, engine: Engine, printer: Printer, source: str, errors: TextIO) -> int:
+def _stream(
+    fd: int,
+    engine: Engine,
+    printer: Printer,
+    source: str,
+    errors: TextIO,
+    *,
+    outputs: list[CommandOutput],
+) -> int:
     _widen_pipe(fd)
     parser = InstructionParser()
     printed = 0
@@ -525,12 +659,14 @@ def _stream(fd: int, engine: Engine, printer: Printer, source: str, errors: Text
         for instruction in instructions:
             for output in engine.feed(instruction):
                 printer.output(output)
+                outputs.append(output)
                 printed += 1
         if not chunk:
             break
     turn = engine.finish_turn()
     for output in turn.outputs[printed:]:
         printer.output(output)
+        outputs.append(output)
     printer.state_header(turn.state_header)
     return EXIT_OK
 

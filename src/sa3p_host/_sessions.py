@@ -26,10 +26,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sa3p_host._checkpoints import Checkpoints
 from sa3p_host._remote import RemoteTerminal, RemoteVfs, open_remote_backends
 from sa3p_host._remote_errors import RemoteConnectionError
 
@@ -107,6 +108,11 @@ class Session:
     info: SessionInfo
     vfs: RemoteVfs
     terminal: RemoteTerminal
+    checkpoints: Checkpoints = field(init=False)
+    """The workspace's checkpoints (``begin_turn``/``end_turn`` around each turn, ``undo``)."""
+
+    def __post_init__(self) -> None:
+        self.checkpoints = Checkpoints(self.info.workspace)
 
     @property
     def address(self) -> str:
