@@ -16,17 +16,21 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def private_runtime_directory() -> Iterator[str]:
+    """Sessions (XDG_RUNTIME_DIR) and checkpoint stores (XDG_STATE_HOME) of the whole run live
+    in a temporary directory: the developer's own are never touched."""
     directory = tempfile.mkdtemp(prefix="sa3p-tests-", dir="/tmp")
-    previous = os.environ.get("XDG_RUNTIME_DIR")
+    previous = {name: os.environ.get(name) for name in ("XDG_RUNTIME_DIR", "XDG_STATE_HOME")}
     os.environ["XDG_RUNTIME_DIR"] = directory
+    os.environ["XDG_STATE_HOME"] = os.path.join(directory, "state")
     try:
         yield directory
     finally:
         _stop_sessions(directory)
-        if previous is None:
-            os.environ.pop("XDG_RUNTIME_DIR", None)
-        else:
-            os.environ["XDG_RUNTIME_DIR"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(directory, ignore_errors=True)
 
 
