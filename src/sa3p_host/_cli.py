@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import fcntl
+import importlib.metadata
 import os
 import signal
 import sys
