@@ -27,7 +27,7 @@ import enum
 import json
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pathspec
@@ -41,6 +41,7 @@ __all__ = [
     "PolicyError",
     "PolicyRule",
     "normalise_path",
+    "prepare_text",
 ]
 
 
@@ -127,7 +128,7 @@ class PolicyError(ValueError):
 # --- shell text -------------------------------------------------------------------------------
 
 _OPERATORS = re.compile(r"\|\||&&|\$\(|<\(|>\(|[;&|\n(){}`]")
-_HARMLESS_REDIRECTIONS = re.compile(r"\d*>&\d+|(?:\d+|&)?>>?\s*/dev/null\b")
+_HARMLESS_REDIRECTIONS = re.compile(r"\d*>&\d+(?=\s|$)|(?:\d+|&)?>>?\s*/dev/null(?=\s|$)")
 _NOT_SIMPLE = re.compile(r"[;&|\n`<>(){}]|\$\(")
 _QUOTES = re.compile(r"[\"'\\]")
 _WHITESPACE = re.compile(r"\s+")
@@ -145,6 +146,7 @@ class _Text:
     """A command text prepared once for every rule: as written, per simple command, simple?"""
 
     whole: str
+    collapsed: str
     segments: tuple[str, ...]
     simple: bool
 
@@ -161,7 +163,7 @@ class _Text:
             if "/" in first:  # /usr/bin/git push: also as git push
                 segments.append(f"{posixpath.basename(first)} {rest}".rstrip())
         simple = not _NOT_SIMPLE.search(_HARMLESS_REDIRECTIONS.sub("", whole))
-        return cls(whole, tuple(segments), simple)
+        return cls(whole, _collapse(whole), tuple(segments), simple)
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -237,8 +239,7 @@ class PolicyRule:
     reason: str | None = None
     kinds: frozenset[CommandKind] = field(init=False, repr=False, compare=False)
     _path_regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    _prefix: str | None = field(init=False, repr=False, compare=False)
-    _pattern_regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _text_test: Callable[[_Text], bool] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, PolicyAction):
@@ -274,12 +275,7 @@ class PolicyRule:
         object.__setattr__(
             self, "_path_regex", None if self.path is None else _compile_glob(self.path)
         )
-        object.__setattr__(self, "_prefix", _compiled_prefix(self.prefix))
-        object.__setattr__(self, "_pattern_regex", _compiled_pattern(self.pattern))
-
-    @property
-    def has_matcher(self) -> bool:
-        return self.path is not None or self.prefix is not None or self.pattern is not None
+        object.__setattr__(self, "_text_test", _text_test(self.action, self.prefix, self.pattern))
 
     def describe(self) -> str:
         """The rule as one line of TOML key/values (what a denial quotes)."""
@@ -294,7 +290,7 @@ class PolicyRule:
     def matches_path(self, path: str | None, *, directory: bool = False) -> bool:
         """Whether this rule concerns ``path`` (normalised; None: outside the workspace)."""
         if self._path_regex is None:
-            return self._prefix is None and self._pattern_regex is None
+            return self._text_test is None
         if path is None:
             return False
         if self._path_regex.match(path) is not None:
@@ -303,19 +299,10 @@ class PolicyRule:
 
     def matches_text(self, text: _Text | None) -> bool:
         """Whether this rule concerns a command ``text`` (None: a command without text)."""
-        if self._prefix is None and self._pattern_regex is None:
+        test = self._text_test
+        if test is None:
             return self._path_regex is None
-        if text is None:
-            return False
-        if self.action is PolicyAction.ALLOW:
-            if not text.simple:
-                return False
-            if self._prefix is not None:
-                return _collapse(text.whole).startswith(self._prefix)
-        elif self._prefix is not None:
-            return any(segment.startswith(self._prefix) for segment in text.segments)
-        assert self._pattern_regex is not None
-        return self._pattern_regex.search(text.whole) is not None
+        return text is not None and test(text)
 
 
 def _kinds_of(command: str) -> frozenset[CommandKind]:
@@ -328,9 +315,25 @@ def _kinds_of(command: str) -> frozenset[CommandKind]:
         raise PolicyError(f'{command!r} is not one of {names} or "*"', key="command") from None
 
 
-def _compiled_prefix(prefix: str | None) -> str | None:
-    if prefix is None:
-        return None
+def _text_test(
+    action: PolicyAction, prefix: str | None, pattern: str | None
+) -> Callable[[_Text], bool] | None:
+    """The rule's test of a prepared text, compiled once: an allow rule needs one simple
+    command; a deny or ask ``prefix`` is tried on every simple command of the text."""
+    if prefix is not None:
+        start = _compiled_prefix(prefix)
+        if action is PolicyAction.ALLOW:
+            return lambda text: text.simple and text.collapsed.startswith(start)
+        return lambda text: any(segment.startswith(start) for segment in text.segments)
+    if pattern is not None:
+        search = _compiled_pattern(pattern).search
+        if action is PolicyAction.ALLOW:
+            return lambda text: text.simple and search(text.whole) is not None
+        return lambda text: search(text.whole) is not None
+    return None
+
+
+def _compiled_prefix(prefix: str) -> str:
     collapsed = _collapse(prefix)
     if not collapsed:
         raise PolicyError(
@@ -339,9 +342,7 @@ def _compiled_prefix(prefix: str | None) -> str | None:
     return collapsed
 
 
-def _compiled_pattern(pattern: str | None) -> re.Pattern[str] | None:
-    if pattern is None:
-        return None
+def _compiled_pattern(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as error:
@@ -481,8 +482,3 @@ class Policy:
 def prepare_text(text: str) -> _Text:
     """A command text prepared for ``Policy.evaluate_text``."""
     return _Text.of(text)
-
-
-def strictest(decisions: Iterable[PolicyDecision]) -> PolicyDecision:
-    """The strictest decision (the first of equals)."""
-    return max(decisions, key=lambda decision: decision.action)

@@ -108,10 +108,12 @@ class PolicyGate:
             unknown: str | None = None  # a failing backend: absolute paths stay unmatched
             self._root = yield from safely(Cwd(), unknown)
         checks = tuple((t.kind, self._decide(self.policy, t)) for t in targets)
-        action = max(decision.action for _, decision in checks)
-        kind, deciding = next(check for check in checks if check[1].action is action)
+        kind, deciding = checks[0]
+        for check in checks[1:]:  # the first of the strictest decides
+            if check[1].action > deciding.action:
+                kind, deciding = check
         subject = _shown(deciding, kind, targets)
-        return Verdict(action=action, deciding=deciding, checks=checks, subject=subject)
+        return Verdict(action=deciding.action, deciding=deciding, checks=checks, subject=subject)
 
     def refusal(self, command: str, verdict: Verdict | None) -> DeniedOutput | None:
         """The denial of a command that may not run without asking and cannot be asked about."""
@@ -274,9 +276,9 @@ def _request(command: str, verdict: Verdict, change: str) -> ApprovalRequest:
     index, rule = _rule_text(verdict)
     asked = sorted(_asked(verdict))
     if text:
-        always = f"this exact command text, for the rest of the session: {text}"
+        always = f"this exact command text, for the rest of this run: {text}"
     else:
-        always = "for the rest of the session: " + ", ".join(f"{k.value} {p}" for k, p in asked)
+        always = "for the rest of this run: " + ", ".join(f"{k.value} {p}" for k, p in asked)
     return ApprovalRequest(
         command=command,
         kinds=kinds,
