@@ -62,6 +62,8 @@ class _Target:
     kind: CommandKind
     value: str | None
     """The path as written (file kinds), or the command text (None: a ``terminal pid=`` poll)."""
+    label: str = ""
+    """What to call a target without a value (``pid 4121``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,9 +180,10 @@ def _targets(command: OpenCommand) -> tuple[_Target, ...]:
                 text = bytes(command.body).decode("utf-8").strip()
             except UnicodeDecodeError:
                 return ()
-            if bool(text) == bool(attributes.get("pid", "").strip()):
+            pid = attributes.get("pid", "").strip()
+            if bool(text) == bool(pid):
                 return ()  # neither a command nor a pid, or both
-            return (_Target(CommandKind.TERMINAL, text or None),)
+            return (_Target(CommandKind.TERMINAL, text or None, f"pid {pid}"),)
         case "terminal_signal":
             pid = optional_int("terminal_signal", attributes, "pid")
             signal = signal_attribute(attributes)
@@ -210,9 +213,10 @@ def _absolute(target: _Target) -> bool:
 
 
 def _shown(decision: PolicyDecision, kind: CommandKind, targets: tuple[_Target, ...]) -> str:
-    if decision.subject is not None:
+    if decision.subject:
         return _one_line(decision.subject)
-    return next(t.value or "" for t in targets if t.kind is kind).strip()
+    target = next(t for t in targets if t.kind is kind)
+    return (target.value or target.label).strip()
 
 
 def _one_line(text: str, width: int = 80) -> str:
@@ -221,11 +225,12 @@ def _one_line(text: str, width: int = 80) -> str:
 
 
 def _asked(verdict: Verdict) -> set[tuple[CommandKind, str]]:
-    """The (kind, subject) pairs an *always* answer allows from now on."""
+    """The (kind, subject) pairs an *always* answer allows from now on (a poll, which has no
+    text, is allowed once)."""
     return {
         (kind, decision.subject)
         for kind, decision in verdict.checks
-        if decision.action is PolicyAction.ASK and decision.subject is not None
+        if decision.action is PolicyAction.ASK and decision.subject
     }
 
 
@@ -272,10 +277,12 @@ def _request(command: str, verdict: Verdict, change: str) -> ApprovalRequest:
             if kind in FILE_KINDS and decision.subject is not None
         )
     )
-    text = "" if paths else verdict.deciding.subject or ""
+    text = "" if paths else verdict.deciding.subject or verdict.subject
     index, rule = _rule_text(verdict)
     asked = sorted(_asked(verdict))
-    if text:
+    if not asked:
+        always = "this command only (it has no text or path to remember)"
+    elif text:
         always = f"this exact command text, for the rest of this run: {text}"
     else:
         always = "for the rest of this run: " + ", ".join(f"{k.value} {p}" for k, p in asked)

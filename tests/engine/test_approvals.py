@@ -289,3 +289,20 @@ async def test_async_engine_takes_an_async_callable_object_and_always(anyio_back
 async def test_async_engine_without_approver_denies(anyio_backend: str) -> None:
     outputs, _ = await _turn(None, command("terminal", "git push"))
     assert isinstance(outputs[0], DeniedOutput) and outputs[0].cause is DenialCause.UNANSWERED
+
+
+def test_a_poll_is_asked_about_by_pid_and_allowed_once() -> None:
+    polls = Policy.from_toml('default = "allow"\n[[rule]]\naction = "ask"\ncommand = "terminal"\n')
+    requests: list[ApprovalRequest] = []
+
+    def approver(request: ApprovalRequest) -> Approval:
+        requests.append(request)
+        return Approval.ALWAYS
+
+    scripts = {"serve": ScriptedCommand(exit_code=None, later_output=b"req\n")}
+    engine, _, _ = recorded_engine(FILES, scripts, policy=polls, approver=approver)
+    run_one(engine, command("terminal", "serve"))
+    for _ in range(2):
+        assert run_one(engine, command("terminal", pid="1000")).ok
+    assert [r.text for r in requests] == ["serve", "pid 1000", "pid 1000"]
+    assert requests[1].always == "this command only (it has no text or path to remember)"
