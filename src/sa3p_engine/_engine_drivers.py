@@ -16,7 +16,7 @@ import inspect
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
 
@@ -47,10 +47,14 @@ __all__ = ["AsyncEngine", "Engine"]
 T = TypeVar("T")
 VfsT = TypeVar("VfsT")
 TerminalT = TypeVar("TerminalT")
+ApproverT = TypeVar("ApproverT")
 
 
-class _Driver(Generic[VfsT, TerminalT]):
+class _Driver(Generic[VfsT, TerminalT, ApproverT]):
     """What both drivers share: construction and the verbs that need no backend."""
+
+    _ASYNC_APPROVER: ClassVar[bool]
+    """Whether the driver can await an approver."""
 
     def __init__(
         self,
@@ -61,8 +65,10 @@ class _Driver(Generic[VfsT, TerminalT]):
         limits: Limits | None = None,
         clock: Callable[[], float] = time.perf_counter,
         policy: Policy | None = None,
-        approver: SyncApprover | AsyncApprover | None = None,
+        approver: ApproverT | None = None,
     ) -> None:
+        if approver is not None and not self._ASYNC_APPROVER and _is_async(approver):
+            raise TypeError("Engine needs a synchronous approver; use AsyncEngine for an async one")
         limits = limits or Limits()
         if terminal_timeout is not None:
             maximum = max(limits.max_terminal_timeout, terminal_timeout)
@@ -95,7 +101,7 @@ class _Driver(Generic[VfsT, TerminalT]):
         return self._core.statistics()
 
 
-class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
+class Engine(_Driver[VirtualFileSystem, TerminalProvider, SyncApprover]):
     """Runs the commands a model streams, each as soon as its instructions are complete.
 
     Args:
@@ -113,28 +119,7 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
         TypeError: an async approver (use ``AsyncEngine``).
     """
 
-    def __init__(
-        self,
-        vfs: VirtualFileSystem,
-        terminal: TerminalProvider,
-        *,
-        terminal_timeout: float | None = None,
-        limits: Limits | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-        policy: Policy | None = None,
-        approver: SyncApprover | None = None,
-    ) -> None:
-        if approver is not None and _is_async(approver):
-            raise TypeError("Engine needs a synchronous approver; use AsyncEngine for an async one")
-        super().__init__(
-            vfs,
-            terminal,
-            terminal_timeout=terminal_timeout,
-            limits=limits,
-            clock=clock,
-            policy=policy,
-            approver=approver,
-        )
+    _ASYNC_APPROVER = False
 
     def feed(self, instruction: Instruction) -> list[CommandOutput]:
         """Take one instruction; return the outputs of the commands it completed (often none).
@@ -184,7 +169,11 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
 
 
 class AsyncEngine(
-    _Driver[VirtualFileSystem | AsyncVirtualFileSystem, TerminalProvider | AsyncTerminalProvider]
+    _Driver[
+        VirtualFileSystem | AsyncVirtualFileSystem,
+        TerminalProvider | AsyncTerminalProvider,
+        SyncApprover | AsyncApprover,
+    ]
 ):
     """``Engine``'s verbs, awaited, on anyio (asyncio or trio).
 
@@ -194,6 +183,8 @@ class AsyncEngine(
     plain callable runs in a worker thread, so one that blocks on a terminal does not block the
     event loop). Use one task at a time per engine.
     """
+
+    _ASYNC_APPROVER = True
 
     def __init__(
         self,

@@ -180,10 +180,10 @@ def _targets(command: OpenCommand) -> tuple[_Target, ...]:
                 text = bytes(command.body).decode("utf-8").strip()
             except UnicodeDecodeError:
                 return ()
-            pid = attributes.get("pid", "").strip()
-            if bool(text) == bool(pid):
+            polled = attributes.get("pid", "").strip()
+            if bool(text) == bool(polled):
                 return ()  # neither a command nor a pid, or both
-            return (_Target(CommandKind.TERMINAL, text or None, f"pid {pid}"),)
+            return (_Target(CommandKind.TERMINAL, text or None, f"pid {polled}"),)
         case "terminal_signal":
             pid = optional_int("terminal_signal", attributes, "pid")
             signal = signal_attribute(attributes)

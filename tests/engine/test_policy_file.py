@@ -16,7 +16,7 @@ default = "ask"
 action = "deny"
 command = "write"
 path = ".git/**"
-reason = "git metadata belongs to the host"
+reason = "the host owns git metadata"
 
 [[rule]]
 action = "allow"
@@ -43,7 +43,7 @@ def test_a_good_file_reads_into_numbered_rules() -> None:
         PolicyAction.ASK,
         PolicyAction.ALLOW,
     ]
-    assert policy.rules[0].reason == "git metadata belongs to the host"
+    assert policy.rules[0].reason == "the host owns git metadata"
     assert policy.rules[3].kinds == frozenset(CommandKind)
     assert policy.source == "p.toml"
     assert policy.describe().splitlines()[1] == (
