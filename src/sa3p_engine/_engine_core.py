@@ -205,9 +205,8 @@ class EngineCore:
         if command.check_attributes() and command.name == "write_file":
             # Judged now, before its writer opens: its body streams to it as it arrives.
             yield from self._judge(command)
-            command.held = command.verdict is not None and command.verdict.action is (
-                PolicyAction.ASK
-            )
+            verdict = command.verdict
+            command.held = verdict is not None and verdict.action is PolicyAction.ASK
             if command.denial is None and not command.held:
                 yield from command.open_writer()
         return _State.COMMAND
