@@ -24,13 +24,11 @@ redirections), so allowing ``git status`` never allows ``git status; rm -rf ~``.
 from __future__ import annotations
 
 import enum
-import json
 import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import pathspec
+from typing import NamedTuple
 
 __all__ = [
     "FILE_KINDS",
@@ -141,8 +139,7 @@ def _collapse(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-@dataclass(frozen=True, slots=True)
-class _Text:
+class _Text(NamedTuple):
     """A command text prepared once for every rule: as written, per simple command, simple?"""
 
     whole: str
@@ -191,6 +188,8 @@ def normalise_path(path: str, root: str | None) -> str | None:
 
 
 def _compile_glob(glob: str) -> re.Pattern[str]:
+    import pathspec  # noqa: PLC0415 - only a policy with path rules needs it (start-up time)
+
     try:
         patterns = pathspec.GitIgnoreSpec.from_lines([glob]).patterns
     except ValueError as error:  # pathspec's pattern errors are ValueErrors
@@ -285,6 +284,8 @@ class PolicyRule:
             for k, v in (("path", self.path), ("prefix", self.prefix), ("pattern", self.pattern))
             if v is not None
         ]
+        import json  # noqa: PLC0415 - only a denial's text needs it (start-up time)
+
         return ", ".join(f"{key} = {json.dumps(value)}" for key, value in keys)
 
     def matches_path(self, path: str | None, *, directory: bool = False) -> bool:
