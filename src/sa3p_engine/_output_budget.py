@@ -4,14 +4,15 @@ A model reads every result of a turn in its next observation, and a turn can hol
 commands. So a turn delivers at most ``Limits.turn_output_bytes`` of rendered results in full;
 the result that would pass it, and every later one, is reduced to its first line (command,
 subject, ok or failed, the key numbers) — a ``SummaryOutput`` — and one notice says so, once,
-before the first reduced result. A result that already is one short line stays as it is. What
+before the first reduced result. A result that already is one short line stays as it is, and so
+does a denial (one line that says why and what to do instead: the model needs all of it). What
 the engine keeps for ``finish_turn`` is what it delivered, so its memory for a turn is the
 budget plus one line per later command, never every full result.
 """
 
 from __future__ import annotations
 
-from sa3p_engine._outputs import CommandOutput, NoticeOutput, SummaryOutput
+from sa3p_engine._outputs import CommandOutput, DeniedOutput, NoticeOutput, SummaryOutput
 
 __all__ = ["OutputBudget"]
 
@@ -66,7 +67,7 @@ class OutputBudget:
 
 def _reduced(output: CommandOutput, text: str) -> CommandOutput:
     first, _, rest = text.partition("\n")
-    if not rest and len(first) <= LINE_MAX:
+    if isinstance(output, DeniedOutput) or (not rest and len(first) <= LINE_MAX):
         return output
     summary = _cut(first)
     if rest:

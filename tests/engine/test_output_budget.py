@@ -110,3 +110,19 @@ def test_what_feed_returned_is_what_the_turn_holds() -> None:
     engine, _, _ = make_engine({"big.txt": BIG}, limits=Limits(turn_output_bytes=8_000))
     fed = [out for item in command("read_file", path="big.txt") * 4 for out in engine.feed(item)]
     assert list(engine.finish_turn().outputs) == fed
+
+
+def test_a_denial_stays_whole_past_the_budget() -> None:
+    from sa3p_engine import DeniedOutput, Policy
+
+    policy = Policy.from_toml(
+        'default = "allow"\n[[rule]]\naction = "deny"\ncommand = "write"\npath = "locked/**"\n'
+        'reason = "' + "the owner keeps these files as they are " * 10 + '"\n'
+    )
+    engine, _, _ = make_engine(
+        {"big.txt": BIG}, limits=Limits(turn_output_bytes=100), policy=policy
+    )
+    _, _, denied = engine.execute_turn(
+        [*command("read_file", path="big.txt"), *command("write_file", "x", path="locked/a")]
+    ).outputs
+    assert isinstance(denied, DeniedOutput) and len(denied.render()) > 400
