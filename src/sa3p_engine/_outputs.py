@@ -404,9 +404,9 @@ class TurnResult:
     ``outputs`` holds exactly what ``feed()`` returned during the turn, in order: each result
     in full while the turn's output budget (``Limits.turn_output_bytes`` of rendered text)
     lasted, then one ``NoticeOutput`` saying it is spent, then each result as a
-    ``SummaryOutput`` (one status line) unless it already was one short line. So a turn keeps
-    at most the budget in full results, whatever its length, and a caller that printed what
-    ``feed()`` returned can skip that many outputs here.
+    ``SummaryOutput`` (one status line) unless it is a denial or already one short line. So a
+    turn keeps at most the budget in full results, whatever its length, and a caller that
+    printed what ``feed()`` returned can skip that many outputs here.
     """
 
     outputs: tuple[CommandOutput, ...]
