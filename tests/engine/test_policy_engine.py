@@ -12,7 +12,7 @@ from sa3p_engine import (
     Policy,
     generate_system_prompt,
 )
-from sa3p_engine.testing import MemoryFileSystem, ScriptedCommand
+from sa3p_engine.testing import MemoryFileSystem, ScriptedCommand, ScriptedTerminal
 from sa3p_parser import EndTag, Instruction, RawChunk, StartTag, WriteChunk
 
 from .engine_helpers import command, edit, make_engine, recorded_engine, run_one
@@ -232,9 +232,9 @@ def test_a_terminal_poll_is_judged_by_rules_without_text() -> None:
         'default = "allow"\n[[rule]]\naction = "deny"\ncommand = "terminal"\n'
         'pattern = "."\n[[rule]]\naction = "deny"\ncommand = "signal"\n'
     )
-    engine, _, _ = make_engine(FILES, SCRIPTS)
-    engine.execute_turn(command("terminal", "serve"))
-    under = Engine(engine._vfs, engine._terminal, policy=polls)
+    vfs, terminal = MemoryFileSystem(FILES), ScriptedTerminal(SCRIPTS)
+    Engine(vfs, terminal).execute_turn(command("terminal", "serve"))  # pid 1000, unjudged
+    under = Engine(vfs, terminal, policy=polls)
     assert run_one(under, command("terminal", pid="1000")).ok  # a pattern needs a text
     assert isinstance(
         run_one(under, command("terminal_signal", pid="1000", signal="INT")), DeniedOutput
