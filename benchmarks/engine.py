@@ -15,6 +15,10 @@ engine's per-command overhead.
 - ``read_file_overhead``: one ``read_file`` of a 400-line file through the engine (attributes,
   state machine, output value) against doing the same work by hand on the same filesystem (read,
   SHA-256, line numbering). Goal: ratio <= 2.
+- ``policy_overhead``: ``<terminal>true</terminal>`` through parser + engine + ``LocalVfs`` /
+  ``LocalTerminal`` in a temporary directory, with a 50-rule policy (path rules on write, read
+  and list; prefix and pattern rules on terminal and signal; none matches, so every terminal
+  rule is tried) against the same engine without a policy. Goal: ratio <= 1.05.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ from sa3p_engine import (
     ErrorCode,
     FileStat,
     FileSystemError,
+    Limits,
     NodeKind,
+    Policy,
     ReadFileOutput,
     WriteReceipt,
 )
 from sa3p_engine.testing import MemoryFileSystem, ScriptedTerminal
-from sa3p_parser import EndTag, Instruction, RawChunk, StartTag, Text
+from sa3p_parser import EndTag, Instruction, InstructionParser, RawChunk, StartTag, Text
 
 GROUP = "engine"
 
@@ -304,7 +310,8 @@ def apply_patch_20_files(quick: bool) -> Iterable[Measurement]:
 def read_file_overhead(quick: bool) -> Iterable[Measurement]:
     data = "".join(_source(400)).encode()
     vfs = MemoryFileSystem({"f.py": data})
-    engine = Engine(vfs, ScriptedTerminal())
+    # One turn of many reads: a budget that never runs out, so that each read is served whole.
+    engine = Engine(vfs, ScriptedTerminal(), limits=Limits(turn_output_bytes=1 << 40))
     start, end = StartTag("read_file", {"path": "f.py"}), EndTag("read_file")
     calls = 50 if quick else 200
 
@@ -331,4 +338,65 @@ def read_file_overhead(quick: bool) -> Iterable[Measurement]:
         baseline=baseline / calls * 1e6,
         goal="ratio<=",
         target=2,
+    )
+
+
+def _fifty_rules() -> Policy:
+    """A policy of 50 rules of every kind, none of which matches ``true``."""
+    rules = ['default = "allow"']
+    for index in range(20):
+        action = ("deny", "ask", "allow")[index % 3]
+        rules.append(f'[[rule]]\naction = "{action}"\ncommand = "write"\npath = "dir{index}/**"')
+    for index in range(10):
+        rules.append(f'[[rule]]\naction = "deny"\ncommand = "read"\npath = "secret{index}/*"')
+    for index in range(5):
+        rules.append(f'[[rule]]\naction = "deny"\ncommand = "list"\npath = "hidden{index}/"')
+    for index in range(6):
+        rules.append(f'[[rule]]\naction = "ask"\ncommand = "terminal"\nprefix = "git push {index}"')
+    for index in range(6):
+        pattern = f"rm\\\\s+-rf\\\\s+/{index}"
+        rules.append(f'[[rule]]\naction = "deny"\ncommand = "terminal"\npattern = "{pattern}"')
+    for signal in ("SIGKILL", "SIGQUIT", "SIGHUP"):
+        rules.append(f'[[rule]]\naction = "deny"\ncommand = "signal"\nprefix = "{signal}"')
+    policy = Policy.from_toml("\n".join(rules))
+    assert len(policy.rules) == 50
+    return policy
+
+
+@case(GROUP)
+def policy_overhead(quick: bool) -> Iterable[Measurement]:
+    from sa3p_host import LocalTerminal, LocalVfs
+
+    runs = 10 if quick else 40
+    document = b"<terminal>true</terminal>"
+
+    def feeding(engine: Engine) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(runs):
+                parser = InstructionParser()
+                for instruction in [*parser.feed(document), *parser.finish()]:
+                    engine.feed(instruction)
+                turn = engine.finish_turn()
+                assert turn.outputs[0].ok, turn.render()
+
+        return run
+
+    with tempfile.TemporaryDirectory() as workspace:
+        # The same backends under both engines: the policy is the only difference.
+        vfs, terminal = LocalVfs(workspace), LocalTerminal(workspace)
+        ruled = Engine(vfs, terminal, policy=_fifty_rules())
+        plain = Engine(vfs, terminal)
+        try:
+            seconds, base = paired_best(feeding(ruled), feeding(plain), repeat=3 if quick else 15)
+        finally:
+            terminal.close()
+    yield measurement(
+        group=GROUP,
+        case="<terminal>true</terminal> with a 50-rule policy (engine+LocalVfs+LocalTerminal)",
+        unit="ms",
+        subject=seconds / runs * 1000,
+        baseline_name="the same engine without a policy",
+        baseline=base / runs * 1000,
+        goal="ratio<=",
+        target=1.05,
     )

@@ -4,6 +4,7 @@ Public surface only; the implementation lives in private modules. Test support (
 backends, conformance checks) is in ``sa3p_engine.testing``.
 """
 
+from sa3p_engine._approval_request import Approval, ApprovalRequest
 from sa3p_engine._backend import (
     AsyncFileWriter,
     AsyncTerminalProvider,
@@ -33,6 +34,8 @@ from sa3p_engine._outputs import (
     ApplyPatchOutput,
     CommandOutput,
     CommandStatistics,
+    DenialCause,
+    DeniedOutput,
     EditReport,
     ListFilesOutput,
     NoticeOutput,
@@ -41,9 +44,18 @@ from sa3p_engine._outputs import (
     ReadFileOutput,
     SignalOutput,
     StateHeader,
+    SummaryOutput,
     TerminalOutput,
     TurnResult,
     WriteFileOutput,
+)
+from sa3p_engine._policy import (
+    CommandKind,
+    Policy,
+    PolicyAction,
+    PolicyDecision,
+    PolicyError,
+    PolicyRule,
 )
 from sa3p_engine._prompt import (
     AttributeSpec,
@@ -59,6 +71,8 @@ __all__ = [
     "FUZZY_THRESHOLD",
     "ApplyEditOutput",
     "ApplyPatchOutput",
+    "Approval",
+    "ApprovalRequest",
     "AsyncEngine",
     "AsyncFileWriter",
     "AsyncTerminalProvider",
@@ -66,9 +80,12 @@ __all__ = [
     "AttributeSpec",
     "BackendError",
     "CapabilityManifest",
+    "CommandKind",
     "CommandOutput",
     "CommandSpec",
     "CommandStatistics",
+    "DenialCause",
+    "DeniedOutput",
     "EditReport",
     "EditTier",
     "Engine",
@@ -84,11 +101,17 @@ __all__ = [
     "NoticeOutput",
     "PatchAction",
     "PatchFileReport",
+    "Policy",
+    "PolicyAction",
+    "PolicyDecision",
+    "PolicyError",
+    "PolicyRule",
     "ReadFileOutput",
     "RunResult",
     "SignalOutput",
     "SignalResult",
     "StateHeader",
+    "SummaryOutput",
     "TerminalError",
     "TerminalOutput",
     "TerminalProvider",

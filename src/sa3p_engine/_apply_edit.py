@@ -20,17 +20,17 @@ from sa3p_engine._attributes import (
     required_path,
     sha256_attribute,
 )
-from sa3p_engine._backend import FileStat, FileWriter, WriteReceipt
+from sa3p_engine._backend import FileStat
 from sa3p_engine._diff_hunks import Hunk, apply_hunk
 from sa3p_engine._edit_diff import render_diff
 from sa3p_engine._edit_formats import BodyPart, Edit, EditPair, parse_edit_body
 from sa3p_engine._edit_tiers import Match, MatchFailure, find_matches, line_of, split_lines
-from sa3p_engine._effects import Commit, OpenWriter, Routine, Stat, WriteData, discard_write
+from sa3p_engine._effects import Confirm, Routine, Stat, go_ahead, write_whole
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import ApplyEditOutput, CommandOutput, EditReport
 from sa3p_engine._read_file import read_blocks
 
-__all__ = ["cap_diff", "decode_text", "run_apply_edit", "write_whole"]
+__all__ = ["cap_diff", "decode_text", "read_whole", "run_apply_edit"]
 
 DIFF_CONTEXT = 2
 """Unchanged lines shown around each change in a result's diff."""
@@ -53,9 +53,15 @@ def _failed(path: str, message: str) -> CommandOutput:
 
 
 def run_apply_edit(
-    attributes: Mapping[str, str], parts: list[BodyPart], limits: Limits
+    attributes: Mapping[str, str],
+    parts: list[BodyPart],
+    limits: Limits,
+    confirm: Confirm = go_ahead,
 ) -> Routine[CommandOutput]:
-    """Run one ``apply_edit`` command (backend errors propagate to the engine)."""
+    """Run one ``apply_edit`` command (backend errors propagate to the engine).
+
+    ``confirm`` is asked with the diff once every edit found its place, before the write.
+    """
     path = required_path("apply_edit", attributes)
     if isinstance(path, AttributeProblem):
         return _failed("", path.message)
@@ -81,6 +87,9 @@ def run_apply_edit(
     if isinstance(edited, CommandOutput):
         return edited
     content, reports, diff = edited
+    refusal = yield from confirm(diff)
+    if refusal is not None:
+        return refusal
     receipt = yield from write_whole(path, content.encode("utf-8"))
     return ApplyEditOutput(
         command="apply_edit",
@@ -91,18 +100,6 @@ def run_apply_edit(
         sha256=receipt.sha256,
         diff=diff,
     )
-
-
-def write_whole(path: str, data: bytes) -> Routine[WriteReceipt]:
-    """Write ``data`` to ``path`` through one atomic writer (backend errors propagate)."""
-    writer: FileWriter = yield OpenWriter(path)
-    try:
-        yield WriteData(writer, data)
-        receipt: WriteReceipt = yield Commit(writer)
-    except Exception:
-        yield from discard_write(writer)
-        raise
-    return receipt
 
 
 def decode_text(path: str, data: bytes) -> str:

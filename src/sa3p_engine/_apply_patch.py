@@ -20,13 +20,13 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sa3p_engine._apply_edit import cap_diff, decode_text, read_whole, write_whole
+from sa3p_engine._apply_edit import cap_diff, decode_text, read_whole
 from sa3p_engine._backend import ErrorCode, FileStat, FileSystemError, NodeKind
 from sa3p_engine._commands import describe_failure
 from sa3p_engine._diff_hunks import HunkResult, apply_hunk
 from sa3p_engine._edit_diff import render_diff
 from sa3p_engine._edit_tiers import MatchFailure, split_lines
-from sa3p_engine._effects import Remove, Routine, Stat
+from sa3p_engine._effects import Confirm, Remove, Routine, Stat, go_ahead, write_whole
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import (
     ApplyPatchOutput,
@@ -44,7 +44,7 @@ from sa3p_engine._patch_format import (
     parse_patch,
 )
 
-__all__ = ["run_apply_patch"]
+__all__ = ["patch_paths", "read_patch", "run_apply_patch"]
 
 _NOTHING_CHANGED = " Nothing was changed (a patch applies whole or not at all)."
 
@@ -73,24 +73,55 @@ class _File:
         return self.data != self.original
 
 
-def run_apply_patch(body: bytes, limits: Limits) -> Routine[CommandOutput]:
-    """Run one ``apply_patch`` command (backend errors while planning propagate)."""
+def read_patch(body: bytes) -> tuple[PatchOperation, ...] | str:
+    """The operations of an ``apply_patch`` body, or why it cannot be applied."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        return _failed(f"the patch is not valid UTF-8 (byte {error.start} of its body)")
+        return f"the patch is not valid UTF-8 (byte {error.start} of its body)"
     operations = parse_patch(text)
     if isinstance(operations, PatchProblem):
-        return _failed(f"{operations}.{_NOTHING_CHANGED}")
+        return f"{operations}.{_NOTHING_CHANGED}"
     if not operations:
-        return _failed(f"the patch has no operations between {'*** Begin Patch'} and its end")
+        return f"the patch has no operations between {'*** Begin Patch'} and its end"
+    return operations
+
+
+def patch_paths(operation: PatchOperation) -> tuple[str, ...]:
+    """Every path ``operation`` touches (a move: its source and its destination)."""
+    if isinstance(operation, UpdateFile) and operation.move_to is not None:
+        return (operation.path, operation.move_to)
+    return (operation.path,)
+
+
+def run_apply_patch(
+    patch: tuple[PatchOperation, ...] | str, limits: Limits, confirm: Confirm = go_ahead
+) -> Routine[CommandOutput]:
+    """Run one ``apply_patch`` command (backend errors while planning propagate).
+
+    Args:
+        patch: ``read_patch``'s result.
+        limits: the engine's limits.
+        confirm: asked with the diff once every file is planned, before anything is written.
+    """
+    if isinstance(patch, str):
+        return _failed(patch)
     plan = _Plan(limits)
-    for operation in operations:
+    for operation in patch:
         problem = yield from plan.apply(operation)
         if problem is not None:
             where = f"line {operation.body_line} of the patch ({_title(operation)})"
             return _failed(f"{where}: {problem}.{_NOTHING_CHANGED}")
+    refusal = yield from confirm(_diffs(_changed(plan), limits))
+    if refusal is not None:
+        return refusal
     return (yield from _commit(plan))
+
+
+def _changed(plan: _Plan) -> list[_File]:
+    """The plan's files in commit order, without the sources of moves (as ``_commit`` reports)."""
+    entries = [*plan.writes(), *plan.removals()]
+    return [entry for entry in entries if not _moved_away(entry, entries)]
 
 
 def _title(operation: PatchOperation) -> str:

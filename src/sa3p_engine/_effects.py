@@ -5,20 +5,27 @@ The core never calls a backend. A command is a generator (a ``Routine``) that yi
 A driver performs each effect with ``effect.call(vfs, terminal)``: the synchronous ``Engine``
 calls it directly; ``AsyncEngine`` awaits what it returns for a native async backend, or runs
 it in a worker thread for a synchronous one. So the same routine serves both worlds.
+``Approve`` is the one effect no backend serves: the driver answers it with its approver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
-from sa3p_engine._backend import FileWriter
+from sa3p_engine._approval_request import ApprovalRequest
+from sa3p_engine._backend import FileWriter, WriteReceipt
+
+if TYPE_CHECKING:
+    from sa3p_engine._outputs import CommandOutput
 
 __all__ = [
     "ActivePids",
+    "Approve",
     "CloseTerminal",
     "Commit",
+    "Confirm",
     "Cwd",
     "DiscardWrite",
     "Effect",
@@ -34,6 +41,9 @@ __all__ = [
     "Stat",
     "WriteData",
     "discard_write",
+    "go_ahead",
+    "safely",
+    "write_whole",
 ]
 
 T = TypeVar("T")
@@ -52,6 +62,17 @@ class Effect:
 
 Routine: TypeAlias = Generator[Effect, Any, T]
 """A piece of engine logic: yields effects, is sent their results, returns a ``T``."""
+
+Confirm: TypeAlias = Callable[[str], "Routine[CommandOutput | None]"]
+"""The last step before a command changes anything: given what would change (a diff, a file's
+content), a routine returning None to go ahead, or the output to return instead (a refusal).
+An editing command calls it once it knows its change; without a policy it is ``go_ahead``."""
+
+
+def go_ahead(change: str) -> Routine[None]:
+    """The ``Confirm`` of a command that needs no approval."""
+    yield from ()
+    return None  # a routine, though it yields nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +166,26 @@ def discard_write(writer: FileWriter) -> Routine[None]:
         return
 
 
+def write_whole(path: str, data: bytes) -> Routine[WriteReceipt]:
+    """Write ``data`` to ``path`` through one atomic writer (backend errors propagate)."""
+    writer: FileWriter = yield OpenWriter(path)
+    try:
+        yield WriteData(writer, data)
+        receipt: WriteReceipt = yield Commit(writer)
+    except Exception:
+        yield from discard_write(writer)
+        raise
+    return receipt
+
+
+def safely(effect: Effect, default: T) -> Routine[T]:
+    """The effect's result, or ``default`` when the backend fails."""
+    try:
+        return (yield effect)  # type: ignore[no-any-return]
+    except Exception:
+        return default
+
+
 @dataclass(frozen=True, slots=True)
 class Run(Effect):
     on_terminal = True
@@ -181,6 +222,19 @@ class ActivePids(Effect):
 
     def call(self, vfs: Any, terminal: Any) -> Any:
         return terminal.active_pids()
+
+
+@dataclass(frozen=True, slots=True)
+class Approve(Effect):
+    """Ask whoever approves commands; the result is the approver's answer (``answer_of``).
+
+    Performed by the driver, not by a backend: ``call`` is never used.
+    """
+
+    request: ApprovalRequest
+
+    def call(self, vfs: Any, terminal: Any) -> Any:
+        raise TypeError("Approve is performed by the engine's driver, not by a backend")
 
 
 @dataclass(frozen=True, slots=True)

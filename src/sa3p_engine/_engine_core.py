@@ -7,6 +7,11 @@ table ``_TRANSITIONS`` below; each handler returns the next state and only ``fee
 Whatever the instructions, a routine returns outputs and never raises for the model's input:
 bad markup, out-of-order instructions and backend failures become failed ``CommandOutput``s.
 The injected clock is read for statistics only.
+
+Two guards sit between the model and the backends. The policy (``_policy_gate``) judges every
+well-formed command before any effect of it and may deny it or have it asked about (an
+``Approve`` effect). The output budget (``_output_budget``) reduces a turn's results to one line
+each once the turn has delivered its share of text; every output goes through ``_deliver``.
 """
 
 from __future__ import annotations
@@ -14,19 +19,32 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sa3p_engine._backend import FileHash
 from sa3p_engine._commands import COMMANDS, PARTS, OpenCommand, describe_failure
-from sa3p_engine._effects import ActivePids, CloseTerminal, Cwd, Effect, RecentHashes, Routine
+from sa3p_engine._effects import (
+    ActivePids,
+    CloseTerminal,
+    Confirm,
+    Cwd,
+    RecentHashes,
+    Routine,
+    go_ahead,
+    safely,
+)
 from sa3p_engine._limits import Limits
+from sa3p_engine._output_budget import OutputBudget
 from sa3p_engine._outputs import (
     CommandOutput,
     CommandStatistics,
+    DeniedOutput,
     NoticeOutput,
     StateHeader,
     TurnResult,
 )
+from sa3p_engine._policy import Policy, PolicyAction
+from sa3p_engine._policy_gate import PolicyGate
 from sa3p_engine._prompt import CapabilityManifest, build_manifest
 from sa3p_parser import (
     EndTag,
@@ -40,8 +58,6 @@ from sa3p_parser import (
 )
 
 __all__ = ["EngineClosedError", "EngineCore"]
-
-T = TypeVar("T")
 
 
 class EngineClosedError(RuntimeError):
@@ -83,11 +99,22 @@ class EngineCore:
     Args:
         limits: every bound (see ``Limits``).
         clock: seconds, for statistics only.
+        policy: the rules commands must pass; None lets every command run.
+        can_ask: whether the driver answers ``Approve`` effects; without, *ask* means *deny*.
     """
 
-    def __init__(self, *, limits: Limits, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        clock: Callable[[], float],
+        policy: Policy | None = None,
+        can_ask: bool = False,
+    ) -> None:
         self.limits = limits
         self._clock = clock
+        self._gate = PolicyGate(policy, can_ask=can_ask)
+        self._budget = OutputBudget(limits.turn_output_bytes)
         self._state = _State.IDLE
         self._open: OpenCommand | None = None
         self._abandoned: str | None = None
@@ -112,9 +139,9 @@ class EngineCore:
 
     def state_header(self) -> Routine[StateHeader]:
         """cwd, recent file hashes and active pids; a backend failure shows as empty/unknown."""
-        cwd = yield from _safely(Cwd(), "(unknown)")
-        recent: list[FileHash] = yield from _safely(RecentHashes(self.limits.recent_files), [])
-        pids: list[int] = yield from _safely(ActivePids(), [])
+        cwd = yield from safely(Cwd(), "(unknown)")
+        recent: list[FileHash] = yield from safely(RecentHashes(self.limits.recent_files), [])
+        pids: list[int] = yield from safely(ActivePids(), [])
         return StateHeader(cwd, list(recent), list(pids))
 
     def close(self) -> Routine[None]:
@@ -125,14 +152,19 @@ class EngineCore:
         command, self._open = self._open, None
         if command is not None:
             yield from command.discard()
-        yield from _safely(CloseTerminal(), None)
+        yield from safely(CloseTerminal(), None)
+
+    @property
+    def policy(self) -> Policy | None:
+        return self._gate.policy
 
     def capability_manifest(self) -> CapabilityManifest:
         """What this engine accepts: commands, attributes, formats and limits."""
         return build_manifest(self.limits)
 
     def statistics(self) -> dict[str, CommandStatistics]:
-        """Calls, failures and total seconds per command name, since the engine started."""
+        """Calls, failures, denials and total seconds per command name, since the engine
+        started."""
         return dict(sorted(self._statistics.items()))
 
     # --- transitions --------------------------------------------------------------------------
@@ -153,6 +185,7 @@ class EngineCore:
     def _finish_turn(self) -> Routine[TurnResult]:
         yield from self._step(_Event.FINISH, None)
         outputs, self._outputs = self._outputs, []
+        self._budget.reset()
         header = yield from self.state_header()
         return TurnResult.of(outputs, header)
 
@@ -168,8 +201,14 @@ class EngineCore:
             where = "outside <apply_edit>" if instruction.name in PARTS else "unknown command"
             self._fail(instruction.name, f"<{instruction.name}> is {where}; it was ignored")
             return _State.IDLE
-        self._open = OpenCommand(instruction, self.limits, self._clock())
-        yield from self._open.open()
+        command = self._open = OpenCommand(instruction, self.limits, self._clock())
+        if command.check_attributes() and command.name == "write_file":
+            # Judged now, before its writer opens: its body streams to it as it arrives.
+            yield from self._judge(command)
+            verdict = command.verdict
+            command.held = verdict is not None and verdict.action is PolicyAction.ASK
+            if command.denial is None and not command.held:
+                yield from command.open_writer()
         return _State.COMMAND
 
     def _start_in_command(self, instruction: StartTag) -> Routine[_State]:
@@ -243,17 +282,39 @@ class EngineCore:
             self._abandoned = self._open.name
             yield from self._abandon(_problem_text(instruction))
             return _State.IDLE
-        self._outputs.append(_problem_output(instruction))
+        self._deliver(_problem_output(instruction))
         return self._state
 
     # --- helpers ------------------------------------------------------------------------------
 
     def _execute(self, command: OpenCommand) -> Routine[CommandOutput]:
         try:
-            return command.located((yield from _run_command(command)))
+            return command.located((yield from self._judged(command)))
         except Exception as error:  # a backend's failure (or bug) must not end the model's turn
             yield from command.discard()
             return command.failed(describe_failure(error))
+
+    def _judged(self, command: OpenCommand) -> Routine[CommandOutput]:
+        """Run a closed command if the policy lets it: a denial is its output; an edit is asked
+        about once its change is known, any other command before it runs."""
+        yield from command.end_part()
+        if command.error is not None:
+            return command.failed(command.error)
+        if command.name != "write_file":
+            yield from self._judge(command)
+        if command.denial is not None:
+            return command.denial
+        confirm = self._gate.confirm(command.name, command.verdict)
+        if command.name not in _SHOWS_ITS_CHANGE:
+            refusal = yield from confirm("")
+            if refusal is not None:
+                return refusal
+            confirm = go_ahead
+        return (yield from _run_command(command, confirm))
+
+    def _judge(self, command: OpenCommand) -> Routine[None]:
+        command.verdict = yield from self._gate.judge(command)
+        command.denial = self._gate.refusal(command.name, command.verdict)
 
     def _abandon(self, reason: str) -> Routine[None]:
         command, self._open = self._open, None
@@ -264,15 +325,20 @@ class EngineCore:
         self._record(command, command.failed(f"{reason}; {nothing}"))
 
     def _fail(self, command: str, message: str) -> None:
-        self._outputs.append(CommandOutput(command=command, ok=False, error=message))
+        self._deliver(CommandOutput(command=command, ok=False, error=message))
+
+    def _deliver(self, output: CommandOutput) -> None:
+        """Keep ``output`` for ``feed`` and ``finish_turn``, within the turn's output budget."""
+        self._outputs += self._budget.admit(output)
 
     def _record(self, command: OpenCommand, output: CommandOutput) -> None:
-        self._outputs.append(output)
+        self._deliver(output)
         old = self._statistics.get(command.name, CommandStatistics(command=command.name))
         self._statistics[command.name] = dataclasses.replace(
             old,
             calls=old.calls + 1,
             failures=old.failures + (not output.ok),
+            denied=old.denied + isinstance(output, DeniedOutput),
             seconds=old.seconds + max(self._clock() - command.started, 0.0),
         )
 
@@ -281,16 +347,17 @@ class EngineCore:
             raise EngineClosedError(f"{verb}() after close()")
 
 
-def _run_command(command: OpenCommand) -> Routine[CommandOutput]:
-    """Run a closed command. Backend errors propagate; the core reports them."""
-    yield from command.end_part()
-    if command.error is not None:
-        return command.failed(command.error)
+_SHOWS_ITS_CHANGE = frozenset({"write_file", "apply_edit", "apply_patch"})
+"""Commands asked about once their change is known (through their ``Confirm`` hook)."""
+
+
+def _run_command(command: OpenCommand, confirm: Confirm) -> Routine[CommandOutput]:
+    """Run a closed, judged command. Backend errors propagate; the core reports them."""
     attributes = command.attributes
     limits = command.limits
     match command.name:
         case "write_file":
-            return (yield from command.commit())
+            return (yield from command.commit(confirm))
         case "read_file":
             # Imported when first needed (here and below): start-up time of `sa3p run`.
             from sa3p_engine._read_file import run_read_file  # noqa: PLC0415
@@ -311,19 +378,11 @@ def _run_command(command: OpenCommand) -> Routine[CommandOutput]:
         case "apply_patch":
             from sa3p_engine._apply_patch import run_apply_patch  # noqa: PLC0415
 
-            return (yield from run_apply_patch(bytes(command.body), limits))
+            return (yield from run_apply_patch(command.patch(), limits, confirm))
         case _:
             from sa3p_engine._apply_edit import run_apply_edit  # noqa: PLC0415
 
-            return (yield from run_apply_edit(attributes, command.parts, limits))
-
-
-def _safely(effect: Effect, default: T) -> Routine[T]:
-    """The effect's result, or ``default`` when the backend fails."""
-    try:
-        return (yield effect)  # type: ignore[no-any-return]
-    except Exception:
-        return default
+            return (yield from run_apply_edit(attributes, command.parts, limits, confirm))
 
 
 def _reports_a_part(problem: ParseProblem, command: OpenCommand) -> bool:

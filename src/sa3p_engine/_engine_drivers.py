@@ -4,7 +4,9 @@ Each verb asks the core for a routine and runs it: every effect the routine yiel
 on the backends and its result (or exception) handed back. ``Engine`` performs effects in the
 calling thread; ``AsyncEngine`` awaits native async backends and runs synchronous ones in worker
 threads (``anyio.to_thread``), so its event loop never blocks. Both give the same outputs for the
-same instructions: the decisions are all in the core.
+same instructions: the decisions are all in the core. The one effect no backend serves,
+``Approve``, each driver performs with its approver (``Engine``: a plain callable;
+``AsyncEngine``: a coroutine function, or a plain callable run in a worker thread).
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ import inspect
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
 
+from sa3p_engine._approval_request import (
+    Approval,
+    ApprovalRequest,
+    AsyncApprover,
+    SyncApprover,
+    answer_of,
+)
 from sa3p_engine._backend import (
     AsyncTerminalProvider,
     AsyncVirtualFileSystem,
     TerminalProvider,
     VirtualFileSystem,
 )
-from sa3p_engine._effects import Effect, Routine
+from sa3p_engine._effects import Approve, Effect, Routine
 from sa3p_engine._engine_core import EngineCore
 from sa3p_engine._limits import Limits
 from sa3p_engine._outputs import CommandOutput, CommandStatistics, StateHeader, TurnResult
+from sa3p_engine._policy import Policy
 from sa3p_engine._prompt import CapabilityManifest
 from sa3p_engine._routines import drive, drive_async
 from sa3p_parser import Instruction
@@ -37,10 +47,14 @@ __all__ = ["AsyncEngine", "Engine"]
 T = TypeVar("T")
 VfsT = TypeVar("VfsT")
 TerminalT = TypeVar("TerminalT")
+ApproverT = TypeVar("ApproverT")
 
 
-class _Driver(Generic[VfsT, TerminalT]):
+class _Driver(Generic[VfsT, TerminalT, ApproverT]):
     """What both drivers share: construction and the verbs that need no backend."""
+
+    _ASYNC_APPROVER: ClassVar[bool]
+    """Whether the driver can await an approver."""
 
     def __init__(
         self,
@@ -50,7 +64,11 @@ class _Driver(Generic[VfsT, TerminalT]):
         terminal_timeout: float | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        policy: Policy | None = None,
+        approver: ApproverT | None = None,
     ) -> None:
+        if approver is not None and not self._ASYNC_APPROVER and _is_async(approver):
+            raise TypeError("Engine needs a synchronous approver; use AsyncEngine for an async one")
         limits = limits or Limits()
         if terminal_timeout is not None:
             maximum = max(limits.max_terminal_timeout, terminal_timeout)
@@ -59,22 +77,31 @@ class _Driver(Generic[VfsT, TerminalT]):
             )
         self._vfs = vfs
         self._terminal = terminal
-        self._core = EngineCore(limits=limits, clock=clock)
+        self._approver = approver
+        self._core = EngineCore(
+            limits=limits, clock=clock, policy=policy, can_ask=approver is not None
+        )
 
     @property
     def limits(self) -> Limits:
         return self._core.limits
+
+    @property
+    def policy(self) -> Policy | None:
+        """The policy every command passes (None: every command runs)."""
+        return self._core.policy
 
     def capability_manifest(self) -> CapabilityManifest:
         """What this engine accepts: commands, attributes, formats and limits."""
         return self._core.capability_manifest()
 
     def statistics(self) -> dict[str, CommandStatistics]:
-        """Calls, failures and total seconds per command name, since the engine started."""
+        """Calls, failures, denials and total seconds per command name, since the engine
+        started."""
         return self._core.statistics()
 
 
-class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
+class Engine(_Driver[VirtualFileSystem, TerminalProvider, SyncApprover]):
     """Runs the commands a model streams, each as soon as its instructions are complete.
 
     Args:
@@ -83,7 +110,16 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
         terminal_timeout: default seconds before a command is detached (else ``limits``').
         limits: every other bound (see ``Limits``).
         clock: seconds, for statistics and durations only.
+        policy: the rules every command must pass (``Policy.from_file``); None: no rules.
+        approver: asked when the policy says *ask*: ``approver(request)`` returns a bool or an
+            ``Approval`` (``ALWAYS`` allows the same command on the same subject from then on).
+            None: *ask* means *deny*, and the result says no one could be asked.
+
+    Raises:
+        TypeError: an async approver (use ``AsyncEngine``).
     """
+
+    _ASYNC_APPROVER = False
 
     def feed(self, instruction: Instruction) -> list[CommandOutput]:
         """Take one instruction; return the outputs of the commands it completed (often none).
@@ -126,18 +162,29 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider]):
         return drive(routine, self._perform)
 
     def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Approve):
+            assert self._approver is not None  # the core asks only when there is an approver
+            return answer_of(self._approver(effect.request))
         return effect.call(self._vfs, self._terminal)
 
 
 class AsyncEngine(
-    _Driver[VirtualFileSystem | AsyncVirtualFileSystem, TerminalProvider | AsyncTerminalProvider]
+    _Driver[
+        VirtualFileSystem | AsyncVirtualFileSystem,
+        TerminalProvider | AsyncTerminalProvider,
+        SyncApprover | AsyncApprover,
+    ]
 ):
     """``Engine``'s verbs, awaited, on anyio (asyncio or trio).
 
     The backends may be native async (their methods coroutine functions, e.g. the remote
     client) or synchronous (``LocalVfs``, ``LocalTerminal``: each call then runs in a worker
-    thread). Arguments as for ``Engine``. Use one task at a time per engine.
+    thread). Arguments as for ``Engine``; the approver may also be a coroutine function (a
+    plain callable runs in a worker thread, so one that blocks on a terminal does not block the
+    event loop). Use one task at a time per engine.
     """
+
+    _ASYNC_APPROVER = True
 
     def __init__(
         self,
@@ -193,7 +240,27 @@ class AsyncEngine(
         return await drive_async(routine, self._perform)
 
     async def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Approve):
+            return await self._ask(effect.request)
         native = self._native_terminal if effect.on_terminal else self._native_vfs
         if native:
             return await effect.call(self._vfs, self._terminal)
         return await anyio.to_thread.run_sync(effect.call, self._vfs, self._terminal)
+
+    async def _ask(self, request: ApprovalRequest) -> Approval:
+        approver = self._approver
+        assert approver is not None  # the core asks only when there is an approver
+        if _is_async(approver):
+            answer = await approver(request)  # type: ignore[misc]
+        else:
+            # Abandoned on cancellation: a person who walked away must not block a cancel.
+            answer = await anyio.to_thread.run_sync(approver, request, abandon_on_cancel=True)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        return answer_of(answer)
+
+
+def _is_async(approver: object) -> bool:
+    """A coroutine function, or an object whose ``__call__`` is one."""
+    call = type(approver).__call__ if callable(approver) else None
+    return inspect.iscoroutinefunction(approver) or inspect.iscoroutinefunction(call)

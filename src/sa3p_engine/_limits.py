@@ -23,6 +23,9 @@ class Limits:
         edit_max_bytes: largest file ``apply_edit`` works on (and largest edit body).
         recent_files: files shown in the state header.
         diff_max_lines: lines of diff shown in an ``apply_edit`` or ``apply_patch`` result.
+        turn_output_bytes: rendered result text one turn delivers in full (about 100,000 tokens:
+            what a model can usefully read in one observation); later results of the turn are
+            one status line each.
     """
 
     terminal_timeout: float = 30.0
@@ -36,6 +39,7 @@ class Limits:
     edit_max_bytes: int = 16 * 1024 * 1024
     recent_files: int = 10
     diff_max_lines: int = 80
+    turn_output_bytes: int = 400_000
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

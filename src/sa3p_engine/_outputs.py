@@ -21,6 +21,8 @@ __all__ = [
     "ApplyPatchOutput",
     "CommandOutput",
     "CommandStatistics",
+    "DenialCause",
+    "DeniedOutput",
     "EditReport",
     "EditTier",
     "ListFilesOutput",
@@ -30,6 +32,7 @@ __all__ = [
     "ReadFileOutput",
     "SignalOutput",
     "StateHeader",
+    "SummaryOutput",
     "TerminalOutput",
     "TurnResult",
     "WriteFileOutput",
@@ -79,6 +82,58 @@ class NoticeOutput(CommandOutput):
 
     def render(self) -> str:
         return f"[notice] {self.error}"
+
+
+class DenialCause(enum.StrEnum):
+    """Why a command was not run although it was well formed."""
+
+    RULE = enum.auto()
+    """A deny rule of the policy matched."""
+    DEFAULT = enum.auto()
+    """No rule matched and the policy's default is deny."""
+    REFUSED = enum.auto()
+    """The command needed approval and the person asked said no."""
+    UNANSWERED = enum.auto()
+    """The command needed approval and no one could be asked (no approver, or asking failed)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeniedOutput(CommandOutput):
+    """A command the policy (or the person asked) did not let run: nothing of it happened.
+
+    ``ok`` is False and ``error`` is the whole sentence the model reads.
+
+    Attributes:
+        cause: a rule, the default, a refusal, or no one to ask.
+        rule_index: the 1-based number of the rule that decided (None for the default).
+        rule: that rule as written (``action = "deny", command = "terminal", prefix = "git
+            push"``), or the default (``default = "deny"``).
+        reason: what the model may do instead.
+    """
+
+    cause: DenialCause
+    rule_index: int | None
+    rule: str
+    reason: str
+
+    def render(self) -> str:
+        subject = f" {self.subject}" if self.subject else ""
+        return f"[{self.command}{subject}] DENIED: {self.error}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SummaryOutput(CommandOutput):
+    """A command's result reduced to one status line, once the turn's output budget is spent.
+
+    ``summary`` is the first line of the full result (command, subject, ok or failed, its key
+    numbers: lines and sha256 of a read, exit code and output size of a terminal command…) with
+    how many lines were left out; the rest of the result is gone.
+    """
+
+    summary: str
+
+    def render(self) -> str:
+        return self.summary
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -344,7 +399,15 @@ def _hash_key(item: FileHash) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class TurnResult:
-    """Everything one turn produced: the outputs in command order and the state after them."""
+    """Everything one turn produced: the outputs in command order and the state after them.
+
+    ``outputs`` holds exactly what ``feed()`` returned during the turn, in order: each result
+    in full while the turn's output budget (``Limits.turn_output_bytes`` of rendered text)
+    lasted, then one ``NoticeOutput`` saying it is spent, then each result as a
+    ``SummaryOutput`` (one status line) unless it is a denial or already one short line. So a
+    turn keeps at most the budget in full results, whatever its length, and a caller that
+    printed what ``feed()`` returned can skip that many outputs here.
+    """
 
     outputs: tuple[CommandOutput, ...]
     state_header: StateHeader
@@ -361,9 +424,14 @@ class TurnResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandStatistics:
-    """Calls, failures and total seconds of one command since the engine started."""
+    """Calls, failures and total seconds of one command since the engine started.
+
+    ``denied`` counts the calls the policy (or the person asked) did not let run; they are
+    failures too.
+    """
 
     command: str
     calls: int = 0
     failures: int = 0
     seconds: float = 0.0
+    denied: int = 0

@@ -250,6 +250,21 @@ and large rewrites.
 """
 
 
+_RESULTS = """\
+## Denied commands, approvals and long turns
+- The workspace may have a policy. A command it forbids is not run and its result says
+  `DENIED`, naming the rule: that is the owner's decision, not an error. Do not retry it, and do
+  not reach the same result another way (another path or spelling, the terminal); go on without
+  it, or tell the user what you need and why.
+- Some commands wait for a person's approval; if they refuse, or no one can be asked (an
+  automated run), the result says `DENIED` and why: the command did nothing. Do not retry it as
+  it is.
+- A turn's results are shown in full up to about {budget} bytes; after a notice, each further
+  result is one status line (its output not shown). Ask for less in one reply and repeat what
+  you still need to see.
+"""
+
+
 def generate_system_prompt(capabilities: CapabilityManifest | None = None) -> str:
     """The prompt that teaches a model the commands, their formats and limits.
 
@@ -271,4 +286,5 @@ def generate_system_prompt(capabilities: CapabilityManifest | None = None) -> st
         lines.append(f"- body: {command.body}")
         lines += ["Example:", command.example, ""]
     lines.append(_EDITS.format(threshold=manifest.fuzzy_threshold, min_chars=FUZZY_MIN_CHARS))
+    lines.append(_RESULTS.format(budget=f"{manifest.limits.turn_output_bytes:,}"))
     return "\n".join(lines)

@@ -6,7 +6,7 @@ small ``execute_*`` function per subcommand), so a subcommand or an option is ad
 Exit status: 0 when the stream was processed (failed commands are results, not failures of
 sa3p), 1 when the input could not be read, the guest could not be reached or refused the
 token (nothing was executed), the output was closed or sa3p was interrupted (SIGINT/SIGTERM;
-every process it started is ended first), 2 for bad arguments.
+every process it started is ended first), 2 for bad arguments (a bad ``--policy`` file too).
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ from typing import Any, BinaryIO, TextIO
 from sa3p_engine import (
     CommandOutput,
     Engine,
+    Policy,
+    PolicyError,
     RunResult,
     SignalResult,
     TerminalProvider,
     VirtualFileSystem,
     generate_system_prompt,
 )
+from sa3p_host._approval import terminal_approver
 from sa3p_host._cli_output import Printer
 from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_parser import InstructionParser
@@ -75,6 +78,7 @@ class RunOptions:
         env: names of variables passed to the commands.
         ephemeral: this run only: its processes end with it.
         idle_timeout: seconds without a connection before the session ends.
+        policy: a policy file (TOML) every command must pass; asks go to the terminal.
     """
 
     source: str
@@ -88,6 +92,7 @@ class RunOptions:
     env: tuple[str, ...] = ()
     ephemeral: bool = False
     idle_timeout: float = 3600.0
+    policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,6 +199,13 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="SECONDS",
         help="end the session after this long without a run (default: 3600)",
     )
+    run.add_argument(
+        "--policy",
+        default=None,
+        metavar="FILE",
+        help="allow/ask/deny rules (TOML, outside the workspace); asks go to /dev/tty, and "
+        "without a terminal ask means deny (see docs/CONTROL.md)",
+    )
     run.set_defaults(
         build=lambda ns: RunOptions(
             source=ns.source,
@@ -207,6 +219,7 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             env=tuple(ns.env),
             ephemeral=ns.ephemeral,
             idle_timeout=ns.idle_timeout,
+            policy=ns.policy,
         )
     )
 
@@ -458,6 +471,11 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
     """
     errors = err if err is not None else sys.stderr
     try:
+        policy = _read_policy(options)
+    except PolicyError as exc:
+        print(f"sa3p run: --policy: {exc}; nothing was executed", file=errors)
+        return EXIT_USAGE
+    try:
         fd = 0 if options.source == "-" else os.open(options.source, os.O_RDONLY)
     except OSError as exc:
         print(f"sa3p run: cannot read {options.source!r}: {exc.strerror}", file=errors)
@@ -468,7 +486,14 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
             printer = Printer(out, json_lines=options.json)
             with (
                 _checkpointed(options, errors) as outputs,
-                Engine(vfs, terminal, terminal_timeout=options.timeout) as engine,
+                terminal_approver() if policy is not None else contextlib.nullcontext() as approver,
+                Engine(
+                    vfs,
+                    terminal,
+                    terminal_timeout=options.timeout,
+                    policy=policy,
+                    approver=approver,
+                ) as engine,
             ):
                 return _stream(fd, engine, printer, options.source, errors, outputs=outputs)
     except _BackendsUnavailable as exc:
@@ -523,6 +548,22 @@ def _checkpointed(options: RunOptions, errors: TextIO) -> Iterator[list[CommandO
                     f"sa3p run: the checkpoint failed, this run cannot be undone: {error}",
                     file=errors,
                 )
+
+
+def _read_policy(options: RunOptions) -> Policy | None:
+    """The ``--policy`` file, read once at start. It must lie outside the workspace: the model's
+    commands could change it there (for later runs; a run never rereads it)."""
+    if options.policy is None:
+        return None
+    if options.workspace is not None:
+        real, root = os.path.realpath(options.policy), os.path.realpath(options.workspace)
+        if os.path.commonpath([real, root]) == root:
+            raise PolicyError(
+                f"it lies inside the workspace {root}, where the model's commands could change "
+                f"it; keep it outside",
+                source=options.policy,
+            )
+    return Policy.from_file(options.policy)
 
 
 def _silence_closed_output(out: BinaryIO) -> None:

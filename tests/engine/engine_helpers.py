@@ -82,3 +82,35 @@ def run_one(engine: Engine, instructions: list[Instruction]) -> CommandOutput:
     outputs = engine.execute_turn(instructions).outputs
     assert len(outputs) == 1, [output.render() for output in outputs]
     return outputs[0]
+
+
+class Recorder:
+    """A backend (or writer) wrapper that logs every method call as ``(name, args)`` in a list
+    shared with the writers it returns: a test asserts exactly which effects happened."""
+
+    def __init__(self, backend: object, calls: list[tuple[str, tuple[object, ...]]]) -> None:
+        self._backend = backend
+        self.calls = calls
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self._backend, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            self.calls.append((name, args))
+            result = method(*args, **kwargs)
+            return Recorder(result, self.calls) if hasattr(result, "commit") else result
+
+        return call
+
+
+def recorded_engine(
+    files: dict[str, bytes] | None = None,
+    scripts: dict[str, ScriptedCommand] | None = None,
+    **options: object,
+) -> tuple[Engine, MemoryFileSystem, list[tuple[str, tuple[object, ...]]]]:
+    """An engine on in-memory backends whose every call is recorded in the returned list."""
+    calls: list[tuple[str, tuple[object, ...]]] = []
+    vfs = MemoryFileSystem(files or {})
+    terminal = ScriptedTerminal(scripts or {})
+    engine = Engine(Recorder(vfs, calls), Recorder(terminal, calls), **options)  # type: ignore[arg-type]
+    return engine, vfs, calls
