@@ -224,5 +224,5 @@ def list_files_10k(quick: bool) -> Iterable[Measurement]:
             baseline_name="git ls-files -co --exclude-standard",
             baseline=base * 1000,
             goal="ratio<=",
-            target=3.0,
+            target=2.0,
         )

@@ -16,6 +16,7 @@ from sa3p_engine._backend import (
     FileSystemError,
     FileWriter,
     NodeKind,
+    OutputCallback,
     RunResult,
     SignalResult,
     TerminalError,
@@ -29,6 +30,7 @@ from sa3p_engine._engine_core import EngineClosedError
 from sa3p_engine._engine_drivers import AsyncEngine, Engine
 from sa3p_engine._fuzzy_tier import FUZZY_MARGIN, FUZZY_MIN_CHARS, FUZZY_THRESHOLD
 from sa3p_engine._limits import Limits
+from sa3p_engine._output_codes import OutputCode
 from sa3p_engine._outputs import (
     ApplyEditOutput,
     ApplyPatchOutput,
@@ -38,9 +40,11 @@ from sa3p_engine._outputs import (
     DeniedOutput,
     EditReport,
     ListFilesOutput,
+    LiveOutput,
     NoticeOutput,
     PatchAction,
     PatchFileReport,
+    ProblemOutput,
     ReadFileOutput,
     SignalOutput,
     StateHeader,
@@ -97,8 +101,11 @@ __all__ = [
     "FileWriter",
     "Limits",
     "ListFilesOutput",
+    "LiveOutput",
     "NodeKind",
     "NoticeOutput",
+    "OutputCallback",
+    "OutputCode",
     "PatchAction",
     "PatchFileReport",
     "Policy",
@@ -106,6 +113,7 @@ __all__ = [
     "PolicyDecision",
     "PolicyError",
     "PolicyRule",
+    "ProblemOutput",
     "ReadFileOutput",
     "RunResult",
     "SignalOutput",

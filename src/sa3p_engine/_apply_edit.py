@@ -27,7 +27,8 @@ from sa3p_engine._edit_formats import BodyPart, Edit, EditPair, parse_edit_body
 from sa3p_engine._edit_tiers import Match, MatchFailure, find_matches, line_of, split_lines
 from sa3p_engine._effects import Confirm, Routine, Stat, go_ahead, write_whole
 from sa3p_engine._limits import Limits
-from sa3p_engine._outputs import ApplyEditOutput, CommandOutput, EditReport
+from sa3p_engine._output_codes import OutputCode
+from sa3p_engine._outputs import ApplyEditOutput, CommandOutput, EditReport, shown_hash
 from sa3p_engine._read_file import read_blocks
 
 __all__ = ["cap_diff", "decode_text", "read_whole", "run_apply_edit"]
@@ -48,8 +49,8 @@ class _Applied:
     diff: str
 
 
-def _failed(path: str, message: str) -> CommandOutput:
-    return CommandOutput(command="apply_edit", ok=False, error=message, subject=path)
+def _failed(path: str, message: str, code: OutputCode) -> CommandOutput:
+    return CommandOutput(command="apply_edit", ok=False, error=message, subject=path, code=code)
 
 
 def run_apply_edit(
@@ -64,25 +65,26 @@ def run_apply_edit(
     """
     path = required_path("apply_edit", attributes)
     if isinstance(path, AttributeProblem):
-        return _failed("", path.message)
+        return _failed("", path.message, path.code)
     expected = sha256_attribute(attributes)
     count = optional_int("apply_edit", attributes, "expected_replacements", minimum=1)
     for problem in (expected, count):
         if isinstance(problem, AttributeProblem):
-            return _failed(path, problem.message)
+            return _failed(path, problem.message, problem.code)
     assert not isinstance(expected, AttributeProblem) and not isinstance(count, AttributeProblem)
     edits = parse_edit_body(parts, path)
     if isinstance(edits, str):
-        return _failed(path, edits)
+        return _failed(path, edits, OutputCode.BAD_EDIT)
     if count not in (None, 1) and any(isinstance(edit, Hunk) for edit in edits):
         return _failed(
             path,
             f'expected_replacements="{count}" applies to search/replace edits, not to diff '
             f"hunks (a hunk changes one place)",
+            OutputCode.BAD_EDIT,
         )
     loaded = yield from _load(path, expected, limits)
-    if isinstance(loaded, str):
-        return _failed(path, loaded)
+    if isinstance(loaded, MatchFailure):
+        return _failed(path, loaded.reason, loaded.code)
     edited = _edit(path, loaded.text, edits, count or 1, limits)
     if isinstance(edited, CommandOutput):
         return edited
@@ -112,31 +114,36 @@ def decode_text(path: str, data: bytes) -> str:
         ) from None
 
 
-def read_whole(path: str, stat: FileStat, limits: Limits) -> Routine[bytes | str]:
-    """The file's bytes, or a message when it is too large to edit."""
+def read_whole(path: str, stat: FileStat, limits: Limits) -> Routine[bytes | MatchFailure]:
+    """The file's bytes, or why not when it is too large to edit (``TOO_LARGE``)."""
     if stat.size > limits.edit_max_bytes:
-        return f"{path} is larger than {limits.edit_max_bytes} bytes; use write_file instead"
+        return MatchFailure(
+            f"{path} is larger than {limits.edit_max_bytes} bytes; use write_file instead",
+            OutputCode.TOO_LARGE,
+        )
     blocks: list[bytes] = []
     yield from read_blocks(path, limits.read_block_bytes, blocks.append)
     return b"".join(blocks)
 
 
-def _load(path: str, expected: str | None, limits: Limits) -> Routine[_Loaded | str]:
-    """The file's text, or a message saying why it cannot be edited."""
+def _load(path: str, expected: str | None, limits: Limits) -> Routine[_Loaded | MatchFailure]:
+    """The file's text, or why it cannot be edited. ``expected`` may be a prefix of the hash."""
     stat: FileStat = yield Stat(path)
     data = yield from read_whole(path, stat, limits)
-    if isinstance(data, str):
+    if isinstance(data, MatchFailure):
         return data
     digest = hashlib.sha256(data).hexdigest()
-    if expected is not None and digest != expected:
-        return (
-            f"stale file: its sha256 is now {digest}, not the expected {expected}; it changed "
-            f"since you read it, so read_file it again and redo the edit"
+    if expected is not None and not digest.startswith(expected):
+        return MatchFailure(
+            f"stale file: its sha256 is now {shown_hash(digest)}, not the expected "
+            f"{shown_hash(expected)}; it changed since you read it, so read_file it again and "
+            f"redo the edit",
+            OutputCode.STALE_HASH,
         )
     try:
         return _Loaded(decode_text(path, data))
     except ValueError as error:
-        return str(error)
+        return MatchFailure(str(error), OutputCode.NOT_UTF8)
 
 
 def _edit(
@@ -150,10 +157,11 @@ def _edit(
             applied = _apply_pair(content, edit, index, count)
         else:
             applied = _apply_hunk(content, edit, index)
-        if isinstance(applied, str):
+        if isinstance(applied, MatchFailure):
             prefix = f"edit {index} of {len(edits)}: " if len(edits) > 1 else ""
             rest = " No edit was applied (all edits of one apply_edit apply or none do)."
-            return _failed(path, f"{prefix}{applied}.{rest if len(edits) > 1 else ''}")
+            message = f"{prefix}{applied.reason}.{rest if len(edits) > 1 else ''}"
+            return _failed(path, message, applied.code)
         content = applied.content
         reports.append(applied.report)
         diffs.append(applied.diff)
@@ -168,14 +176,19 @@ def cap_diff(diffs: list[str], max_lines: int) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def _apply_pair(content: str, pair: EditPair, index: int, count: int) -> _Applied | str:
+def _apply_pair(content: str, pair: EditPair, index: int, count: int) -> _Applied | MatchFailure:
     if not pair.search.strip():
-        return "the search text is empty; quote the lines to change in <search>"
+        return MatchFailure(
+            "the search text is empty; quote the lines to change in <search>", OutputCode.BAD_EDIT
+        )
     if pair.search == pair.replace:
-        return "the search and replace texts are identical; nothing would change"
+        return MatchFailure(
+            "the search and replace texts are identical; nothing would change",
+            OutputCode.BAD_EDIT,
+        )
     found = find_matches(content, pair.search, pair.replace, expected=count)
     if isinstance(found, MatchFailure):
-        return found.reason
+        return found
     pieces: list[str] = []
     ranges: list[tuple[int, str]] = []
     diffs: list[str] = []
@@ -239,11 +252,11 @@ def _line_end(content: str, offset: int, forward: int) -> int:
     return end
 
 
-def _apply_hunk(content: str, hunk: Hunk, index: int) -> _Applied | str:
+def _apply_hunk(content: str, hunk: Hunk, index: int) -> _Applied | MatchFailure:
     lines = split_lines(content)
     result = apply_hunk(lines, hunk, fuzzy=True, reindent=True)
     if isinstance(result, MatchFailure):
-        return result.reason
+        return result
     low = max(result.start - DIFF_CONTEXT - 1, 0)
     old_high = result.start + len(hunk.old) + DIFF_CONTEXT
     new_high = result.end + DIFF_CONTEXT

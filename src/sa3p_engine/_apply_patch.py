@@ -28,6 +28,7 @@ from sa3p_engine._edit_diff import render_diff
 from sa3p_engine._edit_tiers import MatchFailure, split_lines
 from sa3p_engine._effects import Confirm, Remove, Routine, Stat, go_ahead, write_whole
 from sa3p_engine._limits import Limits
+from sa3p_engine._output_codes import OutputCode, failure_code
 from sa3p_engine._outputs import (
     ApplyPatchOutput,
     CommandOutput,
@@ -49,8 +50,8 @@ __all__ = ["patch_paths", "read_patch", "run_apply_patch"]
 _NOTHING_CHANGED = " Nothing was changed (a patch applies whole or not at all)."
 
 
-def _failed(message: str) -> CommandOutput:
-    return CommandOutput(command="apply_patch", ok=False, error=message)
+def _failed(message: str, code: OutputCode) -> CommandOutput:
+    return CommandOutput(command="apply_patch", ok=False, error=message, code=code)
 
 
 @dataclass(slots=True)
@@ -73,17 +74,22 @@ class _File:
         return self.data != self.original
 
 
-def read_patch(body: bytes) -> tuple[PatchOperation, ...] | str:
+def read_patch(body: bytes) -> tuple[PatchOperation, ...] | MatchFailure:
     """The operations of an ``apply_patch`` body, or why it cannot be applied."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        return f"the patch is not valid UTF-8 (byte {error.start} of its body)"
+        return MatchFailure(
+            f"the patch is not valid UTF-8 (byte {error.start} of its body)", OutputCode.NOT_UTF8
+        )
     operations = parse_patch(text)
     if isinstance(operations, PatchProblem):
-        return f"{operations}.{_NOTHING_CHANGED}"
+        return MatchFailure(f"{operations}.{_NOTHING_CHANGED}", OutputCode.BAD_PATCH)
     if not operations:
-        return f"the patch has no operations between {'*** Begin Patch'} and its end"
+        return MatchFailure(
+            f"the patch has no operations between {'*** Begin Patch'} and its end",
+            OutputCode.BAD_PATCH,
+        )
     return operations
 
 
@@ -95,7 +101,7 @@ def patch_paths(operation: PatchOperation) -> tuple[str, ...]:
 
 
 def run_apply_patch(
-    patch: tuple[PatchOperation, ...] | str, limits: Limits, confirm: Confirm = go_ahead
+    patch: tuple[PatchOperation, ...] | MatchFailure, limits: Limits, confirm: Confirm = go_ahead
 ) -> Routine[CommandOutput]:
     """Run one ``apply_patch`` command (backend errors while planning propagate).
 
@@ -104,14 +110,14 @@ def run_apply_patch(
         limits: the engine's limits.
         confirm: asked with the diff once every file is planned, before anything is written.
     """
-    if isinstance(patch, str):
-        return _failed(patch)
+    if isinstance(patch, MatchFailure):
+        return _failed(patch.reason, patch.code)
     plan = _Plan(limits)
     for operation in patch:
         problem = yield from plan.apply(operation)
         if problem is not None:
             where = f"line {operation.body_line} of the patch ({_title(operation)})"
-            return _failed(f"{where}: {problem}.{_NOTHING_CHANGED}")
+            return _failed(f"{where}: {problem.reason}.{_NOTHING_CHANGED}", problem.code)
     refusal = yield from confirm(_diffs(_changed(plan), limits))
     if refusal is not None:
         return refusal
@@ -146,35 +152,39 @@ class _Plan:
         self.limits = limits
         self.files: dict[str, _File] = {}
 
-    def apply(self, operation: PatchOperation) -> Routine[str | None]:
+    def apply(self, operation: PatchOperation) -> Routine[MatchFailure | None]:
         """Apply ``operation`` to the plan; a problem refuses the whole patch."""
         current = yield from self._file(operation.path)
-        if isinstance(current, str):
+        if isinstance(current, MatchFailure):
             return current
         match operation:
             case AddFile():
                 if current.data is not None:
-                    return (
+                    return MatchFailure(
                         f"{operation.path} already exists; use *** Update File, or "
-                        f"*** Delete File: {operation.path} before adding it"
+                        f"*** Delete File: {operation.path} before adding it",
+                        OutputCode.BAD_PATCH,
                     )
                 current.data = operation.content.encode("utf-8")
                 return None
             case DeleteFile():
                 if current.data is None:
-                    return f"{operation.path} does not exist"
+                    return MatchFailure(f"{operation.path} does not exist", OutputCode.NOT_FOUND)
                 current.data = None
                 return None
             case UpdateFile():
                 return (yield from self._update(operation, current))
 
-    def _update(self, operation: UpdateFile, current: _File) -> Routine[str | None]:
+    def _update(self, operation: UpdateFile, current: _File) -> Routine[MatchFailure | None]:
         if current.data is None:
-            return f"{operation.path} does not exist (use *** Add File to create it)"
+            return MatchFailure(
+                f"{operation.path} does not exist (use *** Add File to create it)",
+                OutputCode.NOT_FOUND,
+            )
         try:
             text = decode_text(operation.path, current.data)
         except ValueError as error:
-            return str(error)
+            return MatchFailure(str(error), OutputCode.NOT_UTF8)
         lines = split_lines(text)
         reports: list[EditReport] = []
         begin = 0
@@ -182,19 +192,21 @@ class _Plan:
             result = apply_hunk(lines, hunk, fuzzy=False, reindent=False, begin=begin)
             if isinstance(result, MatchFailure):
                 total = len(operation.hunks)
-                return f"chunk {index} of {total} (line {hunk.body_line}): {result.reason}"
+                where = f"chunk {index} of {total} (line {hunk.body_line})"
+                return MatchFailure(f"{where}: {result.reason}", result.code)
             lines, begin = result.lines, result.end
             reports.append(_report(index, result))
         new = "".join(lines).encode("utf-8")
         target = current
         if operation.move_to is not None and _key(operation.move_to) != _key(operation.path):
             found = yield from self._file(operation.move_to)
-            if isinstance(found, str):
+            if isinstance(found, MatchFailure):
                 return found
             if found.data is not None:
-                return (
+                return MatchFailure(
                     f"*** Move to: {operation.move_to} exists; delete it first in the patch "
-                    f"(*** Delete File: {operation.move_to}) to replace it"
+                    f"(*** Delete File: {operation.move_to}) to replace it",
+                    OutputCode.BAD_PATCH,
                 )
             target, current.data = found, None
             target.moved_from = current.moved_from or operation.path
@@ -203,7 +215,7 @@ class _Plan:
         target.chunks += reports
         return None
 
-    def _file(self, path: str) -> Routine[_File | str]:
+    def _file(self, path: str) -> Routine[_File | MatchFailure]:
         """The plan's entry for ``path``, read from the backend when first needed."""
         key = _key(path)
         known = self.files.get(key)
@@ -217,9 +229,9 @@ class _Plan:
             entry = _File(path=path, original=None, data=None)
         else:
             if stat.kind is NodeKind.DIRECTORY:
-                return f"{path} is a directory"
+                return MatchFailure(f"{path} is a directory", OutputCode.IS_A_DIRECTORY)
             data = yield from read_whole(path, stat, self.limits)
-            if isinstance(data, str):
+            if isinstance(data, MatchFailure):
                 return data
             entry = _File(path=path, original=data, data=data, before=data)
         self.files[key] = entry
@@ -261,7 +273,8 @@ def _commit(plan: _Plan) -> Routine[CommandOutput]:
         except Exception as error:
             verb = "removing" if removing else "writing"
             undone = yield from _restore(done)
-            return _failed(f"{verb} {entry.path} failed: {describe_failure(error)}; {undone}")
+            message = f"{verb} {entry.path} failed: {describe_failure(error)}; {undone}"
+            return _failed(message, failure_code(error))
         done.append(entry)
     reports = [_file_report(entry, digests) for entry in done if not _moved_away(entry, done)]
     return ApplyPatchOutput(

@@ -11,7 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sa3p_engine._output_codes import OutputCode
+
 __all__ = [
+    "HASH_PREFIX_MIN",
     "SIGNALS",
     "AttributeProblem",
     "optional_int",
@@ -33,7 +36,11 @@ SIGNALS: Mapping[str, int] = {
 }
 """The signals a model may send, with their POSIX (Linux) numbers; the wire carries numbers."""
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+HASH_PREFIX_MIN = 12
+"""The fewest hex digits ``expected_sha256`` may give (48 bits: a prefix that short is already
+unique among any workspace's contents); rendered text shows 16."""
+
+_HEX = re.compile(r"[0-9a-fA-F]{1,64}")
 _INTEGER = re.compile(r"[+-]?\d+")
 _MAX_DIGITS = 18
 _NO_BOUND = -(10**9)
@@ -46,6 +53,7 @@ class AttributeProblem:
     """A missing or invalid attribute: ``message`` says which, why and how to fix it."""
 
     message: str
+    code: OutputCode = OutputCode.BAD_ATTRIBUTE
 
 
 def required_path(command: str, attributes: Mapping[str, str]) -> str | AttributeProblem:
@@ -108,19 +116,30 @@ def unknown_attributes(
     noun = "attribute" if len(unknown) == 1 else "attributes"
     allowed = f"it accepts {', '.join(accepted)}" if accepted else "it takes no attributes"
     return AttributeProblem(
-        f"unknown {noun} {names} in <{command}> ({allowed}); the command was not run"
+        f"unknown {noun} {names} in <{command}> ({allowed}); the command was not run",
+        OutputCode.UNKNOWN_ATTRIBUTE,
     )
 
 
 def sha256_attribute(attributes: Mapping[str, str]) -> str | AttributeProblem | None:
+    """``expected_sha256`` in lower case: a whole SHA-256 or a prefix of at least
+    ``HASH_PREFIX_MIN`` hex digits (rendered text shows 16)."""
     raw = attributes.get("expected_sha256")
     if raw is None or not raw.strip():
         return None
-    if not _SHA256.fullmatch(raw.strip()):
+    text = raw.strip()
+    if not _HEX.fullmatch(text):
         return AttributeProblem(
-            f'expected_sha256="{raw}" is not a SHA-256 (64 hex digits); copy it from read_file'
+            f'expected_sha256="{raw}" is not a SHA-256 (hex digits, 16 are shown); copy it '
+            f"from read_file"
         )
-    return raw.strip().lower()
+    if len(text) < HASH_PREFIX_MIN:
+        return AttributeProblem(
+            f'expected_sha256="{raw}" is ambiguous: {len(text)} hex digits could name many '
+            f"contents; give at least {HASH_PREFIX_MIN} (copy the 16 read_file shows)",
+            OutputCode.AMBIGUOUS_HASH,
+        )
+    return text.lower()
 
 
 def signal_attribute(attributes: Mapping[str, str]) -> tuple[str, int] | AttributeProblem:

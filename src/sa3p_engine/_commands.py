@@ -31,11 +31,13 @@ from sa3p_engine._effects import (
     write_whole,
 )
 from sa3p_engine._limits import Limits
+from sa3p_engine._output_codes import OutputCode, failure_code
 from sa3p_engine._outputs import CommandOutput, DeniedOutput, WriteFileOutput
 from sa3p_engine._prompt import accepted_attributes, build_manifest
 from sa3p_parser import Instruction, Position, RawChunk, StartTag, Text, WriteChunk
 
 if TYPE_CHECKING:
+    from sa3p_engine._edit_tiers import MatchFailure
     from sa3p_engine._patch_format import PatchOperation
     from sa3p_engine._policy_gate import Verdict
 
@@ -65,6 +67,7 @@ class OpenCommand:
         "collected",
         "denial",
         "error",
+        "error_code",
         "held",
         "limits",
         "name",
@@ -85,6 +88,8 @@ class OpenCommand:
         self.started = now
         self.writer: FileWriter | None = None
         self.error: str | None = None
+        self.error_code = OutputCode.COMMAND_FAILED
+        """The code of ``error`` (meaningful once ``error`` is set)."""
         self.body = bytearray()
         self.collected = 0
         """Bytes of body collected so far (an edit's parts together)."""
@@ -95,22 +100,27 @@ class OpenCommand:
         self.denial: DeniedOutput | None = None
         self.held = False
         """A ``write_file`` waiting for approval: its body is held, no writer is open."""
-        self._patch: tuple[PatchOperation, ...] | str | None = None
+        self._patch: tuple[PatchOperation, ...] | MatchFailure | None = None
 
     @property
     def subject(self) -> str:
-        return self.attributes.get("path", self.attributes.get("pid", "")).strip()
+        """The path or pid the command concerns; for a ``terminal`` command, its command line
+        (whole: rendering cuts it)."""
+        named = self.attributes.get("path", self.attributes.get("pid", "")).strip()
+        if named or self.name != "terminal":
+            return named
+        return bytes(self.body).decode("utf-8", "replace").strip()
 
     def check_attributes(self) -> bool:
         """Check the attributes' names (and a ``write_file``'s path, needed before its body);
         False, with ``error`` set, when the command cannot run."""
         unknown = unknown_attributes(self.name, self.attributes, accepted_attributes(self.name))
         if unknown is not None:
-            self.error = unknown.message
+            self.keep_error(unknown.message, unknown.code)
         elif self.name == "write_file":
             path = required_path("write_file", self.attributes)
             if isinstance(path, AttributeProblem):
-                self.error = path.message
+                self.keep_error(path.message, path.code)
         return self.error is None
 
     def open_writer(self) -> Routine[None]:
@@ -118,9 +128,9 @@ class OpenCommand:
         try:
             self.writer = yield OpenWriter(self.subject)
         except Exception as error:
-            self.error = describe_failure(error)
+            self.keep_error(describe_failure(error), failure_code(error))
 
-    def patch(self) -> tuple[PatchOperation, ...] | str:
+    def patch(self) -> tuple[PatchOperation, ...] | MatchFailure:
         """An ``apply_patch``'s operations, parsed once (or why they cannot be applied)."""
         if self._patch is None:
             from sa3p_engine._apply_patch import read_patch  # noqa: PLC0415 - start-up time
@@ -128,10 +138,14 @@ class OpenCommand:
             self._patch = read_patch(bytes(self.body))
         return self._patch
 
-    def note_error(self, message: str) -> Routine[None]:
-        """Keep the first problem (the command will fail with it) and drop any open write."""
+    def keep_error(self, message: str, code: OutputCode) -> None:
+        """Keep the first problem: the command will fail with it."""
         if self.error is None:
-            self.error = message
+            self.error, self.error_code = message, code
+
+    def note_error(self, message: str, code: OutputCode) -> Routine[None]:
+        """Keep the first problem (the command will fail with it) and drop any open write."""
+        self.keep_error(message, code)
         yield from self.discard()
 
     def add(self, instruction: Instruction) -> Routine[None]:
@@ -165,7 +179,8 @@ class OpenCommand:
             case _:
                 kind = type(instruction).__name__
                 yield from self.note_error(
-                    f"{kind} inside <{self.name}> (out-of-order instruction)"
+                    f"{kind} inside <{self.name}> (out-of-order instruction)",
+                    OutputCode.MISPLACED_TAG,
                 )
 
     def start_part(self, kind: str) -> Routine[None]:
@@ -181,7 +196,8 @@ class OpenCommand:
             self.parts.append(BodyPart(kind, data.decode("utf-8")))
         except UnicodeDecodeError as error:
             yield from self.note_error(
-                f"<{kind}> is not valid UTF-8 (byte {error.start} of its body)"
+                f"<{kind}> is not valid UTF-8 (byte {error.start} of its body)",
+                OutputCode.NOT_UTF8,
             )
 
     def discard(self) -> Routine[None]:
@@ -190,20 +206,26 @@ class OpenCommand:
         if writer is not None:
             yield from discard_write(writer)
 
-    def failed(self, message: str) -> CommandOutput:
+    def failed(self, message: str, code: OutputCode) -> CommandOutput:
         return CommandOutput(
             command=self.name,
             ok=False,
             error=message,
             subject=self.subject,
             position=self.position,
+            code=code,
         )
 
     def located(self, output: CommandOutput) -> CommandOutput:
-        """``output`` with the tag's position when it is a failure that has none."""
-        if output.ok or output.position is not None or self.position is None:
+        """``output`` with the tag's position (and the command's subject) when it is a failure
+        that has none."""
+        if output.ok or (output.position is not None and output.subject):
             return output
-        return dataclasses.replace(output, position=self.position)
+        return dataclasses.replace(
+            output,
+            position=output.position or self.position,
+            subject=output.subject or self.subject,
+        )
 
     def commit(self, confirm: Confirm = go_ahead) -> Routine[CommandOutput]:
         """Commit a ``write_file`` (backend errors propagate; the engine reports them); a held
@@ -216,7 +238,7 @@ class OpenCommand:
             return _written(receipt)
         writer, self.writer = self.writer, None
         if writer is None:
-            return self.failed("the write was not opened")
+            return self.failed("the write was not opened", OutputCode.WRITER_CLOSED)
         try:
             receipt = yield Commit(writer)
         except Exception:
@@ -233,7 +255,7 @@ class OpenCommand:
         try:
             yield WriteData(self.writer, data)
         except Exception as error:
-            yield from self.note_error(describe_failure(error))
+            yield from self.note_error(describe_failure(error), failure_code(error))
 
     def _collect(self, into: bytearray, data: bytes, limit: int) -> None:
         if self._fits(len(data), limit):
@@ -245,8 +267,7 @@ class OpenCommand:
         self.collected += size
         if self.collected <= limit:
             return True
-        if self.error is None:
-            self.error = _too_long(self.name, self.held, limit)
+        self.keep_error(_too_long(self.name, self.held, limit), OutputCode.BODY_TOO_LONG)
         self.body, self.part_data, self.parts = bytearray(), bytearray(), []
         return False
 

@@ -1,11 +1,12 @@
 """Conformance checks every backend must pass, as data so hosts can parametrize over them.
 
 ``VFS_CONFORMANCE``: each check receives a fresh, empty workspace. ``TERMINAL_CONFORMANCE``: each
-check receives a fresh terminal (working directory: an empty workspace); the caller closes it
-afterwards. Terminal checks use only the portable commands of ``CONFORMANCE_COMMANDS``
-(``printf hello``, ``printf out; printf err >&2``, ``exit 3``, ``printf x; sleep 30``,
-``sleep 30``), so both a real ``bash -c`` terminal and ``ScriptedTerminal.for_conformance()``
-can satisfy them. A failed check raises ``AssertionError`` saying what was expected.
+check receives a fresh terminal (working directory: an empty workspace; a remote one connected
+with live output), which must take ``on_output``; the caller closes it afterwards. Terminal
+checks use only the portable commands of ``CONFORMANCE_COMMANDS`` (``printf hello``,
+``printf out; printf err >&2``, ``exit 3``, ``printf x; sleep 30``, ``sleep 30``), so both a
+real ``bash -c`` terminal and ``ScriptedTerminal.for_conformance()`` can satisfy them. A failed
+check raises ``AssertionError`` saying what was expected.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sa3p_engine._backend import (
     ErrorCode,
@@ -193,7 +194,12 @@ def _list_tree(vfs: VirtualFileSystem) -> None:
     _check(by_path["src"].kind is NodeKind.DIRECTORY, "src should be a directory")
     _check(by_path["src"].descendant_file_count == 2, "src has 2 files below it")
     _check(by_path["src/b"].descendant_file_count == 1, "src/b has 1 file below it")
-    _check(by_path["top.txt"].modified_recently, "a file written just now is recent")
+    recent = vfs.recently_modified(["top.txt", "src/a.py", "missing.txt", "../outside"])
+    _check(
+        recent == ["top.txt", "src/a.py"],
+        f"files written just now are recently modified (a missing or outside path is left "
+        f"out): expected ['top.txt', 'src/a.py'], got {recent}",
+    )
     below = [node.path for node in vfs.list_tree("src")]
     _check(below == expected[1:4], f"list_tree('src') should give {expected[1:4]}, got {below}")
 
@@ -268,6 +274,21 @@ def _stdout_and_stderr_merged(terminal: TerminalProvider) -> None:
     _check(b"out" in output and b"err" in output, f"stdout and stderr both expected: {output!r}")
 
 
+def _live_output_while_running(provider: TerminalProvider) -> None:
+    terminal: Any = provider  # on_output is optional in the interface, required here
+    pieces: list[bytes] = []
+    result = terminal.run("printf hello", timeout=10.0, on_output=pieces.append)
+    _check(
+        b"".join(pieces) == _output(result) == b"hello",
+        f"on_output should get the output as it comes (b'hello'), got {pieces!r}",
+    )
+    detached = terminal.run("printf x; sleep 30", timeout=_DETACH_TIMEOUT, on_output=pieces.append)
+    _check(b"".join(pieces).endswith(b"x"), "a detached command's output before its timeout")
+    polled = terminal.poll(detached.pid, timeout=0.1, on_output=pieces.append)
+    _check(polled.running, "a poll of a running command with on_output: still running")
+    terminal.signal(detached.pid, _SIGKILL)
+
+
 def _exit_code_reported(terminal: TerminalProvider) -> None:
     result = terminal.run("exit 3", timeout=10.0)
     _check(result.exit_code == 3, f"'exit 3' should report exit code 3, got {result.exit_code}")
@@ -324,6 +345,7 @@ TERMINAL_CONFORMANCE: tuple[ConformanceCheck[TerminalProvider], ...] = tuple(
     for function in (
         _run_prints_and_exits,
         _stdout_and_stderr_merged,
+        _live_output_while_running,
         _exit_code_reported,
         _timeout_detaches,
         _poll_running,

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from sa3p_engine._edit_tiers import EditTier, MatchFailure, ambiguous, no_match, strip_ending
 from sa3p_engine._fuzzy_tier import FuzzyProblem, FuzzyRefusal, closest_window, locate_fuzzy
 from sa3p_engine._indentation import Indentation, fuzzy_indentation, window_indentation
+from sa3p_engine._output_codes import OutputCode
 
 __all__ = [
     "CONTEXT_LINE_MIN",
@@ -304,12 +305,14 @@ def _addition_place(
             return MatchFailure(
                 f"ambiguous: the @@ anchor matches {len(anchor_ends)} places (lines "
                 f"{', '.join(str(end + 1) for end in anchor_ends[:10])}); add an outer @@ "
-                f"anchor (e.g. the class) or context lines so the added lines have one place"
+                f"anchor (e.g. the class) or context lines so the added lines have one place",
+                OutputCode.AMBIGUOUS_MATCH,
             )
         return anchor_ends[0] + 1
     return MatchFailure(
         "the hunk has only + lines and nothing says where they go: add context lines, an "
-        "@@ line naming the line they follow, or *** End of File to append them"
+        "@@ line naming the line they follow, or *** End of File to append them",
+        OutputCode.BAD_EDIT,
     )
 
 
@@ -467,7 +470,8 @@ def _already_applied(
     return MatchFailure(
         f"no match: the hunk's old lines are not in the file, but its new lines already are "
         f"(lines {found[0] + 1}-{found[0] + len(new)}): this change looks already applied, so "
-        f"nothing needs to change"
+        f"nothing needs to change",
+        OutputCode.ALREADY_APPLIED,
     )
 
 

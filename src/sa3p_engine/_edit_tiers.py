@@ -40,6 +40,7 @@ from sa3p_engine._fuzzy_tier import (
     locate_fuzzy,
 )
 from sa3p_engine._indentation import Indentation, fuzzy_indentation, window_indentation
+from sa3p_engine._output_codes import OutputCode
 
 __all__ = [
     "EditTier",
@@ -84,9 +85,10 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class MatchFailure:
-    """Why a search text was refused (no match, or several)."""
+    """Why an edit cannot apply (no match, several, a file it cannot edit…), and its code."""
 
     reason: str
+    code: OutputCode = OutputCode.NO_MATCH
 
 
 def split_lines(text: str) -> list[str]:
@@ -264,7 +266,8 @@ def ambiguous(
     count = max(total or 0, len(ranges))
     return MatchFailure(
         f"ambiguous: the search text matches {count} places ({tier.value} tier) at lines "
-        f"{_ranges_text(ranges)}; add surrounding lines to the search so it matches only one"
+        f"{_ranges_text(ranges)}; add surrounding lines to the search so it matches only one",
+        OutputCode.AMBIGUOUS_MATCH,
     )
 
 
@@ -368,7 +371,9 @@ def _fuzzy(lines: list[str], keys: list[str], search: str, replace: str) -> Matc
     search_lines = [strip_ending(line) for line in split_lines(search)]
     head = _blank_run(search_lines)
     if head == len(search_lines):
-        return MatchFailure("the search text is empty; quote the lines to change")
+        return MatchFailure(
+            "the search text is empty; quote the lines to change", OutputCode.BAD_EDIT
+        )
     tail = _blank_run(search_lines[::-1])
     core = search_lines[head : len(search_lines) - tail]
     found = locate_fuzzy(keys, [line.strip() for line in core])
@@ -449,6 +454,7 @@ def _maybe_already_applied(
             return MatchFailure(
                 f"no match: the search text is not in the file, but its replacement already is "
                 f"(lines {first}-{last}): this edit looks already applied, so nothing needs "
-                f"to change"
+                f"to change",
+                OutputCode.ALREADY_APPLIED,
             )
     return failure

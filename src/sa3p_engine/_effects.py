@@ -6,6 +6,9 @@ A driver performs each effect with ``effect.call(vfs, terminal)``: the synchrono
 calls it directly; ``AsyncEngine`` awaits what it returns for a native async backend, or runs
 it in a worker thread for a synchronous one. So the same routine serves both worlds.
 ``Approve`` is the one effect no backend serves: the driver answers it with its approver.
+``Run`` and ``Poll`` are ``LiveEffect``s: a driver given an output callback performs them with
+``call_live`` instead, so a command's output reaches people while it runs; the routine, and so
+the core, never sees that callback.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 from sa3p_engine._approval_request import ApprovalRequest
-from sa3p_engine._backend import FileWriter, WriteReceipt
+from sa3p_engine._backend import FileWriter, OutputCallback, WriteReceipt
 
 if TYPE_CHECKING:
     from sa3p_engine._outputs import CommandOutput
@@ -30,10 +33,12 @@ __all__ = [
     "DiscardWrite",
     "Effect",
     "ListTree",
+    "LiveEffect",
     "OpenWriter",
     "Poll",
     "Read",
     "RecentHashes",
+    "RecentlyModified",
     "Remove",
     "Routine",
     "Run",
@@ -116,6 +121,17 @@ class RecentHashes(Effect):
 
 
 @dataclass(frozen=True, slots=True)
+class RecentlyModified(Effect):
+    """Which of ``paths`` were modified recently (``list_files`` asks about the files it
+    shows)."""
+
+    paths: tuple[str, ...]
+
+    def call(self, vfs: Any, terminal: Any) -> Any:
+        return vfs.recently_modified(self.paths)
+
+
+@dataclass(frozen=True, slots=True)
 class OpenWriter(Effect):
     path: str
 
@@ -192,8 +208,17 @@ class Run(Effect):
     command: str
     timeout: float
 
+    @property
+    def subject(self) -> str:
+        """What its live output is the output of."""
+        return self.command
+
     def call(self, vfs: Any, terminal: Any) -> Any:
         return terminal.run(self.command, timeout=self.timeout)
+
+    def call_live(self, vfs: Any, terminal: Any, on_output: OutputCallback) -> Any:
+        """``call``, with the output passed to ``on_output`` as it arrives."""
+        return terminal.run(self.command, timeout=self.timeout, on_output=on_output)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +227,19 @@ class Poll(Effect):
     pid: int
     timeout: float
 
+    @property
+    def subject(self) -> str:
+        return f"pid {self.pid}"
+
     def call(self, vfs: Any, terminal: Any) -> Any:
         return terminal.poll(self.pid, timeout=self.timeout)
+
+    def call_live(self, vfs: Any, terminal: Any, on_output: OutputCallback) -> Any:
+        return terminal.poll(self.pid, timeout=self.timeout, on_output=on_output)
+
+
+LiveEffect = Run | Poll
+"""The effects whose output can be watched while they run."""
 
 
 @dataclass(frozen=True, slots=True)

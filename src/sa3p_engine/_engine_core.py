@@ -35,11 +35,13 @@ from sa3p_engine._effects import (
 )
 from sa3p_engine._limits import Limits
 from sa3p_engine._output_budget import OutputBudget
+from sa3p_engine._output_codes import OutputCode, failure_code
 from sa3p_engine._outputs import (
     CommandOutput,
     CommandStatistics,
     DeniedOutput,
     NoticeOutput,
+    ProblemOutput,
     StateHeader,
     TurnResult,
 )
@@ -191,7 +193,9 @@ class EngineCore:
 
     def _finish(self, instruction: None) -> Routine[_State]:
         if self._open is not None:
-            yield from self._abandon(f"the turn ended before </{self._open.name}>")
+            yield from self._abandon(
+                f"the turn ended before </{self._open.name}>", OutputCode.CUT_OFF
+            )
         self._abandoned = None
         return _State.IDLE
 
@@ -218,7 +222,8 @@ class EngineCore:
             return _State.EDIT_PART
         yield from self._abandon(
             f"<{instruction.name}> opened before </{self._open.name}>; close each command "
-            f"before the next one"
+            f"before the next one",
+            OutputCode.NOT_CLOSED,
         )
         return (yield from self._start_in_idle(instruction))
 
@@ -234,7 +239,8 @@ class EngineCore:
         assert self._open is not None
         if instruction.name != self._open.name:
             yield from self._open.note_error(
-                f"</{instruction.name}> inside <{self._open.name}> does not close it"
+                f"</{instruction.name}> inside <{self._open.name}> does not close it",
+                OutputCode.MISPLACED_TAG,
             )
             return _State.COMMAND
         command, self._open = self._open, None
@@ -251,7 +257,8 @@ class EngineCore:
             yield from self._open.end_part()
             return (yield from self._end_in_command(instruction))
         yield from self._open.note_error(
-            f"</{instruction.name}> inside <{self._open.name}> does not close it"
+            f"</{instruction.name}> inside <{self._open.name}> does not close it",
+            OutputCode.MISPLACED_TAG,
         )
         return _State.EDIT_PART
 
@@ -280,7 +287,7 @@ class EngineCore:
             return self._state  # the report for the command itself follows: one failure, not two
         if self._open is not None and ends_command:
             self._abandoned = self._open.name
-            yield from self._abandon(_problem_text(instruction))
+            yield from self._abandon(_problem_text(instruction), _PROBLEM_CODES[instruction.kind])
             return _State.IDLE
         self._deliver(_problem_output(instruction))
         return self._state
@@ -292,14 +299,14 @@ class EngineCore:
             return command.located((yield from self._judged(command)))
         except Exception as error:  # a backend's failure (or bug) must not end the model's turn
             yield from command.discard()
-            return command.failed(describe_failure(error))
+            return command.failed(describe_failure(error), failure_code(error))
 
     def _judged(self, command: OpenCommand) -> Routine[CommandOutput]:
         """Run a closed command if the policy lets it: a denial is its output; an edit is asked
         about once its change is known, any other command before it runs."""
         yield from command.end_part()
         if command.error is not None:
-            return command.failed(command.error)
+            return command.failed(command.error, command.error_code)
         if command.name != "write_file":
             yield from self._judge(command)
         if command.denial is not None:
@@ -316,16 +323,20 @@ class EngineCore:
         command.verdict = yield from self._gate.judge(command)
         command.denial = self._gate.refusal(command.name, command.verdict)
 
-    def _abandon(self, reason: str) -> Routine[None]:
+    def _abandon(self, reason: str, code: OutputCode) -> Routine[None]:
         command, self._open = self._open, None
         if command is None:
             return
         yield from command.discard()
         nothing = "nothing was written" if command.name == "write_file" else "it was not run"
-        self._record(command, command.failed(f"{reason}; {nothing}"))
+        self._record(command, command.failed(f"{reason}; {nothing}", code))
 
     def _fail(self, command: str, message: str) -> None:
-        self._deliver(CommandOutput(command=command, ok=False, error=message))
+        """A tag or a piece of body where it means nothing: a problem of the markup."""
+        output = ProblemOutput(
+            command=command, ok=False, error=message, code=OutputCode.MISPLACED_TAG
+        )
+        self._deliver(output)
 
     def _deliver(self, output: CommandOutput) -> None:
         """Keep ``output`` for ``feed`` and ``finish_turn``, within the turn's output budget."""
@@ -399,12 +410,29 @@ def _problem_text(problem: ParseProblem) -> str:
     return f"{problem.message} at {problem.position}"
 
 
+_PROBLEM_CODES: dict[ProblemKind, OutputCode] = {
+    ProblemKind.MALFORMED_TAG: OutputCode.PARSE_PROBLEM,
+    ProblemKind.UNTERMINATED_TAG: OutputCode.PARSE_PROBLEM,
+    ProblemKind.INVALID_UTF8: OutputCode.PARSE_PROBLEM,
+    ProblemKind.UNCLOSED_COMMAND: OutputCode.CUT_OFF,
+    ProblemKind.NESTED_COMMAND: OutputCode.NOT_CLOSED,
+    ProblemKind.UNEXPECTED_CLOSE: OutputCode.MISPLACED_TAG,
+    ProblemKind.QUOTED_COMMAND: OutputCode.QUOTED,
+}
+"""The code of each kind of parser report."""
+
+
 def _problem_output(problem: ParseProblem) -> CommandOutput:
     """A parser report as an output; a quoted command is a notice (it was shown, not run)."""
     tag = problem.tag or "markup"
-    if problem.kind is ProblemKind.QUOTED_COMMAND:
-        return NoticeOutput(command=tag, ok=False, error=_problem_text(problem))
-    return CommandOutput(command=tag, ok=False, error=_problem_text(problem))
+    kind = NoticeOutput if problem.kind is ProblemKind.QUOTED_COMMAND else ProblemOutput
+    return kind(
+        command=tag,
+        ok=False,
+        error=_problem_text(problem),
+        position=problem.position,
+        code=_PROBLEM_CODES[problem.kind],
+    )
 
 
 _TRANSITIONS: dict[tuple[_State, _Event], _Handler] = {

@@ -6,7 +6,9 @@ calling thread; ``AsyncEngine`` awaits native async backends and runs synchronou
 threads (``anyio.to_thread``), so its event loop never blocks. Both give the same outputs for the
 same instructions: the decisions are all in the core. The one effect no backend serves,
 ``Approve``, each driver performs with its approver (``Engine``: a plain callable;
-``AsyncEngine``: a coroutine function, or a plain callable run in a worker thread).
+``AsyncEngine``: a coroutine function, or a plain callable run in a worker thread). Given
+``on_output``, a driver performs the terminal's ``LiveEffect``s with it, so people see a
+command's output while it runs (``AsyncEngine`` calls it in the event loop's thread).
 """
 
 from __future__ import annotations
@@ -33,16 +35,25 @@ from sa3p_engine._backend import (
     TerminalProvider,
     VirtualFileSystem,
 )
-from sa3p_engine._effects import Approve, Effect, Routine
+from sa3p_engine._effects import Approve, Effect, LiveEffect, Routine
 from sa3p_engine._engine_core import EngineCore
 from sa3p_engine._limits import Limits
-from sa3p_engine._outputs import CommandOutput, CommandStatistics, StateHeader, TurnResult
+from sa3p_engine._outputs import (
+    CommandOutput,
+    CommandStatistics,
+    LiveOutput,
+    StateHeader,
+    TurnResult,
+)
 from sa3p_engine._policy import Policy
 from sa3p_engine._prompt import CapabilityManifest
 from sa3p_engine._routines import drive, drive_async
 from sa3p_parser import Instruction
 
-__all__ = ["AsyncEngine", "Engine"]
+__all__ = ["AsyncEngine", "Engine", "LiveOutputCallback"]
+
+LiveOutputCallback = Callable[[LiveOutput], None]
+"""Called with each piece of a terminal command's output while it runs."""
 
 T = TypeVar("T")
 VfsT = TypeVar("VfsT")
@@ -66,6 +77,7 @@ class _Driver(Generic[VfsT, TerminalT, ApproverT]):
         clock: Callable[[], float] = time.perf_counter,
         policy: Policy | None = None,
         approver: ApproverT | None = None,
+        on_output: LiveOutputCallback | None = None,
     ) -> None:
         if approver is not None and not self._ASYNC_APPROVER and _is_async(approver):
             raise TypeError("Engine needs a synchronous approver; use AsyncEngine for an async one")
@@ -78,6 +90,7 @@ class _Driver(Generic[VfsT, TerminalT, ApproverT]):
         self._vfs = vfs
         self._terminal = terminal
         self._approver = approver
+        self._on_output = on_output
         self._core = EngineCore(
             limits=limits, clock=clock, policy=policy, can_ask=approver is not None
         )
@@ -114,6 +127,8 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider, SyncApprover]):
         approver: asked when the policy says *ask*: ``approver(request)`` returns a bool or an
             ``Approval`` (``ALWAYS`` allows the same command on the same subject from then on).
             None: *ask* means *deny*, and the result says no one could be asked.
+        on_output: called with each piece of a terminal command's output (a ``LiveOutput``)
+            while it runs, in the calling thread; None: the terminal is not asked for it.
 
     Raises:
         TypeError: an async approver (use ``AsyncEngine``).
@@ -165,6 +180,12 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider, SyncApprover]):
         if isinstance(effect, Approve):
             assert self._approver is not None  # the core asks only when there is an approver
             return answer_of(self._approver(effect.request))
+        on_output = self._on_output
+        if on_output is not None and isinstance(effect, LiveEffect):
+            subject = effect.subject
+            return effect.call_live(
+                self._vfs, self._terminal, lambda data: on_output(LiveOutput(subject, data))
+            )
         return effect.call(self._vfs, self._terminal)
 
 
@@ -243,6 +264,22 @@ class AsyncEngine(
         if isinstance(effect, Approve):
             return await self._ask(effect.request)
         native = self._native_terminal if effect.on_terminal else self._native_vfs
+        on_output = self._on_output
+        if on_output is not None and isinstance(effect, LiveEffect):
+            subject = effect.subject
+            if native:  # it calls back in the loop's thread already
+
+                def relay(data: bytes) -> None:
+                    on_output(LiveOutput(subject, data))
+
+                return await effect.call_live(self._vfs, self._terminal, relay)
+
+            def from_worker(data: bytes) -> None:  # into the loop's thread, paced by it
+                anyio.from_thread.run_sync(on_output, LiveOutput(subject, data))
+
+            return await anyio.to_thread.run_sync(
+                effect.call_live, self._vfs, self._terminal, from_worker
+            )
         if native:
             return await effect.call(self._vfs, self._terminal)
         return await anyio.to_thread.run_sync(effect.call, self._vfs, self._terminal)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sa3p_engine._backend import (
@@ -135,15 +135,25 @@ class MemoryFileSystem:
             while len(parent) > len(base):
                 directories[parent] = directories.get(parent, 0) + 1
                 parent = posixpath.dirname(parent)
-        nodes = [
-            TreeNode(path=key, kind=NodeKind.FILE, modified_recently=self._files[key].recent)
-            for key in files
-        ]
+        nodes = [TreeNode(path=key, kind=NodeKind.FILE) for key in files]
         nodes += [
             TreeNode(path=key, kind=NodeKind.DIRECTORY, descendant_file_count=count)
             for key, count in directories.items()
         ]
         return sorted(nodes, key=lambda node: node.path)
+
+    def recently_modified(self, paths: Sequence[str]) -> list[str]:
+        """Those of ``paths`` written since the filesystem was made (the initial files are not
+        recent)."""
+        recent: list[str] = []
+        for path in paths:
+            try:
+                entry = self._files.get(self._normalize(path))
+            except FileSystemError:
+                continue  # a path it cannot serve is left out, as the interface says
+            if entry is not None and entry.recent:
+                recent.append(path)
+        return recent
 
     def recent_file_hashes(self, limit: int) -> list[FileHash]:
         hashes = [

@@ -5,14 +5,22 @@ commands. So a turn delivers at most ``Limits.turn_output_bytes`` of rendered re
 the result that would pass it, and every later one, is reduced to its first line (command,
 subject, ok or failed, the key numbers) — a ``SummaryOutput`` — and one notice says so, once,
 before the first reduced result. A result that already is one short line stays as it is, and so
-does a denial (one line that says why and what to do instead: the model needs all of it). What
+do a denial (one line that says why and what to do instead: the model needs all of it), a
+notice and a problem of the markup (one sentence each). What
 the engine keeps for ``finish_turn`` is what it delivered, so its memory for a turn is the
 budget plus one line per later command, never every full result.
 """
 
 from __future__ import annotations
 
-from sa3p_engine._outputs import CommandOutput, DeniedOutput, NoticeOutput, SummaryOutput
+from sa3p_engine._output_codes import OutputCode
+from sa3p_engine._outputs import (
+    CommandOutput,
+    DeniedOutput,
+    NoticeOutput,
+    ProblemOutput,
+    SummaryOutput,
+)
 
 __all__ = ["OutputBudget"]
 
@@ -56,6 +64,7 @@ class OutputBudget:
         return NoticeOutput(
             command="output_budget",
             ok=False,
+            code=OutputCode.OUTPUT_BUDGET,
             error=(
                 f"this turn's results passed {self.limit} bytes, about what you can read at "
                 f"once: each result from here on is one status line, its output not shown. "
@@ -65,9 +74,14 @@ class OutputBudget:
         )
 
 
+_KEPT_WHOLE = (DeniedOutput, NoticeOutput, ProblemOutput)
+"""Outputs that stay whole: a denial says why and what to do instead, a notice or a markup
+problem is one sentence (and a program reading the JSON tells them apart by their class)."""
+
+
 def _reduced(output: CommandOutput, text: str) -> CommandOutput:
     first, _, rest = text.partition("\n")
-    if isinstance(output, DeniedOutput) or (not rest and len(first) <= LINE_MAX):
+    if isinstance(output, _KEPT_WHOLE) or (not rest and len(first) <= LINE_MAX):
         return output
     summary = _cut(first)
     if rest:
@@ -80,6 +94,7 @@ def _reduced(output: CommandOutput, text: str) -> CommandOutput:
         error=error,
         subject=output.subject,
         position=output.position,
+        code=output.code,
         summary=summary,
     )
 

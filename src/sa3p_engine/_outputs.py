@@ -1,9 +1,12 @@
 """The values the engine returns: one frozen output class per command, the turn, the header.
 
-Every output shares ``command`` (the tag name), ``ok``, ``error`` (None when ok), ``subject``
-(the path or pid it concerns) and ``render()`` (the text the model sees). A failure of any
-command is a plain ``CommandOutput``; a success is the command's own subclass with its fields.
-``render()`` is deterministic: the same value renders to the same text.
+Every output shares ``command`` (the tag name), ``ok``, ``error`` (None when ok), ``code`` (an
+``OutputCode`` when not ok), ``subject`` (the path, pid or whole command line it concerns) and
+``render()`` (the text the model sees). A failure of any command is a plain ``CommandOutput``; a
+success is the command's own subclass with its fields. ``render()`` is deterministic: the same
+value renders to the same text. Rendered text shows a SHA-256 as its first ``HASH_SHOWN`` hex
+digits (enough to tell contents apart, and ``expected_sha256`` accepts it) and a long command
+line as its first line cut to 80 characters; the fields keep both whole.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from dataclasses import dataclass, field
 
 from sa3p_engine._backend import FileHash
 from sa3p_engine._edit_tiers import EditTier
+from sa3p_engine._output_codes import OutputCode
 from sa3p_parser import Position
 
 __all__ = [
+    "HASH_SHOWN",
     "ApplyEditOutput",
     "ApplyPatchOutput",
     "CommandOutput",
@@ -29,6 +34,7 @@ __all__ = [
     "NoticeOutput",
     "PatchAction",
     "PatchFileReport",
+    "ProblemOutput",
     "ReadFileOutput",
     "SignalOutput",
     "StateHeader",
@@ -36,7 +42,44 @@ __all__ = [
     "TerminalOutput",
     "TurnResult",
     "WriteFileOutput",
+    "shown_hash",
+    "shown_subject",
 ]
+
+HASH_SHOWN = 16
+"""Hex digits of a SHA-256 shown in rendered text (64 bits: no two contents of a workspace
+share them in practice; ``expected_sha256`` takes any prefix of 12 or more)."""
+
+_SUBJECT_WIDTH = 80
+
+
+def shown_hash(sha256: str) -> str:
+    """A SHA-256 as rendered text shows it: its first ``HASH_SHOWN`` hex digits."""
+    return sha256[:HASH_SHOWN]
+
+
+def shown_subject(subject: str) -> str:
+    """A subject as rendered text shows it: its first line, at most 80 characters (``…`` marks a
+    cut)."""
+    first = subject.split("\n", 1)[0]
+    if len(first) <= _SUBJECT_WIDTH and first == subject:
+        return subject
+    return first[: _SUBJECT_WIDTH - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOutput:
+    """A piece of a running ``terminal`` command's output, as it arrives (for people watching;
+    the model sees the result's capped, cleaned output). Chunk boundaries carry no meaning.
+
+    Attributes:
+        subject: the command line, or ``pid N`` for a poll: the subject of the result that
+            follows.
+        data: the bytes, raw (escape sequences included; UTF-8 may be split between pieces).
+    """
+
+    subject: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,9 +91,11 @@ class CommandOutput:
             that belongs to no command.
         ok: whether the command did what was asked.
         error: why not, naming what and where; None when ok.
-        subject: the path, command line or pid the output concerns ("" if none).
+        subject: the path, whole command line or pid the output concerns ("" if none).
         position: where the command's tag starts in the reply (None when unknown); a failure
             shows it, so the model can find the tag it has to fix.
+        code: why not, as a stable name (None when ok). A failure built without one gets
+            ``OutputCode.COMMAND_FAILED``; the engine always gives one.
     """
 
     command: str
@@ -58,13 +103,18 @@ class CommandOutput:
     error: str | None = None
     subject: str = ""
     position: Position | None = None
+    code: OutputCode | None = None
 
     def __post_init__(self) -> None:
         if self.ok == (self.error is not None):
             raise ValueError("an output has an error exactly when it is not ok")
+        if self.ok and self.code is not None:
+            raise ValueError("an output that is ok has no code")
+        if not self.ok and self.code is None:
+            object.__setattr__(self, "code", OutputCode.COMMAND_FAILED)
 
     def render(self) -> str:
-        subject = f" {self.subject}" if self.subject else ""
+        subject = f" {shown_subject(self.subject)}" if self.subject else ""
         where = (
             f" (line {self.position.line}, column {self.position.column})"
             if self.position is not None
@@ -84,6 +134,16 @@ class NoticeOutput(CommandOutput):
         return f"[notice] {self.error}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProblemOutput(CommandOutput):
+    """A problem in the model's markup that belongs to no command (a malformed tag, a close tag
+    without its opening tag): nothing ran. ``error`` names it and, when known, where it is
+    (``position`` holds the same place)."""
+
+    def render(self) -> str:
+        return f"[{self.command}] FAILED: {self.error}"
+
+
 class DenialCause(enum.StrEnum):
     """Why a command was not run although it was well formed."""
 
@@ -95,6 +155,15 @@ class DenialCause(enum.StrEnum):
     """The command needed approval and the person asked said no."""
     UNANSWERED = enum.auto()
     """The command needed approval and no one could be asked (no approver, or asking failed)."""
+
+
+_DENIAL_CODES = {
+    DenialCause.RULE: OutputCode.DENIED,
+    DenialCause.DEFAULT: OutputCode.DENIED,
+    DenialCause.REFUSED: OutputCode.REFUSED,
+    DenialCause.UNANSWERED: OutputCode.APPROVAL_NEEDED,
+}
+"""A denial's code follows from its cause."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,8 +185,12 @@ class DeniedOutput(CommandOutput):
     rule: str
     reason: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", _DENIAL_CODES[self.cause])
+        CommandOutput.__post_init__(self)
+
     def render(self) -> str:
-        subject = f" {self.subject}" if self.subject else ""
+        subject = f" {shown_subject(self.subject)}" if self.subject else ""
         return f"[{self.command}{subject}] DENIED: {self.error}"
 
 
@@ -148,7 +221,8 @@ class WriteFileOutput(CommandOutput):
     def render(self) -> str:
         verb = "created" if self.created else "replaced"
         return (
-            f"[write_file {self.path}] ok: {verb}, {self.bytes_written} bytes, sha256 {self.sha256}"
+            f"[write_file {self.path}] ok: {verb}, {self.bytes_written} bytes, "
+            f"sha256 {shown_hash(self.sha256)}"
         )
 
 
@@ -178,7 +252,7 @@ class ReadFileOutput(CommandOutput):
         first, last = self.served
         header = (
             f"[read_file {self.path}] ok: lines {first}-{last} of {self.total_lines}, "
-            f"{self.size} bytes, sha256 {self.sha256}"
+            f"{self.size} bytes, sha256 {shown_hash(self.sha256)}"
         )
         parts = [header, *(f"warning: {text}" for text in self.warnings)]
         if self.binary:
@@ -237,7 +311,9 @@ class TerminalOutput(CommandOutput):
             )
         else:
             status = f"exit code {self.exit_code}, {self.duration:.2f}s"
-        head = f"[terminal {self.subject}] {status}, {self.total_bytes} bytes of output"
+        head = (
+            f"[terminal {shown_subject(self.subject)}] {status}, {self.total_bytes} bytes of output"
+        )
         if self.omitted_bytes:
             head += f" ({self.omitted_bytes} bytes omitted in the middle)"
         output = self.output.removesuffix("\n")
@@ -306,7 +382,7 @@ class ApplyEditOutput(CommandOutput):
 
     def render(self) -> str:
         count = _count(len(self.edits), "edit")
-        lines = [f"[apply_edit {self.path}] ok: {count}, sha256 {self.sha256}"]
+        lines = [f"[apply_edit {self.path}] ok: {count}, sha256 {shown_hash(self.sha256)}"]
         lines += [f"edit {edit.index}: {edit.render()}" for edit in self.edits]
         if self.diff:
             lines.append(self.diff.rstrip("\n"))
@@ -342,7 +418,7 @@ class PatchFileReport:
 
     def render(self) -> str:
         name = f"{self.moved_from} -> {self.path}" if self.moved_from else self.path
-        digest = f", sha256 {self.sha256}" if self.sha256 else ""
+        digest = f", sha256 {shown_hash(self.sha256)}" if self.sha256 else ""
         head = f"{self.action.value} {name}{digest}"
         return "\n".join([head, *(f"  chunk {c.index}: {c.render()}" for c in self.chunks)])
 
@@ -383,7 +459,7 @@ class StateHeader:
         lines = ["[state]", f"cwd: {self.cwd}", f"active pids: {pids}"]
         if self.recent_hashes:
             lines.append("recent files (sha256):")
-            lines += [f"  {item.path} {item.sha256}" for item in self.recent_hashes]
+            lines += [f"  {item.path} {shown_hash(item.sha256)}" for item in self.recent_hashes]
         else:
             lines.append("recent files: none")
         return "\n".join(lines)

@@ -167,7 +167,7 @@ def _targets(command: OpenCommand) -> tuple[_Target, ...]:
             from sa3p_engine._apply_patch import patch_paths  # noqa: PLC0415 - start-up time
 
             patch = command.patch()
-            if isinstance(patch, str):
+            if not isinstance(patch, tuple):
                 return ()
             return tuple(
                 _Target(kind, path)
@@ -214,14 +214,9 @@ def _absolute(target: _Target) -> bool:
 
 def _shown(decision: PolicyDecision, kind: CommandKind, targets: tuple[_Target, ...]) -> str:
     if decision.subject:
-        return _one_line(decision.subject)
+        return decision.subject
     target = next(t for t in targets if t.kind is kind)
     return (target.value or target.label).strip()
-
-
-def _one_line(text: str, width: int = 80) -> str:
-    first = text.splitlines()[0] if text else ""
-    return first if len(first) <= width and first == text else first[: width - 1] + "…"
 
 
 def _asked(verdict: Verdict) -> set[tuple[CommandKind, str]]:

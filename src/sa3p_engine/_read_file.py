@@ -116,7 +116,9 @@ def run_read_file(attributes: Mapping[str, str], limits: Limits) -> Routine[Comm
     """Run one ``read_file`` command (backend errors propagate to the engine)."""
     request = _request(attributes)
     if isinstance(request, AttributeProblem):
-        return CommandOutput(command="read_file", ok=False, error=request.message)
+        return CommandOutput(
+            command="read_file", ok=False, error=request.message, code=request.code
+        )
     path, start, end = request
     window = _Window(start=max(start, 1), end=end, limits=limits)
     hasher = hashlib.sha256()

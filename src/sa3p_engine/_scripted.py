@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sa3p_engine._backend import ErrorCode, RunResult, SignalResult, TerminalError
+from sa3p_engine._backend import (
+    ErrorCode,
+    OutputCallback,
+    RunResult,
+    SignalResult,
+    TerminalError,
+)
 
 __all__ = ["CONFORMANCE_COMMANDS", "ScriptedCommand", "ScriptedTerminal"]
 
@@ -76,7 +82,10 @@ class ScriptedTerminal:
         """A terminal scripted for exactly the commands ``TERMINAL_CONFORMANCE`` uses."""
         return cls(CONFORMANCE_COMMANDS)
 
-    def run(self, command: str, *, timeout: float) -> RunResult:
+    def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        """Play ``command``'s script; ``on_output`` gets what it prints, in one piece."""
         self._check_open()
         self.commands_run.append(command)
         pid = self._next_pid
@@ -84,7 +93,9 @@ class ScriptedTerminal:
         script = self._scripts.get(command)
         if script is None:
             message = f"scripted terminal: no script for {command!r}\n".encode()
+            _live(on_output, message)
             return RunResult(pid=pid, head=message, exit_code=127, duration=0.0)
+        _live(on_output, script.output)
         if script.exit_code is None:
             self._processes[pid] = _Running(script, later=script.later_output)
             return RunResult(pid=pid, head=script.output, exit_code=None, duration=timeout)
@@ -92,10 +103,13 @@ class ScriptedTerminal:
             pid=pid, head=script.output, exit_code=script.exit_code, duration=script.duration
         )
 
-    def poll(self, pid: int, *, timeout: float) -> RunResult:
+    def poll(
+        self, pid: int, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
         self._check_open()
         process = self._known(pid)
         output, process.later = process.later, b""
+        _live(on_output, output)
         if process.exit_code is None and process.script.exits_after_poll is not None:
             process.exit_code = process.script.exits_after_poll
         if process.exit_code is not None:
@@ -129,3 +143,8 @@ class ScriptedTerminal:
     def _check_open(self) -> None:
         if self._closed:
             raise TerminalError(ErrorCode.CLOSED, "the terminal is closed")
+
+
+def _live(on_output: OutputCallback | None, data: bytes) -> None:
+    if on_output is not None and data:
+        on_output(data)

@@ -22,11 +22,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from sa3p_engine import (
     CommandOutput,
     Engine,
+    OutputCallback,
     Policy,
     PolicyError,
     RunResult,
@@ -39,6 +40,9 @@ from sa3p_host._approval import terminal_approver
 from sa3p_host._cli_output import Printer
 from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_parser import InstructionParser
+
+if TYPE_CHECKING:
+    from sa3p_host._local._local_terminal import LocalTerminal
 
 __all__ = [
     "HistoryOptions",
@@ -648,10 +652,10 @@ class _DeferredTerminal:
 
     def __init__(self, root: str) -> None:
         self._root = root
-        self._real: TerminalProvider | None = None
+        self._real: LocalTerminal | None = None
         self._closed = False
 
-    def _terminal(self) -> TerminalProvider:
+    def _terminal(self) -> LocalTerminal:
         if self._real is None:
             from sa3p_host._local._local_terminal import LocalTerminal  # noqa: PLC0415 - the point of this
 
@@ -660,11 +664,15 @@ class _DeferredTerminal:
                 self._real.close()  # so that it refuses commands with its own CLOSED error
         return self._real
 
-    def run(self, command: str, *, timeout: float) -> RunResult:
-        return self._terminal().run(command, timeout=timeout)
+    def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        return self._terminal().run(command, timeout=timeout, on_output=on_output)
 
-    def poll(self, pid: int, *, timeout: float) -> RunResult:
-        return self._terminal().poll(pid, timeout=timeout)
+    def poll(
+        self, pid: int, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        return self._terminal().poll(pid, timeout=timeout, on_output=on_output)
 
     def signal(self, pid: int, signal: int) -> SignalResult:
         return self._terminal().signal(pid, signal)

@@ -17,8 +17,9 @@ import hashlib
 from collections.abc import Callable, Generator
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from sa3p_engine import WriteReceipt
+from sa3p_engine import OutputCallback, WriteReceipt
 from sa3p_host._channel import Channel
+from sa3p_host._live_output import maybe_relay
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._wire_values import Exchange, one, write_receipt
 from sa3p_protocol import Message, WireErrorCode
@@ -52,6 +53,7 @@ __all__ = [
     "receive",
     "send",
     "send_bytes",
+    "send_output",
     "until",
     "writable",
 ]
@@ -109,6 +111,21 @@ def send_bytes(
         position += size
 
 
+def send_output(channel: Channel, stream_id: int, offset: int, data: bytes) -> Steps[None]:
+    """Send ``data``, which starts at byte ``offset`` of a command's output, as PTY_OUTPUT
+    messages, each as large as the credit allows (so a client that reads slowly slows the
+    command, not the guest's memory)."""
+    position = offset
+
+    def piece(chunk: bytes) -> Message:
+        nonlocal position
+        message = PtyOutput(position, chunk)
+        position += len(chunk)
+        return message
+
+    yield from send_bytes(channel, stream_id, data, piece)
+
+
 def receive(channel: Channel, stream_id: int) -> Steps[Message | None]:
     """The stream's next message (acknowledged), or None once the peer ended it."""
     if not channel.ready(stream_id):
@@ -116,8 +133,16 @@ def receive(channel: Channel, stream_id: int) -> Steps[Message | None]:
     return channel.take(stream_id)
 
 
-def call(channel: Channel, exchange: Exchange[T], *, cap: int | None = None) -> Steps[T]:
-    """Run one operation: open its stream, collect its replies, decode them.
+def call(
+    channel: Channel,
+    exchange: Exchange[T],
+    *,
+    cap: int | None = None,
+    on_output: OutputCallback | None = None,
+) -> Steps[T]:
+    """Run one operation: open its stream, collect its replies, decode them. A ``live``
+    exchange's PTY_OUTPUT messages go to ``on_output`` as they arrive (dropped without one);
+    they are passed on, not kept, so they do not count against the reply bound.
 
     Raises:
         RemoteOperationError: the guest answered ERROR, or reset the stream.
@@ -129,13 +154,27 @@ def call(channel: Channel, exchange: Exchange[T], *, cap: int | None = None) -> 
         limit = DEFAULT_REPLY_CAP if cap is None else cap
         if exchange.reply_limit is not None:
             limit = min(exchange.reply_limit, limit)
-        return exchange.decode((yield from _replies(channel, stream_id, limit)))
+        relay = maybe_relay(on_output) if exchange.live else None
+        replies = yield from _replies(channel, stream_id, limit, live=exchange.live, relay=relay)
+        return exchange.decode(replies)
     finally:
         channel.release(stream_id)
 
 
-def _replies(channel: Channel, stream_id: int, limit: int) -> Steps[list[Message]]:
+_PTY_OUTPUT_OVERHEAD = 8
+"""A PTY_OUTPUT payload's bytes besides its data (the offset)."""
+
+
+def _replies(
+    channel: Channel,
+    stream_id: int,
+    limit: int,
+    *,
+    live: bool = False,
+    relay: Callable[[bytes], None] | None = None,
+) -> Steps[list[Message]]:
     replies: list[Message] = []
+    passed_on = 0
     arrived = functools.partial(channel.ready, stream_id)
     while True:
         if not arrived():
@@ -145,7 +184,12 @@ def _replies(channel: Channel, stream_id: int, limit: int) -> Steps[list[Message
             return replies
         if isinstance(reply, ErrorReply):
             raise RemoteOperationError.from_reply(reply)
-        if channel.received_bytes(stream_id) > limit:
+        if live and isinstance(reply, PtyOutput):
+            passed_on += _PTY_OUTPUT_OVERHEAD + len(reply.data)
+            if relay is not None:
+                relay(reply.data)
+            continue
+        if channel.received_bytes(stream_id) - passed_on > limit:
             raise _overflow(channel, limit)
         replies.append(reply)
 

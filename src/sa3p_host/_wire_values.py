@@ -8,7 +8,7 @@ its stream, how its replies decode, and how many reply bytes it may bring at mos
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -44,6 +44,8 @@ from sa3p_protocol.messages import (
     ReadRequest,
     RecentHashesReply,
     RecentHashesRequest,
+    RecentlyModifiedReply,
+    RecentlyModifiedRequest,
     RemoveRequest,
     RunReply,
     RunRequest,
@@ -62,6 +64,7 @@ __all__ = [
     "error_reply",
     "hash_entry",
     "one",
+    "path_batches",
     "run_reply",
     "signal_reply",
     "stat_reply",
@@ -204,11 +207,14 @@ def as_backend_error(
 @dataclass(frozen=True, slots=True)
 class Exchange(Generic[T]):
     """One operation: the request opening its stream, how its replies (END excluded, ERROR
-    already raised) decode, and the most reply bytes it may bring (None: the client's cap)."""
+    already raised) decode, and the most reply bytes it may bring (None: the client's cap).
+    ``live``: a command's run or poll, whose PTY_OUTPUT messages (live output, on a connection
+    with that feature) go to the caller's callback as they come, never into the replies."""
 
     request: Message
     decode: Callable[[list[Message]], T]
     reply_limit: int | None = None
+    live: bool = False
 
 
 def one(replies: list[Message], kind: type[M]) -> M:
@@ -259,6 +265,32 @@ def recent_file_hashes(limit: int) -> Exchange[list[FileHash]]:
     return Exchange(RecentHashesRequest(limit), decode)
 
 
+def path_batches(paths: Sequence[str], max_bytes: int) -> list[tuple[str, ...]]:
+    """``paths`` cut into lists whose encoding (a u32 count, then each path's u32 length and
+    bytes) stays within ``max_bytes``, so each request fits in one frame of the peer (one
+    over-long path still goes alone)."""
+    batches: list[tuple[str, ...]] = []
+    batch: list[str] = []
+    size = 4
+    for path in paths:
+        cost = len(path.encode("utf-8", "surrogateescape")) + 4
+        if batch and size + cost > max_bytes:
+            batches.append(tuple(batch))
+            batch, size = [], 4
+        batch.append(path)
+        size += cost
+    if batch:
+        batches.append(tuple(batch))
+    return batches
+
+
+def recently_modified(paths: tuple[str, ...]) -> Exchange[list[str]]:
+    def decode(replies: list[Message]) -> list[str]:
+        return list(one(replies, RecentlyModifiedReply).paths)
+
+    return Exchange(RecentlyModifiedRequest(paths), decode)
+
+
 def remove(path: str) -> Exchange[None]:
     def decode(replies: list[Message]) -> None:
         one(replies, OkReply)
@@ -267,13 +299,15 @@ def remove(path: str) -> Exchange[None]:
 
 
 def run(command: str, timeout: float) -> Exchange[RunResult]:
-    return Exchange(
-        RunRequest(command, timeout), lambda replies: _run_result(one(replies, RunReply))
-    )
+    return Exchange(RunRequest(command, timeout), _decode_run, live=True)
 
 
 def poll(pid: int, timeout: float) -> Exchange[RunResult]:
-    return Exchange(PollRequest(pid, timeout), lambda replies: _run_result(one(replies, RunReply)))
+    return Exchange(PollRequest(pid, timeout), _decode_run, live=True)
+
+
+def _decode_run(replies: list[Message]) -> RunResult:
+    return _run_result(one(replies, RunReply))
 
 
 def signal(pid: int, number: int) -> Exchange[SignalResult]:

@@ -31,6 +31,7 @@ from sa3p_protocol._handshake import (
     HANDSHAKE_MAX_PAYLOAD,
     PROTOCOL_VERSION,
     ConnectionLimits,
+    Feature,
     Role,
 )
 from sa3p_protocol._payload_codec import Message, decode_message, encode_message
@@ -58,6 +59,7 @@ __all__ = [
     "ConnectionLimits",
     "ConnectionState",
     "Event",
+    "Feature",
     "Frame",
     "FrameCodec",
     "FrameTooShort",

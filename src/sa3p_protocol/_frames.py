@@ -54,6 +54,7 @@ class Opcode(enum.IntEnum):
     VFS_LIST_TREE = 0x0C
     VFS_RECENT_HASHES = 0x0D
     VFS_CWD = 0x0E
+    VFS_RECENTLY_MODIFIED = 0x0F
     PTY_RESIZE = 0x10
     PTY_SIGNAL = 0x11
     PTY_CLOSE_STDIN = 0x12
@@ -77,6 +78,7 @@ class Opcode(enum.IntEnum):
     RUN_RESULT = 0x4C
     PROCESS_LIST = 0x4D
     CWD_RESULT = 0x4E
+    RECENTLY_MODIFIED_RESULT = 0x4F
     HELLO = 0x70
     AUTH = 0x71
     PING = 0x72

@@ -35,6 +35,18 @@ class Role(enum.Enum):
     SERVER = "server"
 
 
+class Feature(enum.StrEnum):
+    """Optional capabilities a side offers in its HELLO; a connection has those both offered
+    (``Connection.features``). An older peer offers none of these, so neither side relies on
+    them with it."""
+
+    LIVE_OUTPUT = "live_output"
+    """The client wants, and the guest sends, PTY_OUTPUT messages on PTY_RUN and PTY_POLL
+    streams as the command prints, before the RUN_RESULT."""
+    RECENTLY_MODIFIED = "recently_modified"
+    """The guest serves VFS_RECENTLY_MODIFIED."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionLimits:
     """What this side accepts; the first four are announced in HELLO.

@@ -141,6 +141,15 @@ class RecentHashesRequest(Message):
     limit: U32
 
 
+@message(Opcode.VFS_RECENTLY_MODIFIED)
+class RecentlyModifiedRequest(Message):
+    """Which of ``paths`` were modified recently; reply RECENTLY_MODIFIED_RESULT. Sent only to a
+    guest that offered the ``recently_modified`` feature (an older guest closes the connection
+    on an unknown opcode)."""
+
+    paths: StrList
+
+
 @message(Opcode.VFS_CWD)
 class CwdRequest(Message):
     """Reply CWD_RESULT: the workspace directory."""
@@ -328,6 +337,13 @@ class ProcessListReply(Message):
 @message(Opcode.CWD_RESULT)
 class CwdReply(Message):
     path: Str
+
+
+@message(Opcode.RECENTLY_MODIFIED_RESULT)
+class RecentlyModifiedReply(Message):
+    """The asked paths modified within the guest's recent window, in the order asked."""
+
+    paths: StrList
 
 
 # ---- control ----------------------------------------------------------------------------------

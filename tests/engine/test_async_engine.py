@@ -144,10 +144,10 @@ class SlowTerminal(ScriptedTerminal):
         self.release = threading.Event()
         self.thread: int | None = None
 
-    def run(self, command: str, *, timeout: float) -> Any:
+    def run(self, command: str, *, timeout: float, on_output: Any = None) -> Any:
         self.thread = threading.get_ident()
         assert self.release.wait(10)
-        return super().run(command, timeout=timeout)
+        return super().run(command, timeout=timeout, on_output=on_output)
 
 
 async def test_sync_backend_calls_never_block_the_loop(anyio_backend: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 from sa3p_engine import (
     Engine,
     Limits,
+    OutputCallback,
     RunResult,
     SignalOutput,
     SignalResult,
@@ -64,9 +65,11 @@ class RecordingTerminal(ScriptedTerminal):
         self.timeouts: list[float] = []
         self.signals: list[int] = []
 
-    def run(self, command: str, *, timeout: float) -> RunResult:
+    def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
         self.timeouts.append(timeout)
-        return super().run(command, timeout=timeout)
+        return super().run(command, timeout=timeout, on_output=on_output)
 
     def signal(self, pid: int, signal: int) -> SignalResult:
         self.signals.append(signal)
@@ -146,8 +149,10 @@ def test_signal_errors(attributes: dict[str, str], message: str) -> None:
 
 
 class LoudTerminal(ScriptedTerminal):
-    def run(self, command: str, *, timeout: float) -> RunResult:
-        del command, timeout
+    def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        del command, timeout, on_output
         return RunResult(pid=5, head=b"H" * 300, tail=b"T" * 300, total_bytes=10_000, exit_code=0)
 
 

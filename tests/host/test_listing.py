@@ -143,7 +143,7 @@ def test_same_rules_outside_a_repository(tmp_path: Path) -> None:
     assert not any(p.startswith("node_modules") for p in ours)
 
 
-def test_directory_nodes_counts_and_recent_marks(tmp_path: Path) -> None:
+def test_directory_nodes_counts_and_recency_of_the_files_asked(tmp_path: Path) -> None:
     _make(tmp_path, {"a/b/one.txt": "", "a/two.txt": "", "a/old.txt": "", "c/old2.txt": ""})
     (tmp_path / "empty").mkdir()
     long_ago = time.time() - 3 * 24 * 3600
@@ -156,10 +156,11 @@ def test_directory_nodes_counts_and_recent_marks(tmp_path: Path) -> None:
     assert by_path["a"].descendant_file_count == 3
     assert by_path["a/b"].descendant_file_count == 1
     assert by_path["empty"].descendant_file_count == 0
-    assert by_path["a"].modified_recently and by_path["a/two.txt"].modified_recently
-    assert not by_path["a/old.txt"].modified_recently
-    assert not by_path["c"].modified_recently
-    assert LocalVfs(tmp_path, recent_window=0.0).list_tree("a/b")[0].modified_recently is False
+    assert not any(n.modified_recently for n in nodes)  # recency is asked per shown file
+    vfs = LocalVfs(tmp_path)
+    asked = ["a/two.txt", "a/old.txt", "c/old2.txt", "a/b/one.txt", "missing.txt", "../x"]
+    assert vfs.recently_modified(asked) == ["a/two.txt", "a/b/one.txt"]
+    assert LocalVfs(tmp_path, recent_window=0.0).recently_modified(["a/two.txt"]) == []
     assert [n.path for n in LocalVfs(tmp_path).list_tree("a")] == [
         "a/b",
         "a/b/one.txt",

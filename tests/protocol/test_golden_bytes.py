@@ -38,6 +38,8 @@ from sa3p_protocol.messages import (
     ReadRequest,
     RecentHashesReply,
     RecentHashesRequest,
+    RecentlyModifiedReply,
+    RecentlyModifiedRequest,
     RemoveRequest,
     RenameRequest,
     Reset,
@@ -247,6 +249,14 @@ GOLDEN: list[tuple[Message, str]] = [
     (
         CwdReply("/work"),
         "53413350010203044e00000009000000052f776f726b",
+    ),
+    (
+        RecentlyModifiedRequest(("a.py", "b")),
+        "53413350010203040f000000110000000200000004612e70790000000162",
+    ),
+    (
+        RecentlyModifiedReply(("a.py",)),
+        "53413350010203044f0000000c0000000100000004612e7079",
     ),
     (
         Hello(

@@ -23,6 +23,7 @@ PUBLIC_NAMES = {
     "Connection",
     "ConnectionLimits",
     "ConnectionState",
+    "Feature",
     "HANDSHAKE_MAX_PAYLOAD",
     "PROTOCOL_VERSION",
     "Role",

@@ -13,18 +13,25 @@ terminal run/poll/close) runs in worker threads (``anyio.to_thread.run_sync``) u
 limiters shared by the whole guest, so one slow operation never stalls another client. A
 backend's ``BackendError`` becomes an ``ERROR`` reply with the same code name and a ``path``
 detail; anything else unexpected becomes ``INTERNAL_ERROR`` for that stream only.
+
+On a connection with the ``live_output`` feature, a run or poll streams the command's output
+as ``PTY_OUTPUT(offset, data)`` messages before its ``RUN_RESULT``: the terminal's worker
+thread hands each piece to the event loop and waits until it is queued under the stream's
+flow-control credit, so a client that reads slowly slows the command (its pipe fills), not the
+guest's memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
 
-from sa3p_engine import BackendError, FileHash, TreeNode
+from sa3p_engine import BackendError, FileHash, RunResult, TreeNode
 from sa3p_host._guest._guest_writes import serve_write
 from sa3p_host._guest._process_streaming import stream_process
 from sa3p_host._guest._process_table import ProcessTable
@@ -32,7 +39,7 @@ from sa3p_host._links import AsyncLink
 from sa3p_host._local._local_terminal import LocalTerminal
 from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_host._remote_errors import RemoteConnectionError, StreamAborted
-from sa3p_host._stream_routines import writable
+from sa3p_host._stream_routines import send_output, writable
 from sa3p_host._wire_values import (
     error_reply,
     hash_entry,
@@ -59,6 +66,8 @@ from sa3p_protocol.messages import (
     ReadRequest,
     RecentHashesReply,
     RecentHashesRequest,
+    RecentlyModifiedReply,
+    RecentlyModifiedRequest,
     RemoveRequest,
     RunRequest,
     SignalRequest,
@@ -101,6 +110,7 @@ class Operations:
         limiters: the guest's worker-thread budgets.
         keeps_processes: the terminal is a session's: a client's CLOSE_TERMINAL leaves its
             processes running (they end with the session).
+        live_output: the client asked for live output (the ``live_output`` feature).
     """
 
     def __init__(
@@ -112,8 +122,10 @@ class Operations:
         limiters: Limiters,
         *,
         keeps_processes: bool = False,
+        live_output: bool = False,
     ) -> None:
         self.keeps_processes = keeps_processes
+        self._live_output = live_output
         self._link = link
         self._channel = link.channel
         self._vfs = vfs
@@ -179,7 +191,7 @@ class Operations:
             await self._link.send(stream_id, reply, end=True)
 
     async def _dispatch(self, stream_id: int, message: Message) -> None:
-        reply = await self._answer(message)
+        reply = await self._answer(stream_id, message)
         if reply is not None:
             await self._link.send(stream_id, reply, end=True)
             return
@@ -211,7 +223,7 @@ class Operations:
                 error = ErrorReply(WireErrorCode.UNSUPPORTED_OPERATION, text)
                 await self._link.send(stream_id, error, end=True)
 
-    async def _answer(self, message: Message) -> Message | None:
+    async def _answer(self, stream_id: int, message: Message) -> Message | None:
         """The one reply of a request that has one (None: it streams, or is not served)."""
         vfs, terminal = self._vfs, self.terminal
         match message:
@@ -224,10 +236,12 @@ class Operations:
             case RemoveRequest(path=path):
                 await self._files(vfs.remove, path)
                 return OkReply()
+            case RecentlyModifiedRequest(paths=paths):
+                return RecentlyModifiedReply(tuple(await self._files(vfs.recently_modified, paths)))
             case RunRequest(command=command, timeout=timeout):
-                return run_reply(await self._term(lambda: terminal.run(command, timeout=timeout)))
+                return run_reply(await self._watched(stream_id, terminal.run, command, timeout))
             case PollRequest(pid=pid, timeout=timeout):
-                return run_reply(await self._term(lambda: terminal.poll(pid, timeout=timeout)))
+                return run_reply(await self._watched(stream_id, terminal.poll, pid, timeout))
             case SignalRequest(pid=pid, signal=signal):
                 return signal_reply(await self._term(terminal.signal, pid, signal))
             case ListProcessesRequest():
@@ -238,6 +252,36 @@ class Operations:
                 return OkReply()
             case _:
                 return None
+
+    async def _watched(
+        self,
+        stream_id: int,
+        method: Callable[..., RunResult],
+        target: str | int,
+        timeout: float,
+    ) -> RunResult:
+        """A terminal's run or poll in a worker thread; on a live connection, its output
+        streamed on ``stream_id`` as it comes."""
+        if not self._live_output:
+            return await self._term(functools.partial(method, target, timeout=timeout))
+        on_output = self._live_sender(stream_id)
+        return await self._term(
+            functools.partial(method, target, timeout=timeout, on_output=on_output)
+        )
+
+    def _live_sender(self, stream_id: int) -> Callable[[bytes], None]:
+        """The ``on_output`` of a run on ``stream_id``: called in the terminal's worker thread,
+        it sends each piece from the event loop, returning once it is queued (paced by the
+        stream's credit). If the client is gone it raises, which ends the live output only."""
+        offset = 0
+
+        def send(data: bytes) -> None:
+            nonlocal offset
+            steps = send_output(self._channel, stream_id, offset, data)
+            anyio.from_thread.run(self._link.run_steps, steps)
+            offset += len(data)
+
+        return send
 
     async def _stream_read(
         self, stream_id: int, path: str, offset: int, length: int | None

@@ -41,9 +41,9 @@ from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_host._remote_errors import RemoteConnectionError
 from sa3p_host._stream_routines import until
 from sa3p_host._transport import Address, UnixAddress, listen_address, tune_stream
-from sa3p_protocol import Connection, ConnectionLimits, Message, Role, WireErrorCode
+from sa3p_protocol import Connection, ConnectionLimits, Feature, Message, Role, WireErrorCode
 
-__all__ = ["GUEST_LIMITS", "Guest", "GuestSettings"]
+__all__ = ["FEATURES", "GUEST_LIMITS", "Guest", "GuestSettings"]
 
 GUEST_LIMITS = ConnectionLimits(
     max_frame_payload=1024 * 1024,
@@ -53,6 +53,9 @@ GUEST_LIMITS = ConnectionLimits(
 )
 """What a guest accepts from each client: at most 8 MiB in flight per connection."""
 
+FEATURES = (Feature.LIVE_OUTPUT, Feature.RECENTLY_MODIFIED)
+"""What the guest offers: streamed output of run/poll (to a client that asks for it) and
+VFS_RECENTLY_MODIFIED."""
 _ACCEPT_PAUSE = 0.05
 _EVICT_AFTER = 1.0
 _ACCEPT_PAUSE_MAX = 1.0
@@ -269,7 +272,9 @@ class Guest:
         self, stream: SocketStream, processes: ProcessTable, limiters: Limiters
     ) -> None:
         tune_stream(stream)
-        connection = Connection(Role.SERVER, token=self.settings.token, limits=self.settings.limits)
+        connection = Connection(
+            Role.SERVER, token=self.settings.token, limits=self.settings.limits, features=FEATURES
+        )
         operations: Operations | None = None
         async with anyio.create_task_group() as handlers:
 
@@ -282,6 +287,7 @@ class Guest:
                         processes,
                         limiters,
                         keeps_processes=self.settings.keep_processes,
+                        live_output=Feature.LIVE_OUTPUT in connection.features,
                     )
                 if not operations.serve_inline(stream_id, message):
                     handlers.start_soon(operations.serve, stream_id, message)

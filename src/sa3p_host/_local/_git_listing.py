@@ -10,9 +10,10 @@ re-included, as in git), except to reach tracked files. Matching is pathspec's
 not entered (git shows it as ``dir/``). Symlinks are listed as files and never followed. The
 same rules apply outside a git repository (without the index or ``info/exclude``).
 
-Directories are listed too (with ``descendant_file_count``), including empty ones; a
-directory is ``modified_recently`` when a file below it is. The workspace's own staging folder
-(``_write_staging``, recognised by its marker) is left out; nothing else is ever hidden.
+Directories are listed too (with ``descendant_file_count``), including empty ones. No node is
+marked ``modified_recently``: that needs an ``lstat`` of every file, and the engine asks
+``LocalVfs.recently_modified`` about the files it shows instead. The workspace's own staging
+folder (``_write_staging``, recognised by its marker) is left out; nothing else is ever hidden.
 
 The walk goes by descriptors: each directory is opened ``O_DIRECTORY | O_NOFOLLOW`` relative to
 its parent's descriptor, so a directory swapped for a symlink during a listing is skipped, never
@@ -21,11 +22,10 @@ is opened, so a walk holds about as many descriptors as the tree is deep. Ignore
 through ``read_capped`` (regular files only, never a symlink, at most ``METADATA_CAP`` bytes,
 as git refuses a symlinked ``.gitignore``); FIFOs, sockets and devices are not listed.
 
-Each listed file is ``lstat``-ed once for its mtime, and that is the floor of a listing's cost:
-for 10,000 files on the benchmark machine (2 vCPUs), ``scandir`` takes ~5 ms, the 10,000
-``lstat`` calls ~21 ms (~2 us each, even on one cached file; two threads measured no reliable
-gain), the ``TreeNode`` values ~7 ms, against ~9 ms for the whole ``git ls-files`` process,
-which never stats untracked files. So a listing cannot come within 3x of git (it measures ~5x).
+No file is ``stat``-ed: ``scandir``'s ``d_type`` says file or directory. A per-file ``lstat``
+(~2 us each on the benchmark machine, even cached) was most of a listing's cost: 10,000 of them
+took ~21 ms against ~9 ms for the whole ``git ls-files`` process, which never stats untracked
+files either.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from __future__ import annotations
 import operator
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -49,6 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Lister"]
 
+_new_node = tuple.__new__
+"""Builds a ``TreeNode`` from all its fields without the Python-level ``__new__`` and its
+defaults: once per listed file, that call was a sixth of a listing's cost."""
 _DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW | O_CLOEXEC
 _BY_PATH = operator.attrgetter("path")
 _DIRECTORY_MARK = "ps_d"  # pathspec's name for it (pathspec.patterns.gitignore.spec._DIR_MARK)
@@ -69,27 +71,33 @@ class _Layer:
     without the group (``foo/**``, ``**``) match prefixes by design and are used as they are.
 
     ``quick`` is every pattern in one regex: when it does not match a file path (most paths),
-    no pattern does.
+    no pattern does. ``literals`` is cheaper still: for each ignoring pattern a piece of text
+    every path it ignores contains (``.log`` for ``*.log``), or None when some pattern has none
+    (``*``); a path containing none of them is not ignored by this layer, without a regex.
     """
 
     base: str
     patterns: tuple[tuple[bool, bool, re.Pattern[str]], ...]  # (include, marked, regex), last first
     quick: re.Pattern[str] | None
+    literals: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, base: str, spec: GitIgnoreSpec) -> _Layer:
-        originals = [
-            (bool(p.include), regex)
+        kept = [
+            (p, regex)
             for p in reversed(spec.patterns)
             if p.include is not None and (regex := getattr(p, "regex", None)) is not None
         ]
+        originals = [(bool(p.include), regex) for p, regex in kept]
         patterns = tuple(_own_path_only(include, regex) for include, regex in originals)
         sources = [_NAMED_GROUP.sub("(?:", regex.pattern) for _, regex in originals]
         try:
             quick = re.compile("|".join(f"(?:{s})" for s in sources)) if sources else None
         except re.error:
             quick = None
-        return cls(base, patterns, quick)
+        found = [_required_text(getattr(p, "pattern", None)) for p, _ in kept if p.include]
+        literals = None if None in found else tuple(text for text in found if text is not None)
+        return cls(base, patterns, quick, literals)
 
     def decide(self, local: str, is_directory: bool) -> bool | None:
         """True: ignored; False: re-included by a negation; None: no pattern matched."""
@@ -99,6 +107,27 @@ class _Layer:
             if regex.search(local + "/" if is_directory and marked else local) is not None:
                 return include
         return None
+
+
+_PLAIN_RUN = re.compile(r"[A-Za-z0-9._/-]+")
+"""Characters that stand for themselves in a gitignore pattern (no glob, escape or space)."""
+
+
+def _required_text(pattern: object) -> str | None:
+    """The longest run of plain characters of a gitignore ``pattern`` (slashes at its ends
+    cut), which every path the pattern matches contains; None when there is none (``*``)."""
+    if not isinstance(pattern, str) or "\\" in pattern:
+        return None  # an escape: leave it to the regex
+    body = pattern.strip().removeprefix("!")
+    runs = [run.strip("/") for run in _PLAIN_RUN.findall(_without_classes(body))]
+    longest = max(runs, key=len, default="")
+    return longest or None
+
+
+def _without_classes(pattern: str) -> str:
+    """``pattern`` with its ``[...]`` classes replaced by ``*`` (their letters are choices,
+    not text every match contains)."""
+    return re.sub(r"\[[^\]]*\]?", "*", pattern)
 
 
 def _own_path_only(include: bool, regex: re.Pattern[str]) -> tuple[bool, bool, re.Pattern[str]]:
@@ -145,13 +174,12 @@ class _Pending:
 class _Found:
     """What one walk found (mutable, private to one ``list_below`` call).
 
-    ``files`` are the file nodes; ``directories`` maps each directory to [files directly in it,
-    1 if one of them was modified after ``recent_after``].
+    ``files`` are the file nodes; ``directories`` maps each directory to the number of files
+    directly in it.
     """
 
-    recent_after: float
     files: list[TreeNode] = field(default_factory=list)
-    directories: dict[str, list[int]] = field(default_factory=dict)
+    directories: dict[str, int] = field(default_factory=dict)
 
 
 def _load_spec(content: bytes | None) -> GitIgnoreSpec | None:
@@ -163,6 +191,14 @@ def _load_spec(content: bytes | None) -> GitIgnoreSpec | None:
     spec = GitIgnoreSpec.from_lines(lines)
     # A file of comments and blank lines (git's default info/exclude) decides nothing.
     return spec if any(pattern.include is not None for pattern in spec.patterns) else None
+
+
+def _contains_any(text: str, pieces: tuple[str, ...]) -> bool:
+    # A plain loop: it runs once per listed file, and any() over a generator costs twice as much.
+    for piece in pieces:  # noqa: SIM110
+        if piece in text:
+            return True
+    return False
 
 
 def _ignored(relative: str, is_directory: bool, layers: tuple[_Layer, ...]) -> bool:
@@ -187,18 +223,34 @@ class _DirectoryRules:
                 applicable.append((len(layer.base) + 1, layer))
         return cls(tuple(applicable))
 
-    def file_may_be_ignored(self) -> Callable[[str], bool] | None:
-        """A cheap test for a file path of this directory: False means no rule can decide it
-        (so it is not ignored); None when no rule applies here at all."""
+    def file_may_be_ignored(self) -> Callable[[str], object] | None:
+        """A cheap test for a file path of this directory: a false value means no rule can
+        decide it (so it is not ignored); None when no rule applies here at all. With one
+        top-level ignore file it is that file's regex's own ``search`` (no wrapper call: it
+        runs once per file of the tree)."""
         if not self.applicable:
             return None
         if any(layer.quick is None for _, layer in self.applicable):
             return lambda relative: True
-        checks = tuple((cut, layer.quick.search) for cut, layer in self.applicable if layer.quick)
+        checks = tuple(
+            (cut, layer.literals, layer.quick.search)
+            for cut, layer in self.applicable
+            if layer.quick
+        )
         if len(checks) == 1 and checks[0][0] == 0:
-            search = checks[0][1]
-            return lambda relative: search(relative) is not None
-        return lambda relative: any(search(relative[cut:]) is not None for cut, search in checks)
+            literals, search = checks[0][1], checks[0][2]
+            if literals is None:
+                return search
+            return lambda relative: _contains_any(relative, literals) and search(relative)
+
+        def may_be_ignored(relative: str) -> bool:
+            for cut, literals, search in checks:
+                local = relative[cut:]
+                if (literals is None or _contains_any(local, literals)) and search(local):
+                    return True
+            return False
+
+        return may_be_ignored
 
     def ignored(self, relative: str, is_directory: bool) -> bool:
         """Whether ``relative`` (an entry of this directory) is ignored."""
@@ -215,13 +267,11 @@ class Lister:
     Args:
         confinement: the workspace root.
         staging: the workspace's write staging (its folder is left out of listings).
-        recent_window: seconds within which a file counts as modified recently.
     """
 
-    def __init__(self, confinement: Confinement, *, staging: Staging, recent_window: float) -> None:
+    def __init__(self, confinement: Confinement, *, staging: Staging) -> None:
         self._confinement = confinement
         self._staging = staging
-        self._recent_window = recent_window
 
     def list_below(self, directory: int, relative: str) -> list[TreeNode]:
         """Every non-ignored node strictly below ``directory`` (a descriptor of ``relative``).
@@ -232,7 +282,7 @@ class Lister:
         layers, ignored = self._ancestor_layers(relative, self._top_layers(meta))
         if ignored and relative not in meta.tracked_directories:
             return []
-        found = _Found(time.time() - self._recent_window)
+        found = _Found()
         top = _OpenDirectory(os.dup(directory), 1)
         stack = [_Pending(top, ".", relative, layers, ignored, False)]
         try:
@@ -246,12 +296,11 @@ class Lister:
     def _walk_one(self, pending: _Pending, meta: GitMeta, found: _Found) -> list[_Pending]:
         """Record the files of one directory in ``found``; return its subdirectories to walk.
 
-        One loop over the entries, kept flat on purpose: it runs once per file of the tree, and
-        the ``lstat`` of each listed file (for ``modified_recently``) is most of a listing's
-        cost. ``d_type`` answers is-directory without a system call; ignored entries, and
-        directories, are never stat-ed; ignore rules are skipped when none applies here.
+        One loop over the entries, kept flat on purpose: it runs once per file of the tree.
+        ``d_type`` answers the kind without a system call (nothing is stat-ed); ignore rules
+        are skipped when none applies here.
         """
-        found.directories[pending.relative] = [0, 0]
+        found.directories[pending.relative] = 0
         fd = pending.parent.open_child(pending.name)
         if fd is None:
             return []
@@ -266,8 +315,8 @@ class Lister:
             may_ignore = None if pending.only_tracked else rules.file_may_be_ignored()
             prefix = f"{pending.relative}/" if pending.relative else ""
             tracked, only_tracked = meta.tracked_files, pending.only_tracked
-            files, recent_after, file_kind = found.files, found.recent_after, NodeKind.FILE
-            count = recent = 0
+            files, file_kind = found.files, NodeKind.FILE
+            count = 0
             for entry in entries:
                 name = entry.name
                 if entry.is_dir(follow_symlinks=False):
@@ -288,14 +337,9 @@ class Lister:
                     continue  # sockets, fifos, devices: git does not list them
                 if name == ".git":
                     continue  # .git as a file: a worktree's pointer, never listed
-                try:
-                    fresh = entry.stat(follow_symlinks=False).st_mtime >= recent_after
-                except OSError:
-                    continue
-                files.append(TreeNode(path=relative, kind=file_kind, modified_recently=fresh))
+                files.append(_new_node(TreeNode, (relative, file_kind, 0, False)))
                 count += 1
-                recent |= fresh
-            found.directories[pending.relative] = [count, recent]
+            found.directories[pending.relative] = count
             return children
         finally:
             here.expect(len(children))
@@ -379,19 +423,12 @@ class Lister:
         for directory in sorted(directories, key=len, reverse=True):  # deepest first
             if directory != relative:
                 parent = directory.rpartition("/")[0]
-                totals, own = directories.setdefault(parent, [0, 0]), directories[directory]
-                totals[0] += own[0]
-                totals[1] |= own[1]
+                directories[parent] = directories.get(parent, 0) + directories[directory]
         directory_kind = NodeKind.DIRECTORY
         nodes = found.files
         nodes += [
-            TreeNode(
-                path=directory,
-                kind=directory_kind,
-                descendant_file_count=count,
-                modified_recently=bool(recent),
-            )
-            for directory, (count, recent) in directories.items()
+            TreeNode(directory, directory_kind, count)
+            for directory, count in directories.items()
             if directory != relative
         ]
         nodes.sort(key=_BY_PATH)

@@ -5,11 +5,14 @@ group of its own, with stdin closed (``/dev/null``: a prompt reads EOF instead o
 stderr merged into stdout in order. Nothing but the filesystem persists between commands: a
 ``cd``, a variable or a shell function is gone at the next command.
 
-Output is drained as it comes and capped (``CappedOutput``: head + tail + total). A command that
-outlives its timeout is detached: a background thread keeps draining it (still capped), it is
-listed by ``active_pids`` until it exits, ``poll`` returns what it printed since the last read,
-and it is reaped when it exits. A command whose shell exited while background jobs (``cmd &``)
-still hold its output open is treated alike: its leftover output stays readable with ``poll``.
+Output is drained as it comes and capped (``CappedOutput``: head + tail + total); given
+``on_output``, ``run`` and ``poll`` also pass each piece to it as it is read (live output for
+people), from the thread that waits. A command that outlives its timeout is detached: a
+background thread keeps draining it (still capped), it is listed by ``active_pids`` until it
+exits, ``poll`` returns what it printed since the last read (and, with ``on_output``, relays
+what the draining thread reads during the wait), and it is reaped when it exits. A command
+whose shell exited while background jobs (``cmd &``) still hold its output open is treated
+alike: its leftover output stays readable with ``poll``.
 
 A command is *active* while its process group has a live member, not only while its shell
 runs: ``sleep 100 & echo started`` returns at once with the shell's exit code (0), and its pid
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import queue
 import secrets
 import select
 import signal as signals
@@ -34,10 +38,11 @@ import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sa3p_engine import ErrorCode, RunResult, SignalResult, TerminalError
+from sa3p_engine import ErrorCode, OutputCallback, RunResult, SignalResult, TerminalError
+from sa3p_host._live_output import LiveRelay, maybe_relay
 from sa3p_host._local._capped_output import CappedOutput
 from sa3p_host._local._process_cleanup import (
     MARKER_VARIABLE,
@@ -70,6 +75,8 @@ class _Job:
     ended: float | None = None
     exit_code: int | None = None
     group_ended: bool = False  # the shell exited and its process group was found empty
+    listener: Callable[[bytes], None] | None = None
+    """Where the draining thread also puts what it reads, while a ``poll`` relays it."""
 
     @property
     def pid(self) -> int:
@@ -140,27 +147,38 @@ class LocalTerminal:
         if subreaper:
             become_subreaper()
 
-    def run(self, command: str, *, timeout: float) -> RunResult:
+    def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
         """Run ``command``; return its result, or what it printed so far after ``timeout``.
+        ``on_output`` gets each piece of output as it is read, in this thread.
 
         Raises:
             TerminalError: CLOSED after ``close``; SPAWN_FAILED when the shell cannot start.
         """
         job = self._spawn(command)
-        finished = _pump(job, time.monotonic() + max(0.0, timeout))
+        finished = _pump(job, time.monotonic() + max(0.0, timeout), maybe_relay(on_output))
         if not (finished and job.drained.is_set()):
             self._drain_in_background(job)
         return self._result(job, wait_end=time.monotonic())
 
-    def poll(self, pid: int, *, timeout: float) -> RunResult:
+    def poll(
+        self, pid: int, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
         """What command ``pid`` printed since the last read, waiting up to ``timeout`` for it to
-        end (its shell and every process of its group, as ``active_pids``).
+        end (its shell and every process of its group, as ``active_pids``). ``on_output`` gets
+        what it prints during the wait, as it comes, in this thread.
 
         Raises:
             TerminalError: UNKNOWN_PROCESS for a pid this terminal did not start.
         """
         job = self._job(pid)
-        if job.wait_for_end(time.monotonic() + max(0.0, timeout)):
+        deadline = time.monotonic() + max(0.0, timeout)
+        if on_output is None:
+            ended = job.wait_for_end(deadline)
+        else:
+            ended = _relay_until_end(job, deadline, LiveRelay(on_output))
+        if ended:
             job.drained.wait(_LINGER)
         return self._result(job, wait_end=time.monotonic())
 
@@ -309,9 +327,30 @@ def _marker_descriptor() -> int:
     return high
 
 
-def _pump(job: _Job, deadline: float | None) -> bool:
-    """Move output into ``job.output`` until the process exited and its pipe is drained, or the
-    deadline passed (None: no deadline). Returns whether the process exited."""
+def _relay_until_end(job: _Job, deadline: float, relay: LiveRelay) -> bool:
+    """``job.wait_for_end(deadline)``, relaying what the draining thread reads meanwhile."""
+    pieces: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    job.listener = pieces.put
+    try:
+        while job.is_active():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                relay(pieces.get(timeout=min(left, _GROUP_CHECK)))
+            except queue.Empty:
+                continue
+        return True
+    finally:
+        job.listener = None
+        while not pieces.empty():
+            relay(pieces.get_nowait())
+
+
+def _pump(job: _Job, deadline: float | None, relay: LiveRelay | None = None) -> bool:
+    """Move output into ``job.output`` (and to ``relay``, or the job's listener) until the
+    process exited and its pipe is drained, or the deadline passed (None: no deadline).
+    Returns whether the process exited."""
     poller = select.poll()
     if job.stdout_fd is not None:
         poller.register(job.stdout_fd, select.POLLIN)
@@ -326,7 +365,7 @@ def _pump(job: _Job, deadline: float | None) -> bool:
         wait_ms = None if limit is None else max(0, int((limit - now) * 1000) + 1)
         for fd, _ in poller.poll(wait_ms):
             if fd == job.stdout_fd:
-                _read_some(job, poller)
+                _read_some(job, poller, relay)
             elif fd == job.group.exit_fd:
                 poller.unregister(fd)
                 _mark_exited(job)
@@ -334,7 +373,7 @@ def _pump(job: _Job, deadline: float | None) -> bool:
     return job.exited.is_set()
 
 
-def _read_some(job: _Job, poller: select.poll) -> None:
+def _read_some(job: _Job, poller: select.poll, relay: LiveRelay | None) -> None:
     assert job.stdout_fd is not None
     try:
         data = os.read(job.stdout_fd, _READ_SIZE)
@@ -342,6 +381,9 @@ def _read_some(job: _Job, poller: select.poll) -> None:
         data = b""
     if data:
         job.output.append(data)
+        live = relay or job.listener
+        if live is not None:
+            live(data)
         return
     poller.unregister(job.stdout_fd)
     if job.process.stdout is not None:

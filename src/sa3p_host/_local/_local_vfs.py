@@ -14,7 +14,9 @@ import contextlib
 import hashlib
 import os
 import stat
+import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from sa3p_engine import ErrorCode, FileHash, FileStat, FileSystemError, NodeKind, TreeNode
@@ -88,7 +90,7 @@ class LocalVfs:
 
     Args:
         root: the workspace directory (must exist).
-        recent_window: seconds within which a file counts as ``modified_recently`` (24 h).
+        recent_window: seconds within which a file counts as recently modified (24 h).
         stale_temporary_age: where the filesystem has no ``flock``, staged files of crashed
             writes older than this are removed at start (elsewhere: every one whose writer is
             gone; see ``_write_staging``).
@@ -209,6 +211,22 @@ class LocalVfs:
                 raise error_from_os(NotADirectoryError(20, "not a directory"), path, "list")
             return self._listing().list_below(opened.fd, opened.path.relative)
 
+    def recently_modified(self, paths: Sequence[str]) -> list[str]:
+        """Those of ``paths`` whose mtime (a link's own) is within the recent window, in order;
+        a path that is gone, outside the workspace or unreadable is left out. One confined
+        ``lstat`` each: the engine asks about the files it shows, never the whole listing."""
+        after = time.time() - self._recent_window
+        recent: list[str] = []
+        for path in paths:
+            try:
+                with self._confinement.locate(path, follow_final=False, action="stat") as place:
+                    info = os.stat(place.name or ".", dir_fd=place.directory, follow_symlinks=False)
+            except (FileSystemError, OSError):
+                continue
+            if info.st_mtime >= after:
+                recent.append(path)
+        return recent
+
     def recent_file_hashes(self, limit: int) -> list[FileHash]:
         """Files this object read or wrote, newest first, with current hashes (gone ones, and
         ones that are no longer regular files, left out)."""
@@ -224,9 +242,7 @@ class LocalVfs:
         if self._lister is None:
             from sa3p_host._local._git_listing import Lister  # noqa: PLC0415 - see __init__
 
-            self._lister = Lister(
-                self._confinement, staging=self._staging, recent_window=self._recent_window
-            )
+            self._lister = Lister(self._confinement, staging=self._staging)
         return self._lister
 
     def _is_directory(self, resolved: ResolvedPath) -> bool:

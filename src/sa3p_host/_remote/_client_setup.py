@@ -5,7 +5,7 @@ from __future__ import annotations
 from sa3p_host._channel import Channel
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._transport import Address
-from sa3p_protocol import Connection, ConnectionLimits, Role, WireErrorCode
+from sa3p_protocol import Connection, ConnectionLimits, Feature, Role, WireErrorCode
 
 __all__ = [
     "ANSWER_SECONDS",
@@ -15,6 +15,7 @@ __all__ = [
     "refusal",
     "silence",
     "unreachable",
+    "unsupported",
 ]
 
 CLIENT_LIMITS = ConnectionLimits(
@@ -32,9 +33,23 @@ HANDSHAKE_SECONDS = 30.0
 """How long a client then waits for its first round trip (a busy guest may take a while)."""
 
 
-def client_channel(token: bytes | None, limits: ConnectionLimits | None) -> Channel:
-    """A client's channel, its HELLO queued."""
-    return Channel(Connection(Role.CLIENT, token=token, limits=limits or CLIENT_LIMITS))
+def client_channel(
+    token: bytes | None, limits: ConnectionLimits | None, *, live_output: bool = True
+) -> Channel:
+    """A client's channel, its HELLO queued. It offers ``recently_modified`` (it can ask) and,
+    with ``live_output``, ``live_output``: without it, the guest streams no command output."""
+    features = (Feature.RECENTLY_MODIFIED, *((Feature.LIVE_OUTPUT,) if live_output else ()))
+    connection = Connection(
+        Role.CLIENT, token=token, limits=limits or CLIENT_LIMITS, features=features
+    )
+    return Channel(connection)
+
+
+def unsupported(what: str) -> RemoteOperationError:
+    """The guest did not offer a feature an operation needs (an older guest)."""
+    return RemoteOperationError(
+        WireErrorCode.UNSUPPORTED_OPERATION, f"the guest does not serve {what} (an older guest)"
+    )
 
 
 def unreachable(address: Address, error: OSError) -> RemoteConnectionError:

@@ -15,7 +15,7 @@ routines (``_stream_routines``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
@@ -25,6 +25,7 @@ from sa3p_engine import (
     FileHash,
     FileStat,
     FileSystemError,
+    OutputCallback,
     RunResult,
     SignalResult,
     TerminalError,
@@ -40,11 +41,12 @@ from sa3p_host._remote._client_setup import (
     refusal,
     silence,
     unreachable,
+    unsupported,
 )
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._stream_routines import Steps, WriteStream, call, until
 from sa3p_host._transport import Address, connect_socket, parse_address
-from sa3p_protocol import ConnectionLimits
+from sa3p_protocol import ConnectionLimits, Feature
 
 __all__ = ["RemoteFileWriter", "RemoteTerminal", "RemoteVfs", "open_remote_backends"]
 
@@ -65,6 +67,10 @@ class _Connection:
             return self.link.run_steps(steps)
         except (RemoteOperationError, RemoteConnectionError) as error:
             raise wire.as_backend_error(error, kind, str(self.address)) from error
+
+    def offers(self, feature: Feature) -> bool:
+        """Whether both sides offered ``feature`` at the handshake."""
+        return feature in self.link.channel.connection.features
 
 
 class RemoteVfs:
@@ -101,6 +107,18 @@ class RemoteVfs:
     def recent_file_hashes(self, limit: int) -> list[FileHash]:
         return self._call(wire.recent_file_hashes(limit))
 
+    def recently_modified(self, paths: Sequence[str]) -> list[str]:
+        """As ``VirtualFileSystem.recently_modified`` (an older guest: ``FileSystemError``)."""
+        if not self._connection.offers(Feature.RECENTLY_MODIFIED):
+            error = unsupported("VFS_RECENTLY_MODIFIED")
+            raise wire.as_backend_error(error, FileSystemError, str(self._connection.address))
+        recent: list[str] = []
+        channel = self._connection.link.channel
+        for batch in wire.path_batches(paths, channel.connection.max_send_payload):
+            found: list[str] = self._call(wire.recently_modified(batch))
+            recent += found
+        return recent
+
     def remove(self, path: str) -> None:
         self._call(wire.remove(path))
 
@@ -115,11 +133,17 @@ class RemoteTerminal:
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
 
-    def run(self, command: str, *, timeout: float) -> RunResult:
-        return self._call(wire.run(command, timeout))
+    def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        """As ``TerminalProvider.run``; ``on_output`` gets output only on a connection opened
+        with ``live_output``."""
+        return self._call(wire.run(command, timeout), on_output)
 
-    def poll(self, pid: int, *, timeout: float) -> RunResult:
-        return self._call(wire.poll(pid, timeout))
+    def poll(
+        self, pid: int, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        return self._call(wire.poll(pid, timeout), on_output)
 
     def signal(self, pid: int, signal: int) -> SignalResult:
         return self._call(wire.signal(pid, signal))
@@ -136,8 +160,9 @@ class RemoteTerminal:
             if error.code is not ErrorCode.CONNECTION_LOST:
                 raise
 
-    def _call(self, exchange: wire.Exchange[T]) -> T:
-        return self._connection.run(call(self._connection.link.channel, exchange), TerminalError)
+    def _call(self, exchange: wire.Exchange[T], on_output: OutputCallback | None = None) -> T:
+        steps = call(self._connection.link.channel, exchange, on_output=on_output)
+        return self._connection.run(steps, TerminalError)
 
 
 class _HashBehind:
@@ -207,11 +232,14 @@ def open_remote_backends(
     token: bytes | None = None,
     *,
     limits: ConnectionLimits | None = None,
+    live_output: bool = True,
 ) -> Iterator[tuple[RemoteVfs, RemoteTerminal]]:
     """Connect to a guest from synchronous code; yield ``(vfs, terminal)`` for an ``Engine``.
 
     The handshake, the token's proof and one round trip are checked (within
-    ``HANDSHAKE_SECONDS``) before anything runs; the connection is closed on exit.
+    ``HANDSHAKE_SECONDS``) before anything runs; the connection is closed on exit. With
+    ``live_output`` (the default) the guest streams a command's output while it runs, for the
+    terminal's ``on_output``; False asks for none (then ``on_output`` is never called).
 
     Raises:
         RemoteConnectionError: cannot connect, or the guest refused (said plainly).
@@ -222,7 +250,7 @@ def open_remote_backends(
         sock = connect_socket(target)
     except OSError as error:
         raise unreachable(target, error) from error
-    channel = client_channel(token, limits)
+    channel = client_channel(token, limits, live_output=live_output)
     link = BlockingLink(sock, channel)
     try:
         link.set_timeout(ANSWER_SECONDS)  # a peer that never answers is an error, not a hang

@@ -8,13 +8,21 @@ routines it runs are the ones ``RemoteVfs``/``RemoteTerminal`` run from blocking
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import anyio
 
-from sa3p_engine import FileHash, FileStat, RunResult, SignalResult, TreeNode, WriteReceipt
+from sa3p_engine import (
+    FileHash,
+    FileStat,
+    OutputCallback,
+    RunResult,
+    SignalResult,
+    TreeNode,
+    WriteReceipt,
+)
 from sa3p_host import _wire_values as wire
 from sa3p_host._links import AsyncLink
 from sa3p_host._remote._client_setup import (
@@ -24,6 +32,7 @@ from sa3p_host._remote._client_setup import (
     refusal,
     silence,
     unreachable,
+    unsupported,
 )
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._stream_routines import (
@@ -35,7 +44,7 @@ from sa3p_host._stream_routines import (
     until,
 )
 from sa3p_host._transport import Address, connect_address, parse_address
-from sa3p_protocol import ConnectionLimits, WireErrorCode
+from sa3p_protocol import ConnectionLimits, Feature, WireErrorCode
 from sa3p_protocol.messages import AttachRequest, PtyExit, PtyOutput, SpawnRequest
 
 __all__ = ["RemoteClient", "RemoteProcess", "RemoteWriteStream", "connect"]
@@ -65,9 +74,11 @@ class RemoteClient:
         """Why the connection ended, once it has."""
         return self._link.channel.closed
 
-    async def call(self, exchange: wire.Exchange[T]) -> T:
+    async def call(
+        self, exchange: wire.Exchange[T], *, on_output: OutputCallback | None = None
+    ) -> T:
         """Run one operation (see ``_wire_values``)."""
-        return await self._link.run_steps(call(self._link.channel, exchange))
+        return await self._link.run_steps(call(self._link.channel, exchange, on_output=on_output))
 
     # ---- filesystem -------------------------------------------------------------------------
 
@@ -89,6 +100,18 @@ class RemoteClient:
     async def recent_file_hashes(self, limit: int) -> list[FileHash]:
         return await self.call(wire.recent_file_hashes(limit))
 
+    async def recently_modified(self, paths: Sequence[str]) -> list[str]:
+        """As ``VirtualFileSystem.recently_modified`` (an older guest: ``RemoteOperationError``
+        UNSUPPORTED_OPERATION)."""
+        channel = self._link.channel
+        if Feature.RECENTLY_MODIFIED not in channel.connection.features:
+            raise unsupported("VFS_RECENTLY_MODIFIED")
+        recent: list[str] = []
+        for batch in wire.path_batches(paths, channel.connection.max_send_payload):
+            found: list[str] = await self.call(wire.recently_modified(batch))
+            recent += found
+        return recent
+
     async def remove(self, path: str) -> None:
         await self.call(wire.remove(path))
 
@@ -100,11 +123,17 @@ class RemoteClient:
 
     # ---- terminal ---------------------------------------------------------------------------
 
-    async def run(self, command: str, *, timeout: float) -> RunResult:
-        return await self.call(wire.run(command, timeout))
+    async def run(
+        self, command: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        """As ``TerminalProvider.run``; ``on_output`` (called in the loop's thread) gets output
+        only on a connection made with ``live_output``."""
+        return await self.call(wire.run(command, timeout), on_output=on_output)
 
-    async def poll(self, pid: int, *, timeout: float) -> RunResult:
-        return await self.call(wire.poll(pid, timeout))
+    async def poll(
+        self, pid: int, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> RunResult:
+        return await self.call(wire.poll(pid, timeout), on_output=on_output)
 
     async def signal(self, pid: int, signal: int) -> SignalResult:
         return await self.call(wire.signal(pid, signal))
@@ -231,11 +260,13 @@ async def connect(
     *,
     token: bytes | None = None,
     limits: ConnectionLimits | None = None,
+    live_output: bool = True,
 ) -> AsyncIterator[RemoteClient]:
     """Connect to a guest, complete the handshake, prove the token; yield the client.
 
     The connection is checked with one round trip before it is yielded, so a refused token or a
-    guest going away is reported here, before anything runs.
+    guest going away is reported here, before anything runs. ``live_output``: as for
+    ``open_remote_backends``.
 
     Raises:
         RemoteConnectionError: cannot connect, or the guest refused (said plainly).
@@ -246,7 +277,7 @@ async def connect(
         stream = await connect_address(target)
     except OSError as error:
         raise unreachable(target, error) from error
-    channel = client_channel(token, limits)
+    channel = client_channel(token, limits, live_output=live_output)
     link = AsyncLink(stream, channel)
     failure: BaseException | None = None
     async with anyio.create_task_group() as tasks:
