@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from sa3p_host._checkpoints import Checkpoints
-from sa3p_host._remote import RemoteTerminal, RemoteVfs, open_remote_backends
-from sa3p_host._remote_errors import RemoteConnectionError
+if TYPE_CHECKING:  # imported when first used: `sa3p run` starts a guest before loading them
+    from sa3p_host._checkpoints import Checkpoints
+    from sa3p_host._remote import RemoteTerminal, RemoteVfs
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -112,6 +112,8 @@ class Session:
     """The workspace's checkpoints (``begin_turn``/``end_turn`` around each turn, ``undo``)."""
 
     def __post_init__(self) -> None:
+        from sa3p_host._checkpoints import Checkpoints  # noqa: PLC0415 - see the imports
+
         self.checkpoints = Checkpoints(self.info.workspace)
 
     @property
@@ -182,6 +184,32 @@ def open_session(
         SandboxUnavailable: ``sandbox="bwrap"`` and the machine cannot make one (the message
             names both ways out; sa3p never silently runs unconfined).
     """
+    with _open_session(
+        workspace,
+        sandbox=sandbox,
+        network=network,
+        env=env,
+        idle_timeout=idle_timeout,
+        ephemeral=ephemeral,
+        on_wait=on_wait,
+    ) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def _open_session(
+    workspace: str | os.PathLike[str],
+    *,
+    sandbox: Sandbox = "bwrap",
+    network: bool = False,
+    env: tuple[str, ...] = (),
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ephemeral: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    while_starting: Callable[[], None] | None = None,
+) -> Iterator[Session]:
+    """``open_session``; ``while_starting`` is called once the guest is started (or found
+    running), before waiting for it: ``sa3p run`` loads the engine meanwhile."""
     real = _real_workspace(workspace)
     directory = _session_dir(real)
     if ephemeral:
@@ -196,7 +224,12 @@ def open_session(
                 env=env,
                 idle_timeout=idle_timeout,
             )
-            info = _start(launch, directory)
+            info = _start(launch, directory, while_starting)
+        elif while_starting is not None:
+            while_starting()
+        from sa3p_host._remote import open_remote_backends  # noqa: PLC0415 - see the imports
+        from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
+
         try:
             with open_remote_backends(f"unix:{info.socket}") as (vfs, terminal):
                 yield Session(info=info, vfs=vfs, terminal=terminal)
@@ -265,7 +298,9 @@ def _answers(path: str) -> bool:
     return True
 
 
-def _start(launch: _Launch, directory: Path) -> SessionInfo:
+def _start(
+    launch: _Launch, directory: Path, while_starting: Callable[[], None] | None
+) -> SessionInfo:
     socket_path = str(directory / _SOCKET)
     workspace = launch.workspace
     guest = [
@@ -300,6 +335,8 @@ def _start(launch: _Launch, directory: Path) -> SessionInfo:
         network=launch.network or launch.sandbox == "none",
         socket=socket_path,
     )
+    if while_starting is not None:
+        while_starting()
     _wait_ready(info, process, directory)
     temporary = directory / f".{_RECORD}.{os.getpid()}"
     temporary.write_text(json.dumps(asdict(info)))
