@@ -165,6 +165,7 @@ def open_session(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ephemeral: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    while_starting: Callable[[], None] | None = None,
 ) -> Iterator[Session]:
     """Connect to ``workspace``'s session, starting it if none runs; hold its run lock.
 
@@ -177,6 +178,9 @@ def open_session(
         idle_timeout: seconds without a connection before the session ends.
         ephemeral: a private session for this call only, ended (with its processes) on exit.
         on_wait: told once, with a sentence, if another run holds the session and this waits.
+        while_starting: called once the guest is started (or found running), before this
+            waits for it to answer: work to overlap with its start (``sa3p run`` loads the
+            engine meanwhile).
 
     Raises:
         SessionError: the workspace is not a directory, the guest did not start, or the
@@ -184,32 +188,6 @@ def open_session(
         SandboxUnavailable: ``sandbox="bwrap"`` and the machine cannot make one (the message
             names both ways out; sa3p never silently runs unconfined).
     """
-    with _open_session(
-        workspace,
-        sandbox=sandbox,
-        network=network,
-        env=env,
-        idle_timeout=idle_timeout,
-        ephemeral=ephemeral,
-        on_wait=on_wait,
-    ) as session:
-        yield session
-
-
-@contextlib.contextmanager
-def _open_session(
-    workspace: str | os.PathLike[str],
-    *,
-    sandbox: Sandbox = "bwrap",
-    network: bool = False,
-    env: tuple[str, ...] = (),
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-    ephemeral: bool = False,
-    on_wait: Callable[[str], None] | None = None,
-    while_starting: Callable[[], None] | None = None,
-) -> Iterator[Session]:
-    """``open_session``; ``while_starting`` is called once the guest is started (or found
-    running), before waiting for it: ``sa3p run`` loads the engine meanwhile."""
     real = _real_workspace(workspace)
     directory = _session_dir(real)
     if ephemeral:
