@@ -77,10 +77,7 @@ def serve_forever(
     )
     guest = Guest(settings)
     try:
-        anyio.run(
-            lambda: guest.serve(target, handle_signals=True),
-            backend_options={"use_uvloop": os.environ.get("SA3P_UVLOOP") == "1"},
-        )
+        anyio.run(lambda: guest.serve(target, handle_signals=True))
     except OSError as error:
         print(f"sa3p serve: cannot listen on {target}: {error.strerror or error}", file=errors)
         return EXIT_FAILURE
