@@ -14,63 +14,110 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sa3p_host._checkpoints import (
-        ChangeKind,
-        CheckpointError,
-        Checkpoints,
-        CheckpointUsageError,
-        FileChange,
-        FileKind,
-        FileState,
-        TurnNotFound,
-        TurnRecord,
-        WorkspaceBusy,
+        ChangeKind as ChangeKind,
     )
-    from sa3p_host._guest import Guest, GuestSettings, serve_forever
-    from sa3p_host._local._atomic_writes import LocalFileWriter
-    from sa3p_host._local._capped_output import CappedOutput, OutputSegment
-    from sa3p_host._local._local_terminal import LocalTerminal
-    from sa3p_host._local._local_vfs import LocalVfs
+    from sa3p_host._checkpoints import (
+        CheckpointError as CheckpointError,
+    )
+    from sa3p_host._checkpoints import (
+        Checkpoints as Checkpoints,
+    )
+    from sa3p_host._checkpoints import (
+        CheckpointUsageError as CheckpointUsageError,
+    )
+    from sa3p_host._checkpoints import (
+        FileChange as FileChange,
+    )
+    from sa3p_host._checkpoints import (
+        FileKind as FileKind,
+    )
+    from sa3p_host._checkpoints import (
+        FileState as FileState,
+    )
+    from sa3p_host._checkpoints import (
+        TurnNotFound as TurnNotFound,
+    )
+    from sa3p_host._checkpoints import (
+        TurnRecord as TurnRecord,
+    )
+    from sa3p_host._checkpoints import (
+        WorkspaceBusy as WorkspaceBusy,
+    )
+    from sa3p_host._guest import (
+        Guest as Guest,
+    )
+    from sa3p_host._guest import (
+        GuestSettings as GuestSettings,
+    )
+    from sa3p_host._guest import (
+        serve_forever as serve_forever,
+    )
+    from sa3p_host._local._atomic_writes import (
+        LocalFileWriter as LocalFileWriter,
+    )
+    from sa3p_host._local._capped_output import (
+        CappedOutput as CappedOutput,
+    )
+    from sa3p_host._local._capped_output import (
+        OutputSegment as OutputSegment,
+    )
+    from sa3p_host._local._local_terminal import (
+        LocalTerminal as LocalTerminal,
+    )
+    from sa3p_host._local._local_vfs import (
+        LocalVfs as LocalVfs,
+    )
     from sa3p_host._remote import (
-        RemoteClient,
-        RemoteProcess,
-        RemoteTerminal,
-        RemoteVfs,
-        connect,
-        open_remote_backends,
+        RemoteClient as RemoteClient,
     )
-    from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
-    from sa3p_host._transport import AddressError, parse_address
-
-__all__ = [
-    "AddressError",
-    "CappedOutput",
-    "ChangeKind",
-    "CheckpointError",
-    "CheckpointUsageError",
-    "Checkpoints",
-    "FileChange",
-    "FileKind",
-    "FileState",
-    "Guest",
-    "GuestSettings",
-    "LocalFileWriter",
-    "LocalTerminal",
-    "LocalVfs",
-    "OutputSegment",
-    "RemoteClient",
-    "RemoteConnectionError",
-    "RemoteOperationError",
-    "RemoteProcess",
-    "RemoteTerminal",
-    "RemoteVfs",
-    "TurnNotFound",
-    "TurnRecord",
-    "WorkspaceBusy",
-    "connect",
-    "open_remote_backends",
-    "parse_address",
-    "serve_forever",
-]
+    from sa3p_host._remote import (
+        RemoteProcess as RemoteProcess,
+    )
+    from sa3p_host._remote import (
+        RemoteTerminal as RemoteTerminal,
+    )
+    from sa3p_host._remote import (
+        RemoteVfs as RemoteVfs,
+    )
+    from sa3p_host._remote import (
+        connect as connect,
+    )
+    from sa3p_host._remote import (
+        open_remote_backends as open_remote_backends,
+    )
+    from sa3p_host._remote_errors import (
+        RemoteConnectionError as RemoteConnectionError,
+    )
+    from sa3p_host._remote_errors import (
+        RemoteOperationError as RemoteOperationError,
+    )
+    from sa3p_host._sandbox import (
+        SandboxUnavailable as SandboxUnavailable,
+    )
+    from sa3p_host._sessions import (
+        Session as Session,
+    )
+    from sa3p_host._sessions import (
+        SessionError as SessionError,
+    )
+    from sa3p_host._sessions import (
+        SessionInfo as SessionInfo,
+    )
+    from sa3p_host._sessions import (
+        list_sessions as list_sessions,
+    )
+    from sa3p_host._sessions import (
+        open_session as open_session,
+    )
+    from sa3p_host._sessions import (
+        stop_session as stop_session,
+    )
+    from sa3p_host._transport import (
+        AddressError as AddressError,
+    )
+    from sa3p_host._transport import (
+        parse_address as parse_address,
+    )
 
 _MODULE_OF = {
     "ChangeKind": "sa3p_host._checkpoints",
@@ -83,26 +130,35 @@ _MODULE_OF = {
     "TurnNotFound": "sa3p_host._checkpoints",
     "TurnRecord": "sa3p_host._checkpoints",
     "WorkspaceBusy": "sa3p_host._checkpoints",
-    "AddressError": "sa3p_host._transport",
-    "parse_address": "sa3p_host._transport",
     "Guest": "sa3p_host._guest",
     "GuestSettings": "sa3p_host._guest",
     "serve_forever": "sa3p_host._guest",
+    "LocalFileWriter": "sa3p_host._local._atomic_writes",
+    "CappedOutput": "sa3p_host._local._capped_output",
+    "OutputSegment": "sa3p_host._local._capped_output",
+    "LocalTerminal": "sa3p_host._local._local_terminal",
+    "LocalVfs": "sa3p_host._local._local_vfs",
     "RemoteClient": "sa3p_host._remote",
-    "RemoteConnectionError": "sa3p_host._remote_errors",
-    "RemoteOperationError": "sa3p_host._remote_errors",
     "RemoteProcess": "sa3p_host._remote",
     "RemoteTerminal": "sa3p_host._remote",
     "RemoteVfs": "sa3p_host._remote",
     "connect": "sa3p_host._remote",
     "open_remote_backends": "sa3p_host._remote",
-    "CappedOutput": "sa3p_host._local._capped_output",
-    "LocalFileWriter": "sa3p_host._local._atomic_writes",
-    "LocalTerminal": "sa3p_host._local._local_terminal",
-    "LocalVfs": "sa3p_host._local._local_vfs",
-    "OutputSegment": "sa3p_host._local._capped_output",
+    "RemoteConnectionError": "sa3p_host._remote_errors",
+    "RemoteOperationError": "sa3p_host._remote_errors",
+    "SandboxUnavailable": "sa3p_host._sandbox",
+    "Session": "sa3p_host._sessions",
+    "SessionError": "sa3p_host._sessions",
+    "SessionInfo": "sa3p_host._sessions",
+    "list_sessions": "sa3p_host._sessions",
+    "open_session": "sa3p_host._sessions",
+    "stop_session": "sa3p_host._sessions",
+    "AddressError": "sa3p_host._transport",
+    "parse_address": "sa3p_host._transport",
 }
+"""Where each public name lives (imported on first use)."""
 
+__all__ = sorted(_MODULE_OF)  # noqa: PLE0605 - the map above is the list
 
 UNSUPPORTED = (
     "sa3p runs on Linux (macOS: untested); {platform} is not supported: it needs POSIX process "

@@ -49,6 +49,7 @@ from typing import Any
 
 from sa3p_engine import CommandOutput, NoticeOutput
 from sa3p_host._local._atomic_writes import _write_all
+from sa3p_host._local._regular_files import READ_FLAGS
 from sa3p_host._workspace_tree import (
     Entry,
     StatKey,
@@ -80,7 +81,6 @@ DEFAULT_MAX_BYTES = 256 << 20
 DEFAULT_MAX_TURNS = 200
 DEFAULT_MAX_FILE_BYTES = 32 << 20
 _READ_WHOLE = 4 << 20
-_NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _INTERRUPTED = "(interrupted: the run ended before its checkpoint; changes found at the next turn)"
 
@@ -492,7 +492,7 @@ class Checkpoints:
                 return None
             return stat_key(info), self._put(target)
         try:
-            fd = os.open(name, _NO_FOLLOW, dir_fd=dir_fd)
+            fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)  # never blocks, never a link
         except OSError:
             return None
         try:

@@ -37,6 +37,7 @@ from sa3p_engine import (
     generate_system_prompt,
 )
 from sa3p_host._approval import terminal_approver
+from sa3p_host._cli_arguments import add_serve_arguments, positive_seconds
 from sa3p_host._cli_output import Printer
 from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_parser import InstructionParser
@@ -138,16 +139,6 @@ class PromptOptions:
     """``sa3p prompt``: no options yet."""
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"timeout must be a positive number, not {text!r}")
-    return value
-
-
 def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subcommands.add_parser(
         "run",
@@ -162,7 +153,7 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     run.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="how long a terminal command may run before it is detached (default: the engine's)",
@@ -198,7 +189,7 @@ def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     run.add_argument(
         "--idle-timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=3600.0,
         metavar="SECONDS",
         help="end the session after this long without a run (default: 3600)",
@@ -246,25 +237,7 @@ def _add_serve(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Serve a workspace over unix:PATH, tcp:HOST:PORT or vsock:CID:PORT until "
         "SIGTERM. A non-loopback TCP address requires --token-file.",
     )
-    serve.add_argument("--listen", required=True, metavar="ADDR", help="where to listen")
-    serve.add_argument(
-        "--workspace", default=".", metavar="DIR", help="the workspace directory (default: .)"
-    )
-    serve.add_argument(
-        "--token-file", default=None, metavar="FILE", help="a file holding the shared token"
-    )
-    serve.add_argument(
-        "--keep-processes",
-        action="store_true",
-        help="serve a session: one terminal for all clients, its processes outliving them",
-    )
-    serve.add_argument(
-        "--idle-timeout",
-        type=_positive_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="exit after this long without a connection (default: never)",
-    )
+    add_serve_arguments(serve)
     serve.set_defaults(
         build=lambda ns: ServeOptions(
             listen=ns.listen,
@@ -365,19 +338,12 @@ def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
 def execute_serve(options: ServeOptions, err: TextIO) -> int:
     """Run the guest agent until SIGTERM/SIGINT (exit 0), or fail to start (1: cannot bind,
     2: bad arguments)."""
-    from sa3p_host._guest import read_token, serve_forever  # noqa: PLC0415 - only for serve
+    from sa3p_host._guest._serve_command import serve_with_token_file  # noqa: PLC0415
 
-    token = None
-    if options.token_file is not None:
-        try:
-            token = read_token(options.token_file)
-        except (OSError, ValueError) as exc:
-            print(f"sa3p serve: cannot use the token file: {exc}", file=err)
-            return EXIT_USAGE
-    return serve_forever(
+    return serve_with_token_file(
         options.listen,
         options.workspace,
-        token,
+        options.token_file,
         err=err,
         keep_processes=options.keep_processes,
         idle_timeout=options.idle_timeout,

@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from sa3p_host._checkpoints import Checkpoints
-from sa3p_host._remote import RemoteTerminal, RemoteVfs, open_remote_backends
-from sa3p_host._remote_errors import RemoteConnectionError
+if TYPE_CHECKING:  # imported when first used: `sa3p run` starts a guest before loading them
+    from sa3p_host._checkpoints import Checkpoints
+    from sa3p_host._remote import RemoteTerminal, RemoteVfs
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -112,6 +112,8 @@ class Session:
     """The workspace's checkpoints (``begin_turn``/``end_turn`` around each turn, ``undo``)."""
 
     def __post_init__(self) -> None:
+        from sa3p_host._checkpoints import Checkpoints  # noqa: PLC0415 - see the imports
+
         self.checkpoints = Checkpoints(self.info.workspace)
 
     @property
@@ -163,6 +165,7 @@ def open_session(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ephemeral: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    while_starting: Callable[[], None] | None = None,
 ) -> Iterator[Session]:
     """Connect to ``workspace``'s session, starting it if none runs; hold its run lock.
 
@@ -175,6 +178,9 @@ def open_session(
         idle_timeout: seconds without a connection before the session ends.
         ephemeral: a private session for this call only, ended (with its processes) on exit.
         on_wait: told once, with a sentence, if another run holds the session and this waits.
+        while_starting: called once the guest is started (or found running), before this
+            waits for it to answer: work to overlap with its start (``sa3p run`` loads the
+            engine meanwhile).
 
     Raises:
         SessionError: the workspace is not a directory, the guest did not start, or the
@@ -196,7 +202,12 @@ def open_session(
                 env=env,
                 idle_timeout=idle_timeout,
             )
-            info = _start(launch, directory)
+            info = _start(launch, directory, while_starting)
+        elif while_starting is not None:
+            while_starting()
+        from sa3p_host._remote import open_remote_backends  # noqa: PLC0415 - see the imports
+        from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
+
         try:
             with open_remote_backends(f"unix:{info.socket}") as (vfs, terminal):
                 yield Session(info=info, vfs=vfs, terminal=terminal)
@@ -265,7 +276,9 @@ def _answers(path: str) -> bool:
     return True
 
 
-def _start(launch: _Launch, directory: Path) -> SessionInfo:
+def _start(
+    launch: _Launch, directory: Path, while_starting: Callable[[], None] | None
+) -> SessionInfo:
     socket_path = str(directory / _SOCKET)
     workspace = launch.workspace
     guest = [
@@ -300,6 +313,8 @@ def _start(launch: _Launch, directory: Path) -> SessionInfo:
         network=launch.network or launch.sandbox == "none",
         socket=socket_path,
     )
+    if while_starting is not None:
+        while_starting()
     _wait_ready(info, process, directory)
     temporary = directory / f".{_RECORD}.{os.getpid()}"
     temporary.write_text(json.dumps(asdict(info)))

@@ -107,7 +107,8 @@ def send_bytes(
     while position < len(data):
         window = yield from writable(channel, stream_id)
         size = min(window, channel.connection.max_send_payload)
-        channel.send(stream_id, wrap(bytes(view[position : position + size])))
+        whole = position == 0 and size >= len(data)  # the usual case: no copy
+        channel.send(stream_id, wrap(data if whole else bytes(view[position : position + size])))
         position += size
 
 

@@ -8,6 +8,7 @@ its stream, how its replies decode, and how many reply bytes it may bring at mos
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -76,25 +77,42 @@ __all__ = [
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
-# ---- engine -> wire (the guest) --------------------------------------------------------------
+# ---- the values, both ways --------------------------------------------------------------------
+# An engine value and its wire mirror share their field names; a conversion copies them and
+# states only what differs (a kind that is a flag on the wire, a digest in hex or in bytes).
+
+V = TypeVar("V")
+
+
+def _mirror(value: object, cls: type[V], **differing: object) -> V:
+    """A ``cls`` (a dataclass or a ``NamedTuple``) with ``value``'s fields of the same names,
+    ``differing`` as given."""
+    names: tuple[str, ...] = getattr(cls, "_fields", ()) or tuple(
+        field.name
+        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+    )
+    shared = {name: getattr(value, name) for name in names if name not in differing}
+    return cls(**shared, **differing)
+
+
+def _kind(is_directory: bool) -> NodeKind:
+    return NodeKind.DIRECTORY if is_directory else NodeKind.FILE
 
 
 def stat_reply(info: FileStat) -> StatReply:
-    return StatReply(
-        path=info.path,
-        is_directory=info.kind is NodeKind.DIRECTORY,
-        size=info.size,
-        mtime=info.mtime,
-    )
+    return _mirror(info, StatReply, is_directory=info.kind is NodeKind.DIRECTORY)
+
+
+def _file_stat(reply: StatReply) -> FileStat:
+    return _mirror(reply, FileStat, kind=_kind(reply.is_directory))
 
 
 def tree_entry(node: TreeNode) -> TreeEntry:
-    return TreeEntry(
-        path=node.path,
-        is_directory=node.kind is NodeKind.DIRECTORY,
-        descendant_file_count=node.descendant_file_count,
-        modified_recently=node.modified_recently,
-    )
+    return _mirror(node, TreeEntry, is_directory=node.kind is NodeKind.DIRECTORY)
+
+
+def _tree_node(entry: TreeEntry) -> TreeNode:
+    return _mirror(entry, TreeNode, kind=_kind(entry.is_directory))
 
 
 def hash_entry(item: FileHash) -> HashEntry:
@@ -102,29 +120,27 @@ def hash_entry(item: FileHash) -> HashEntry:
 
 
 def run_reply(result: RunResult) -> RunReply:
-    return RunReply(
-        pid=result.pid,
-        head=result.head,
-        tail=result.tail,
-        total_bytes=result.total_bytes,
-        exit_code=result.exit_code,
-        duration=result.duration,
-    )
+    return _mirror(result, RunReply)
+
+
+def _run_result(reply: RunReply) -> RunResult:
+    return _mirror(reply, RunResult)
 
 
 def signal_reply(result: SignalResult) -> SignalReply:
-    return SignalReply(
-        pid=result.pid, signal=result.signal, exited=result.exited, exit_code=result.exit_code
-    )
+    return _mirror(result, SignalReply)
+
+
+def _signal_result(reply: SignalReply) -> SignalResult:
+    return _mirror(reply, SignalResult)
 
 
 def write_reply(receipt: WriteReceipt) -> WriteReply:
-    return WriteReply(
-        path=receipt.path,
-        bytes_written=receipt.bytes_written,
-        sha256=bytes.fromhex(receipt.sha256),
-        created=receipt.created,
-    )
+    return _mirror(receipt, WriteReply, sha256=bytes.fromhex(receipt.sha256))
+
+
+def write_receipt(reply: WriteReply) -> WriteReceipt:
+    return _mirror(reply, WriteReceipt, sha256=reply.sha256.hex())
 
 
 def error_reply(error: BackendError) -> ErrorReply:
@@ -133,47 +149,7 @@ def error_reply(error: BackendError) -> ErrorReply:
     return ErrorReply(WireErrorCode[error.code.name], error.message, details)
 
 
-# ---- wire -> engine (the client) -------------------------------------------------------------
-
-
-def _file_stat(reply: StatReply) -> FileStat:
-    kind = NodeKind.DIRECTORY if reply.is_directory else NodeKind.FILE
-    return FileStat(path=reply.path, kind=kind, size=reply.size, mtime=reply.mtime)
-
-
-def _tree_node(entry: TreeEntry) -> TreeNode:
-    return TreeNode(
-        path=entry.path,
-        kind=NodeKind.DIRECTORY if entry.is_directory else NodeKind.FILE,
-        descendant_file_count=entry.descendant_file_count,
-        modified_recently=entry.modified_recently,
-    )
-
-
-def _run_result(reply: RunReply) -> RunResult:
-    return RunResult(
-        pid=reply.pid,
-        head=reply.head,
-        tail=reply.tail,
-        total_bytes=reply.total_bytes,
-        exit_code=reply.exit_code,
-        duration=reply.duration,
-    )
-
-
-def _signal_result(reply: SignalReply) -> SignalResult:
-    return SignalResult(
-        pid=reply.pid, signal=reply.signal, exited=reply.exited, exit_code=reply.exit_code
-    )
-
-
-def write_receipt(reply: WriteReply) -> WriteReceipt:
-    return WriteReceipt(
-        path=reply.path,
-        bytes_written=reply.bytes_written,
-        sha256=reply.sha256.hex(),
-        created=reply.created,
-    )
+# ---- errors, wire -> engine (the client) -------------------------------------------------------
 
 
 _CONNECTION_CODES = frozenset({WireErrorCode.SHUTTING_DOWN, WireErrorCode.CONNECTION_LOST})

@@ -1,28 +1,34 @@
 """The workspace as checkpoints see it: a stat walk over the files git sees, inotify watches
 that name what changed, the tree both keep up to date, and files written back into it.
 
-The walk keeps the files ``_git_listing`` lists (its ignore rules, tracked files, nested
-repositories and temporary names, by calling it), regular files and symlinks only, each with
-its stat key ``(st_mode, st_size, st_mtime_ns, st_ino, st_ctime_ns)``: as in git's index, a
-file whose key is unchanged is not read again. Directories are opened with ``O_NOFOLLOW`` and
-checked to be the inode their parent listed, and files are read through their directory's
-descriptor, so a directory swapped for a symlink mid-walk never leads the walk (or the copies
-it makes) outside the workspace; a mount point inside the workspace fails that check and is not
-entered. ``_git_listing`` (and pathspec) are imported only when the workspace has an ignore
-file: a run in a plain directory loads neither.
+The walk keeps the files a listing lists, decided by the same code (``_git_listing.GitView``:
+git's ignore rules, tracked files, nested repositories, the staging folder left out), regular
+files and symlinks only, each with its stat key ``(st_mode, st_size, st_mtime_ns, st_ino,
+st_ctime_ns)``: as in git's index, a file whose key is unchanged is not read again. Git's
+metadata is read as listings read it (``read_git_meta``, ``read_capped``): regular files only,
+never through a symlink, capped; a FIFO or a link to ``/dev/zero`` counts as absent.
+
+Every directory is opened beneath the workspace root's descriptor (``Confinement``) through no
+symlink at all (``openat2`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS``, else one
+``O_NOFOLLOW`` component at a time) and checked to be the inode its parent listed; files are
+read through their directory's descriptor. So a directory swapped for a symlink mid-walk never
+leads the walk (or the copies it makes) outside the workspace, and a mount point inside the
+workspace fails the check and is not entered. ``_git_listing`` (and pathspec) are imported only
+when the workspace has an ignore file: a run in a plain directory loads neither.
 
 Racy entries (git's "racily clean" problem): a file changed again within the clock's
 granularity of being scanned can keep its key. So an entry whose ctime is within
 ``RACY_MARGIN_NS`` of the scan's start is stored smudged (its mtime set to -1), and the next
 scan reads it again.
 
-A ``WorkspaceWatch`` puts an inotify watch on each directory the walk enters (before listing
-it, so nothing made meanwhile is missed) and on the git index; kept from one turn to the next,
-its events name every file that may have changed since they were last read, so only those are
-examined. It gives up (the caller then walks everything, with a new watch) on what it cannot
-attribute exactly: a queue overflow, a directory moved, a ``.gitignore`` changed, a directory
-reached twice (a bind mount), a watch it could not add. Writes through ``mmap`` and changes made
-through a hard link from outside the workspace raise no event: they are seen at the next walk.
+A ``WorkspaceWatch`` puts an inotify watch on each directory the walk enters (on the descriptor
+it opened, before listing it, so nothing made meanwhile is missed) and on the git index; kept
+from one turn to the next, its events name every file that may have changed since they were
+last read, so only those are examined. It gives up (the caller then walks everything, with a
+new watch) on what it cannot attribute exactly: a queue overflow, a directory moved, a
+``.gitignore`` changed, a directory reached twice (a bind mount), a watch it could not add.
+Writes through ``mmap`` and changes made through a hard link from outside the workspace raise
+no event: they are seen at the next walk.
 
 ``TreeTracker`` keeps a ``Tree`` in step with the workspace using both, and notes what each
 path was before it changed. ``write_back`` and ``remove_file`` change the workspace through
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import itertools
 import os
 import stat
@@ -44,11 +51,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sa3p_host._local._atomic_writes import _write_all, is_temporary_name
-from sa3p_host._local._git_metadata import GitMeta, _find_git_dirs, read_git_meta
+from sa3p_engine import FileSystemError
+from sa3p_host._local._atomic_writes import _write_all
+from sa3p_host._local._confinement import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, Confinement
+from sa3p_host._local._git_metadata import GitMeta, open_git_directory, read_git_meta
+from sa3p_host._local._linux_calls import (
+    RESOLVE_BENEATH,
+    RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
+    Openat2Unavailable,
+    openat2,
+)
+from sa3p_host._local._write_staging import Staging
 
 if TYPE_CHECKING:
-    from sa3p_host._local._git_listing import Lister, _DirectoryRules, _Layer, _Pending
+    from sa3p_host._local._git_listing import EntryRules, GitScope, GitView
 
 __all__ = [
     "RACY_MARGIN_NS",
@@ -63,6 +80,7 @@ __all__ = [
     "WatchedChanges",
     "WorkspaceWatch",
     "open_directory",
+    "open_workspace",
     "remove_file",
     "stat_key",
     "write_back",
@@ -86,27 +104,59 @@ RACY_MARGIN_NS = 2_000_000_000
 tick, FAT stores times in 2 s steps."""
 
 _NOT_KEPT = "0" * 64  # a file too large to keep, in a saved tree
-_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIRECTORY_FLAGS = os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+_NO_LINKS = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
 class Directory:
-    """A directory the walk enters: ``_git_listing``'s pending directory, plus the inode its
-    parent listed (None for the root) so that a swapped path is noticed."""
+    """A directory a walk enters.
 
-    real: str
+    Attributes:
+        relative: its path below the root (``""``: the root).
+        inode: the inode its parent listed (None for the root): a directory swapped meanwhile,
+            or a mount point, is not entered.
+        scope: where git's rules stand in it; None while the walk has met no ignore file
+            above it (nothing is ignored there).
+    """
+
     relative: str
-    layers: tuple[_Layer, ...] = ()
-    only_tracked: bool = False
     inode: int | None = None
+    scope: GitScope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryView:
+    """One directory as the walk saw it: git's rules for its entries (None: no ignore file
+    applies, so every file counts and every subdirectory but ``.git`` is entered)."""
+
+    directory: Directory
+    rules: EntryRules | None
+
+    @property
+    def excluded(self) -> Callable[[str], bool] | None:
+        """The test that leaves a file of this directory out (``EntryRules.excluded``)."""
+        return None if self.rules is None else self.rules.excluded
 
 
 def open_directory(root_fd: int, relative: str, *, create: bool = False) -> int:
-    """A descriptor of ``relative`` below ``root_fd``, each component opened with
-    ``O_NOFOLLOW`` (a symlink on the way fails with ``ELOOP``/``ENOTDIR``), made if missing
-    when ``create``."""
-    fd = os.dup(root_fd)
+    """A descriptor of the directory ``relative`` below ``root_fd``, reached through no symlink:
+    ``openat2`` beneath the root, else (and to make missing ones, with ``create``) one
+    ``O_NOFOLLOW`` component at a time.
+
+    Raises:
+        OSError: a component is missing, not a directory, or a symlink.
+    """
+    if not create:
+        try:
+            return openat2(root_fd, relative or ".", _DIRECTORY_FLAGS, _NO_LINKS)
+        except Openat2Unavailable:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:  # EAGAIN: a rename meanwhile; walk instead
+                raise
+    fd = os.open(".", _DIRECTORY_FLAGS, dir_fd=root_fd)
     for part in relative.split("/") if relative else ():
         try:
             if create:
@@ -119,79 +169,32 @@ def open_directory(root_fd: int, relative: str, *, create: bool = False) -> int:
     return fd
 
 
-@dataclass(frozen=True, slots=True)
-class DirectoryView:
-    """One directory as the walk saw it: the ignore layers its entries are under, its rules
-    (None without ignore files) and the test that leaves a file of it out."""
+def open_workspace(root: str) -> Confinement:
+    """The workspace ``root``, opened once for a walk.
 
-    directory: Directory
-    layers: tuple[_Layer, ...]
-    rules: _DirectoryRules | None
-    excluded: Callable[[str], bool] | None
-
-
-class _IgnoreRules:
-    """git's ignore rules for one walk, through ``_git_listing``'s own objects."""
-
-    def __init__(self, root: str, meta: GitMeta) -> None:
-        from sa3p_host._local._git_listing import (  # noqa: PLC0415 - only with ignore files
-            Lister,
-            _DirectoryRules,
-            _Pending,
-        )
-
-        self._lister: Lister = Lister(root, recent_window=0.0, stale_temporary_age=3600.0)
-        self._rules_of: type[_DirectoryRules] = _DirectoryRules
-        self._pending: type[_Pending] = _Pending
-        self.meta = meta
-        self.top: tuple[_Layer, ...] = self._lister._top_layers(meta)
-
-    def view(self, directory: Directory, entries: list[os.DirEntry[str]]) -> DirectoryView:
-        """``directory`` under its own ``.gitignore`` too (read when ``entries`` list one)."""
-        pending = self._pending(
-            directory.real, directory.relative, directory.layers, directory.only_tracked
-        )
-        layers = self._lister._with_own_ignore_file(pending, entries)
-        rules = self._rules_of.of(directory.relative, layers)
-        tracked, only_tracked = self.meta.tracked_files, directory.only_tracked
-        may_ignore = None if only_tracked else rules.file_may_be_ignored()
-        if may_ignore is None and not only_tracked:
-            return DirectoryView(directory, layers, rules, None)
-
-        def excluded(relative: str) -> bool:
-            if relative in tracked:
-                return False  # a tracked file is never ignored (gitignore(5))
-            if only_tracked or may_ignore is None:
-                return only_tracked
-            return may_ignore(relative) and rules.ignored(relative, False)
-
-        return DirectoryView(directory, layers, rules, excluded)
-
-    def child(self, view: DirectoryView, relative: str, inode: int) -> Directory | None:
-        parent = view.directory
-        pending = self._pending(parent.real, parent.relative, view.layers, parent.only_tracked)
-        # A directory walked before the first ignore file was met has no rules object yet.
-        rules = view.rules or self._rules_of.of(parent.relative, view.layers)
-        found = self._lister._child_directory(pending, relative, view.layers, rules, self.meta)
-        if found is None or not found.real:
-            return None  # ignored, or a nested repository (listed by git, never entered)
-        return Directory(found.real, relative, found.layers, found.only_tracked, inode)
+    Raises:
+        NotADirectoryError: ``root`` is not a directory (any more).
+    """
+    try:
+        return Confinement(root)
+    except FileSystemError as error:
+        raise NotADirectoryError(errno.ENOTDIR, error.message, root) from error
 
 
 class Walker:
-    """Walks one workspace and reports its files' stat keys.
+    """Walks one workspace the way git sees it and reports its files' stat keys.
 
     Args:
-        root: the real path of the workspace.
+        confinement: the workspace root.
         skipped: relative directories never entered (the checkpoint store, if it lies inside).
     """
 
-    def __init__(self, root: str, *, skipped: frozenset[str] = frozenset()) -> None:
-        self._root = root
+    def __init__(self, confinement: Confinement, *, skipped: frozenset[str] = frozenset()) -> None:
+        self.confinement = confinement
         self._skipped = skipped
-        self._rules: _IgnoreRules | None = None
+        self._device = os.fstat(confinement.root_fd).st_dev
         self._meta: GitMeta | None = None
-        self._device = 0
+        self._git_view: GitView | None = None
         self.hidden: set[str] = set()
         """What its walks left out because git does: ignored files, ignored directories and
         nested repositories (relative paths; below a directory nothing is listed)."""
@@ -202,131 +205,17 @@ class Walker:
         return None if self._meta is None else self._meta.tracked_files
 
     def walk(
-        self,
-        known: dict[str, StatKey],
-        on_changed: OnChanged,
-        *,
-        starts: list[Directory] | None = None,
-        watch: WorkspaceWatch | None = None,
+        self, known: dict[str, StatKey], on_changed: OnChanged, *, watch: WorkspaceWatch | None
     ) -> dict[str, StatKey]:
-        """Every file below the root (or below ``starts``) with its key; ``on_changed`` is
-        called for each file whose key differs from ``known``; ``watch`` watches every
-        directory entered. Without ``starts``, git's facts (index, ignore files) are read again
-        first."""
-        if starts is None:
-            stack = [self._top()]
-            if watch is not None:
-                watch.add_git_index(_find_git_dirs(self._root)[0])
-        else:
-            stack = list(starts)
-        found: dict[str, StatKey] = {}
-        while stack:
-            directory = stack.pop()
-            fd = self._open(directory)
-            if fd is None:
-                continue
-            try:
-                stack += self._walk_one(
-                    directory, fd, known=known, found=found, on_changed=on_changed, watch=watch
-                )
-            finally:
-                os.close(fd)
-        return found
-
-    def _top(self) -> Directory:
-        self._meta = meta = read_git_meta(self._root)
-        self._device = os.stat(self._root).st_dev
-        self._rules = None
-        if any(path and os.path.isfile(path) for path in (meta.info_exclude, meta.excludes_file)):
-            self._rules = _IgnoreRules(self._root, meta)
-            return Directory(self._root, "", self._rules.top)
-        return Directory(self._root, "")
-
-    def _open(self, directory: Directory) -> int | None:
-        try:
-            fd = os.open(directory.real, _DIRECTORY_FLAGS)
-        except OSError:
-            return None  # vanished, unreadable, or now a symlink
-        if directory.inode is not None:
-            opened = os.fstat(fd)
-            if (opened.st_ino, opened.st_dev) != (directory.inode, self._device):
-                os.close(fd)
-                return None  # not the directory its parent listed (swapped, or a mount point)
-        return fd
-
-    def _view(self, directory: Directory, entries: list[os.DirEntry[str]]) -> DirectoryView:
-        if self._rules is None and any(entry.name == ".gitignore" for entry in entries):
-            assert self._meta is not None
-            self._rules = _IgnoreRules(self._root, self._meta)
-        if self._rules is None:
-            return DirectoryView(directory, directory.layers, None, None)
-        return self._rules.view(directory, entries)
-
-    def _walk_one(
-        self,
-        directory: Directory,
-        fd: int,
-        *,
-        known: dict[str, StatKey],
-        found: dict[str, StatKey],
-        on_changed: OnChanged,
-        watch: WorkspaceWatch | None,
-    ) -> list[Directory]:
-        """Record the files of one directory; return its subdirectories to walk.
-
-        Kept flat: it runs once per file, and the ``lstat`` of each file is most of a scan.
-        """
-        wd = watch.add(directory) if watch is not None else None
-        entries = list(os.scandir(fd))
-        view = self._view(directory, entries)
-        if watch is not None and wd is not None:
-            watch.describe(wd, view)
-        excluded = view.excluded
-        prefix = f"{directory.relative}/" if directory.relative else ""
-        children: list[Directory] = []
-        known_key = known.get
-        for entry in entries:
-            name = entry.name
-            if entry.is_dir(follow_symlinks=False):
-                child = self.child(view, prefix + name, entry.inode())
-                if child is not None:
-                    children.append(child)
-                continue
-            relative = prefix + name
-            if excluded is not None and excluded(relative):
-                self.hidden.add(relative)
-                continue
-            if name[0] == "." and (name == ".git" or is_temporary_name(name)):
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            mode = info.st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                continue  # FIFOs, sockets, devices: never recorded
-            key = (mode, info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
-            found[relative] = key
-            if known_key(relative) != key:
-                on_changed(fd, name, relative, info)
-        return children
-
-    def child(self, view: DirectoryView, relative: str, inode: int) -> Directory | None:
-        """The subdirectory ``relative`` of ``view``'s directory to walk, or None (``.git``,
-        ignored, a nested repository, or skipped)."""
-        name = relative.rpartition("/")[2]
-        if name == ".git" or relative in self._skipped:
-            return None
-        real = os.path.join(view.directory.real, name)
-        if self._rules is not None:
-            child = self._rules.child(view, relative, inode)
-        elif os.path.lexists(os.path.join(real, ".git")):
-            child = None  # a nested repository: git lists it, never enters it
-        else:
-            child = Directory(real, relative, (), False, inode)
-        if child is None:
-            self.hidden.add(relative)
-        return child
+        """Every file of the workspace with its key, git's facts (index, ignore files) read
+        again first; ``on_changed`` is called for each file whose key differs from ``known``;
+        ``watch`` watches every directory entered, and the git index."""
+        self._meta = meta = read_git_meta(self.confinement)
+        has_excludes = meta.excludes_file is not None or meta.info_exclude is not None
+        self._git_view = _git_view(meta) if has_excludes else None
+        if watch is not None:
+            watch.add_git_index(self.confinement)
+        return self._walk([Directory("")], known, on_changed, watch)
 
     def examine(
         self,
@@ -352,23 +241,155 @@ class Walker:
                     info = os.lstat(name, dir_fd=fd)
                 except OSError:
                     continue
-                if stat.S_ISDIR(info.st_mode):
-                    child = self.child(view, relative, info.st_ino)
+                mode = info.st_mode
+                if stat.S_ISDIR(mode):
+                    child = self._child(view, fd, name, info.st_ino)
                     subdirectories += [child] if child is not None else []
+                elif name == ".git" or not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                    continue
                 elif view.excluded is not None and view.excluded(relative):
                     self.hidden.add(relative)
-                elif not (
-                    is_temporary_name(name)
-                    or not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode))
-                ):
+                else:
                     found[relative] = key = stat_key(info)
                     if known.get(relative) != key:
                         on_changed(fd, name, relative, info)
         finally:
             os.close(fd)
         if subdirectories:
-            found.update(self.walk(known, on_changed, starts=subdirectories, watch=watch))
+            found.update(self._walk(subdirectories, known, on_changed, watch))
         return found
+
+    def _walk(
+        self,
+        stack: list[Directory],
+        known: dict[str, StatKey],
+        on_changed: OnChanged,
+        watch: WorkspaceWatch | None,
+    ) -> dict[str, StatKey]:
+        found: dict[str, StatKey] = {}
+        while stack:
+            directory = stack.pop()
+            fd = self._open(directory)
+            if fd is None:
+                continue
+            try:
+                stack += self._walk_one(
+                    directory, fd, known=known, found=found, on_changed=on_changed, watch=watch
+                )
+            finally:
+                os.close(fd)
+        return found
+
+    def _open(self, directory: Directory) -> int | None:
+        """``directory``, opened through no symlink; None if it is gone, unreadable, or not
+        the inode its parent listed (swapped meanwhile, or a mount point)."""
+        try:
+            fd = open_directory(self.confinement.root_fd, directory.relative)
+            opened = os.fstat(fd)
+        except OSError:
+            return None
+        if directory.inode is not None and (opened.st_ino, opened.st_dev) != (
+            directory.inode,
+            self._device,
+        ):
+            os.close(fd)
+            return None
+        return fd
+
+    def _walk_one(
+        self,
+        directory: Directory,
+        fd: int,
+        *,
+        known: dict[str, StatKey],
+        found: dict[str, StatKey],
+        on_changed: OnChanged,
+        watch: WorkspaceWatch | None,
+    ) -> list[Directory]:
+        """Record the files of one directory; return its subdirectories to walk.
+
+        Kept flat: it runs once per file, and the ``lstat`` of each file is most of a scan.
+        """
+        wd = watch.add(directory, fd) if watch is not None else None
+        entries = list(os.scandir(fd))
+        view = self._enter(directory, fd, entries)
+        if view is None:
+            self.hidden.add(directory.relative)  # a nested repository: git never enters it
+            if watch is not None and wd is not None:
+                watch.forget(wd)
+            return []
+        if watch is not None and wd is not None:
+            watch.describe(wd, view)
+        excluded = view.excluded
+        prefix = f"{directory.relative}/" if directory.relative else ""
+        children: list[Directory] = []
+        known_key = known.get
+        for entry in entries:
+            name = entry.name
+            if entry.is_dir(follow_symlinks=False):
+                child = self._child(view, fd, name, entry.inode())
+                if child is not None:
+                    children.append(child)
+                continue
+            relative = prefix + name
+            if name == ".git":
+                continue
+            if excluded is not None and excluded(relative):
+                self.hidden.add(relative)
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            mode = info.st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                continue  # FIFOs, sockets, devices: never recorded
+            key = (mode, info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+            found[relative] = key
+            if known_key(relative) != key:
+                on_changed(fd, name, relative, info)
+        return children
+
+    def _enter(
+        self, directory: Directory, fd: int, entries: list[os.DirEntry[str]]
+    ) -> DirectoryView | None:
+        """git's rules for ``directory``'s entries; None for a nested repository."""
+        meta = self._meta
+        assert meta is not None, "walk() reads git's facts first"
+        view = self._git_view
+        if view is None and any(entry.name == ".gitignore" for entry in entries):
+            view = self._git_view = _git_view(meta)
+        if view is not None:
+            rules = view.enter(directory.scope or view.plain_scope(directory.relative), fd, entries)
+            return None if rules is None else DirectoryView(directory, rules)
+        if directory.relative and meta.is_nested_repository(directory.relative, entries):
+            return None
+        return DirectoryView(directory, None)
+
+    def _child(self, view: DirectoryView, fd: int, name: str, inode: int) -> Directory | None:
+        """The subdirectory ``name`` of ``view``'s directory (``fd``) to walk, or None
+        (``.git``, skipped, the staging folder, or ignored)."""
+        parent = view.directory.relative
+        relative = f"{parent}/{name}" if parent else name
+        if name == ".git" or relative in self._skipped:
+            return None
+        if not parent and Staging.is_staging_folder(fd, name):
+            return None  # sa3p's own write staging: listings leave it out too
+        if view.rules is None:
+            return Directory(relative, inode)
+        scope = view.rules.subdirectory(name)
+        if scope is None:
+            self.hidden.add(relative)  # ignored: git never enters it
+            return None
+        return Directory(relative, inode, scope)
+
+
+def _git_view(meta: GitMeta) -> GitView:
+    """git's view for one walk (``_git_listing``), imported only for a workspace with an
+    ignore file."""
+    from sa3p_host._local._git_listing import GitView  # noqa: PLC0415 - see the docstring
+
+    return GitView(meta)
 
 
 def stat_key(info: os.stat_result) -> StatKey:
@@ -379,13 +400,15 @@ def stat_key(info: os.stat_result) -> StatKey:
 _IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 _IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
 _IN_DELETE_SELF, _IN_MOVE_SELF, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
-_IN_ONLYDIR, _IN_DONT_FOLLOW, _IN_EXCL_UNLINK = 0x01000000, 0x02000000, 0x04000000
+_IN_ONLYDIR, _IN_EXCL_UNLINK = 0x01000000, 0x04000000
 _IN_ISDIR = 0x40000000
 _WATCHED = (
     _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE
     | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVE_SELF
 )  # fmt: skip
-_ADD_FLAGS = _WATCHED | _IN_ONLYDIR | _IN_DONT_FOLLOW | _IN_EXCL_UNLINK
+# Watches are added on ``/proc/self/fd/N`` of the descriptor the walk opened: that link must
+# be followed (no IN_DONT_FOLLOW) to reach the very directory the walk lists.
+_ADD_FLAGS = _WATCHED | _IN_ONLYDIR | _IN_EXCL_UNLINK
 _INDEX_FLAGS = _IN_MOVED_TO | _IN_CLOSE_WRITE | _IN_DELETE | _IN_ONLYDIR
 _GIVE_UP = _IN_Q_OVERFLOW | _IN_MOVE_SELF
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len: struct inotify_event
@@ -411,13 +434,20 @@ class WatchedChanges:
 class WorkspaceWatch:
     """inotify watches on the directories walks entered and on the git index.
 
-    Linux only: ``open`` returns None elsewhere, or when inotify is unavailable.
+    Linux only: ``open`` returns None elsewhere, without ``/proc`` (watches are added through
+    the walk's descriptors), or when inotify is unavailable.
     """
 
-    def __init__(self, fd: int, add_watch: Callable[[int, bytes, int], int]) -> None:
+    def __init__(
+        self,
+        fd: int,
+        add_watch: Callable[[int, bytes, int], int],
+        remove_watch: Callable[[int, int], int],
+    ) -> None:
         self._fd = fd
         self._closer = weakref.finalize(self, os.close, fd)
         self._add_watch = add_watch
+        self._remove_watch = remove_watch
         self._watched: dict[int, DirectoryView | Directory] = {}
         self._by_path: dict[str, DirectoryView] = {}
         self._index_wd = -1
@@ -425,20 +455,21 @@ class WorkspaceWatch:
 
     @classmethod
     def open(cls) -> WorkspaceWatch | None:
-        if not sys.platform.startswith("linux"):
+        if not sys.platform.startswith("linux") or not os.path.isdir("/proc/self/fd"):
             return None
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         except (OSError, AttributeError):
             return None
-        return cls(fd, libc.inotify_add_watch) if fd >= 0 else None
+        return cls(fd, libc.inotify_add_watch, libc.inotify_rm_watch) if fd >= 0 else None
 
-    def add(self, directory: Directory) -> int | None:
-        """Watch ``directory`` (before it is listed); its descriptor, for ``describe``."""
+    def add(self, directory: Directory, fd: int) -> int | None:
+        """Watch ``directory``, open as ``fd`` (before it is listed); the watch descriptor, for
+        ``describe`` or ``forget``."""
         if self._broken:
             return None
-        wd = self._add_watch(self._fd, os.fsencode(directory.real), _ADD_FLAGS)
+        wd = self._add_watch(self._fd, _descriptor_path(fd), _ADD_FLAGS)
         known = self._watched.get(wd)
         if wd < 0 or (known is not None and _relative(known) != directory.relative):
             self._broken = True  # out of watches, or one directory under two paths
@@ -450,9 +481,23 @@ class WorkspaceWatch:
         """What the walk found in the directory of ``wd``: the rules its entries are under."""
         self._watched[wd] = self._by_path[view.directory.relative] = view
 
-    def add_git_index(self, git_dir: str | None) -> None:
-        if git_dir is not None and not self._broken:
-            self._index_wd = self._add_watch(self._fd, os.fsencode(git_dir), _INDEX_FLAGS)
+    def forget(self, wd: int) -> None:
+        """Stop watching the directory of ``wd``: the walk does not enter it after all (a
+        nested repository); what happens in it is none of the workspace's."""
+        self._watched.pop(wd, None)
+        self._remove_watch(self._fd, wd)
+
+    def add_git_index(self, confinement: Confinement) -> None:
+        """Watch the git directory of the workspace at ``confinement`` for its index (files
+        tracked or untracked); a repository whose index cannot be watched breaks the watch."""
+        git_dir = None if self._broken else open_git_directory(confinement)
+        if git_dir is None:
+            return
+        try:
+            self._index_wd = self._add_watch(self._fd, _descriptor_path(git_dir), _INDEX_FLAGS)
+        finally:
+            os.close(git_dir)
+        self._broken = self._index_wd < 0
 
     def view(self, relative: str) -> DirectoryView | None:
         """A watched directory, by relative path."""
@@ -504,6 +549,10 @@ class WorkspaceWatch:
 
     def close(self) -> None:
         self._closer()
+
+
+def _descriptor_path(fd: int) -> bytes:
+    return b"/proc/self/fd/%d" % fd
 
 
 def _relative(watched: DirectoryView | Directory) -> str:
@@ -607,7 +656,7 @@ class TreeTracker:
             return
         self.stop_watching()
         self._watch = WorkspaceWatch.open()
-        self._walker = Walker(self.root, skipped=self._skipped)
+        self._walker = Walker(open_workspace(self.root), skipped=self._skipped)
         keys = self.tree.keys
         found = self._walker.walk(keys, self._on_changed, watch=self._watch)
         for path in [path for path in keys if path not in found]:
@@ -622,7 +671,7 @@ class TreeTracker:
         if changes is None or self._walker is None:
             return False
         if changes.index_changed and (
-            read_git_meta(self.root).tracked_files != self._walker.tracked_files
+            read_git_meta(self._walker.confinement).tracked_files != self._walker.tracked_files
         ):
             return False  # files tracked or untracked: what is ignored may differ
         found: dict[str, StatKey] = {}
@@ -680,7 +729,7 @@ def write_back(root_fd: int, path: str, data: bytes, *, mode: int, link: bool) -
     by a rename; False if it cannot be (a parent is not a directory, a non-empty directory is
     in the way)."""
     parent, _, name = path.rpartition("/")
-    temporary = f".{name}.sa3p-{os.urandom(8).hex()}.tmp"  # hidden like LocalVfs's writes
+    temporary = f".sa3p-{os.urandom(16).hex()}.tmp"  # as LocalVfs's beside the target
     try:
         dir_fd = open_directory(root_fd, parent, create=True)
     except OSError:

@@ -255,26 +255,29 @@ class FrameCodec:
             raise
 
     def _feed_buffered(self) -> list[FrameFields]:
-        frames, self._start = self._decode(self._buffer, self._start)
-        if frames:  # payloads sliced from the bytearray: make them bytes
-            frames = [(stream_id, opcode, bytes(payload)) for stream_id, opcode, payload in frames]
+        with memoryview(self._buffer) as view:  # slices of a view: one copy, into bytes
+            frames, self._start = self._decode(view, self._start)
+            if frames:
+                frames = [
+                    (stream_id, opcode, bytes(payload)) for stream_id, opcode, payload in frames
+                ]
         if self._start >= _COMPACT_AT or self._start == len(self._buffer):
             del self._buffer[: self._start]  # empty again once every frame is out
             self._consumed += self._start
             self._start = 0
         return frames
 
-    def _decode(self, data: bytes | bytearray, position: int) -> tuple[list[FrameFields], int]:
+    def _decode(self, data: bytes | memoryview, position: int) -> tuple[list[FrameFields], int]:
         # The loop does what any decoder must (unpack a header, slice a payload) plus one
         # opcode-table lookup, three comparisons and a tuple per frame: the 64-byte decode
         # figure and the small request/reply round trip both depend on it. (From a bytearray
-        # the payloads are bytearrays: ``_feed_buffered`` makes them bytes.)
+        # the payloads are views: ``_feed_buffered`` makes them bytes.)
         end = len(data)
         last = end - HEADER_LEN
         unpack = _HEADER.unpack_from
         limit = self.max_payload
         table, expected_magic = _OPCODE_TABLE, MAGIC  # locals: no global lookups in the loop
-        frames: list[Any] = []  # FrameFields, but from a bytearray with bytearray payloads
+        frames: list[Any] = []  # FrameFields, but from a view with memoryview payloads
         add = frames.append
         while position <= last:
             magic, stream_id, code, length = unpack(data, position)

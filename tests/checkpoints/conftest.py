@@ -1,4 +1,5 @@
-"""For the checkpoint tests: a private ``XDG_STATE_HOME`` (never the user's) and a workspace."""
+"""For the checkpoint tests: a private ``XDG_STATE_HOME`` (never the user's), a workspace, and
+its checkpoint store, watched or walked."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from sa3p_host import Checkpoints
+from sa3p_host._workspace_tree import WorkspaceWatch
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +25,14 @@ def workspace(tmp_path: Path) -> Path:
     path = tmp_path / "ws"
     path.mkdir()
     return path
+
+
+@pytest.fixture(params=["watched", "walked"])
+def store(
+    request: pytest.FixtureRequest, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Checkpoints]:
+    """One object across turns; "walked": without inotify, so every turn walks everything."""
+    if request.param == "walked":
+        monkeypatch.setattr(WorkspaceWatch, "open", classmethod(lambda cls: None))
+    with Checkpoints(workspace) as checkpoints:
+        yield checkpoints

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,9 @@ from sa3p_host import (
     TurnRecord,
     WorkspaceBusy,
 )
-from sa3p_host._workspace_tree import Tree, WorkspaceWatch
-from sandbox.sandbox_support import wait_until
+from sa3p_host._workspace_tree import Tree
 
+from ..sandbox.sandbox_support import wait_until
 from .checkpoint_support import snapshot
 
 
@@ -38,17 +37,6 @@ def shell(workspace: Path, command: str) -> None:
 def changes_of(record: TurnRecord | None) -> dict[str, ChangeKind]:
     assert record is not None
     return {change.path: change.kind for change in record.changes}
-
-
-@pytest.fixture(params=["watched", "walked"])
-def store(
-    request: pytest.FixtureRequest, workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Checkpoints]:
-    """One object across turns; "walked": without inotify, so every turn walks everything."""
-    if request.param == "walked":
-        monkeypatch.setattr(WorkspaceWatch, "open", classmethod(lambda cls: None))
-    with Checkpoints(workspace) as checkpoints:
-        yield checkpoints
 
 
 def turn(store: Checkpoints, command: str, commands: tuple[str, ...] = ()) -> TurnRecord | None:

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -298,3 +299,14 @@ def test_sandbox_none_says_so_once(runtime: Path, workspace: Path) -> None:
         check=True,
     )
     assert done.stderr.decode().count("unconfined") == 1
+
+
+def test_while_starting_runs_once_between_start_and_connect(runtime: Path, workspace: Path) -> None:
+    from sa3p_host import open_session, stop_session
+
+    for _ in range(2):  # cold: the guest is starting when it runs; warm: it is found running
+        calls: list[int] = []
+        with open_session(workspace, while_starting=partial(calls.append, 1)) as session:
+            assert calls == [1]
+            assert session.vfs.cwd() == os.path.realpath(workspace)
+    stop_session(workspace)

@@ -7,16 +7,19 @@ or a non-loopback TCP address without a token).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 import anyio
 
+from sa3p_host._cli_arguments import add_serve_arguments
 from sa3p_host._guest._guest_server import Guest, GuestSettings
 from sa3p_host._transport import AddressError, TcpAddress, is_loopback, parse_address
 
-__all__ = ["read_token", "serve_forever"]
+__all__ = ["main", "read_token", "serve_forever", "serve_with_token_file"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -74,11 +77,50 @@ def serve_forever(
     )
     guest = Guest(settings)
     try:
-        anyio.run(
-            lambda: guest.serve(target, handle_signals=True),
-            backend_options={"use_uvloop": os.environ.get("SA3P_UVLOOP") == "1"},
-        )
+        anyio.run(lambda: guest.serve(target, handle_signals=True))
     except OSError as error:
         print(f"sa3p serve: cannot listen on {target}: {error.strerror or error}", file=errors)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def serve_with_token_file(
+    address: str,
+    workspace: str,
+    token_file: str | None,
+    *,
+    err: TextIO,
+    keep_processes: bool = False,
+    idle_timeout: float | None = None,
+) -> int:
+    """``serve_forever`` with the token read from ``token_file`` (2 when it cannot be used)."""
+    token = None
+    if token_file is not None:
+        try:
+            token = read_token(token_file)
+        except (OSError, ValueError) as exc:
+            print(f"sa3p serve: cannot use the token file: {exc}", file=err)
+            return EXIT_USAGE
+    return serve_forever(
+        address,
+        workspace,
+        token,
+        err=err,
+        keep_processes=keep_processes,
+        idle_timeout=idle_timeout,
+    )
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m sa3p_host._guest ARGS``: ``sa3p serve ARGS`` without loading the engine."""
+    parser = argparse.ArgumentParser(prog="sa3p serve")
+    add_serve_arguments(parser)
+    options = parser.parse_args(argv)
+    return serve_with_token_file(
+        options.listen,
+        options.workspace,
+        options.token_file,
+        err=sys.stderr,
+        keep_processes=options.keep_processes,
+        idle_timeout=options.idle_timeout,
+    )

@@ -8,7 +8,9 @@ then ``core.excludesFile``. An ignored directory is not entered (so nothing belo
 re-included, as in git), except to reach tracked files. Matching is pathspec's
 ``GitIgnoreSpec``. ``.git`` is never listed; a nested repository is listed as a directory but
 not entered (git shows it as ``dir/``). Symlinks are listed as files and never followed. The
-same rules apply outside a git repository (without the index or ``info/exclude``).
+same rules apply outside a git repository (without the index or ``info/exclude``). These
+decisions are ``GitView``'s (per directory: ``GitScope`` in, ``EntryRules`` out); the checkpoint
+walk (``_workspace_tree``) goes by them too, so both see the same files.
 
 Directories are listed too (with ``descendant_file_count``), including empty ones. No node is
 marked ``modified_recently``: that needs an ``lstat`` of every file, and the engine asks
@@ -46,7 +48,7 @@ from sa3p_host._local._write_staging import Staging
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
 
-__all__ = ["Lister"]
+__all__ = ["EntryRules", "GitScope", "GitView", "Lister"]
 
 _new_node = tuple.__new__
 """Builds a ``TreeNode`` from all its fields without the Python-level ``__new__`` and its
@@ -164,10 +166,7 @@ class _Pending:
 
     parent: _OpenDirectory
     name: str
-    relative: str
-    layers: tuple[_Layer, ...]
-    only_tracked: bool
-    may_be_repository: bool
+    scope: GitScope
 
 
 @dataclass(slots=True)
@@ -261,6 +260,128 @@ class _DirectoryRules:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class GitScope:
+    """Where git's rules stand in one directory before its entries are read.
+
+    Attributes:
+        relative: the directory, relative to the work tree (``""``: the top).
+        layers: the ignore files in force from above, and the top's excludes.
+        only_tracked: the directory is ignored: git enters it only for tracked files.
+        may_be_repository: it may be a repository of its own (any directory but the top).
+    """
+
+    relative: str
+    layers: tuple[_Layer, ...] = ()
+    only_tracked: bool = False
+    may_be_repository: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRules:
+    """git's decisions for the entries of one directory (made by ``GitView.enter``).
+
+    Attributes:
+        relative: the directory, relative to the work tree.
+        layers: the ignore files in force for its entries (its own ``.gitignore`` included).
+        only_tracked: only its tracked files count (it is ignored).
+        excluded: whether a file of the directory (by relative path) is left out: untracked,
+            and ignored or below an ignored directory. None when none is: no rule applies
+            here, so callers skip the test.
+        rules: the layers as they apply in this directory.
+        tracked_directories: the directories holding tracked paths (``GitMeta``'s).
+    """
+
+    relative: str
+    layers: tuple[_Layer, ...]
+    only_tracked: bool
+    excluded: Callable[[str], bool] | None
+    rules: _DirectoryRules
+    tracked_directories: frozenset[str]
+
+    def subdirectory(self, name: str) -> GitScope | None:
+        """How git walks the subdirectory ``name``; None when it does not enter it (ignored
+        with nothing tracked below). ``.git`` is the caller's to leave out."""
+        relative = f"{self.relative}/{name}" if self.relative else name
+        if self.only_tracked or self.rules.ignored(relative, True):
+            if relative not in self.tracked_directories:
+                return None
+            return GitScope(relative, self.layers, only_tracked=True)
+        return GitScope(relative, self.layers, may_be_repository=True)
+
+
+class GitView:
+    """git's view of one work tree for one walk, directory by directory.
+
+    ``enter`` gives the rules for a directory's entries: which files git lists, which
+    subdirectories it enters. Listings (``Lister``) and checkpoints (``_workspace_tree``) both
+    walk by it, so what each sees is decided by the same code.
+
+    Args:
+        meta: git's facts, read for this walk.
+    """
+
+    def __init__(self, meta: GitMeta) -> None:
+        self.meta = meta
+        self.top = GitScope("", _top_layers(meta))
+
+    def plain_scope(self, relative: str) -> GitScope:
+        """The scope of directory ``relative`` when no ignore file between the top and it
+        applies: the top's excludes only (what a walk that met no ``.gitignore`` knows)."""
+        return GitScope(relative, self.top.layers, may_be_repository=bool(relative))
+
+    def enter(self, scope: GitScope, fd: int, entries: list[os.DirEntry[str]]) -> EntryRules | None:
+        """The rules for the entries of ``scope``'s directory, ``fd`` (a descriptor of it)
+        holding ``entries``; None for a nested repository, which git lists but never enters.
+
+        Its own ``.gitignore`` is read here, through ``read_capped``: a regular file only,
+        never through a symlink, at most ``METADATA_CAP`` bytes.
+        """
+        meta = self.meta
+        if scope.may_be_repository and meta.is_nested_repository(scope.relative, entries):
+            return None
+        layers = scope.layers
+        if not scope.only_tracked and any(entry.name == ".gitignore" for entry in entries):
+            layers = _with_ignore_file(layers, scope.relative, fd)
+        rules = _DirectoryRules.of(scope.relative, layers)
+        excluded = _excluded_test(rules, scope.only_tracked, meta.tracked_files)
+        return EntryRules(
+            scope.relative, layers, scope.only_tracked, excluded, rules, meta.tracked_directories
+        )
+
+
+def _excluded_test(
+    rules: _DirectoryRules, only_tracked: bool, tracked: frozenset[str]
+) -> Callable[[str], bool] | None:
+    """``EntryRules.excluded``: a tracked file is never left out (gitignore(5))."""
+    if only_tracked:
+        return lambda relative: relative not in tracked
+    may_ignore = rules.file_may_be_ignored()
+    if may_ignore is None:
+        return None
+    ignored = rules.ignored
+    return lambda relative: (
+        relative not in tracked and bool(may_ignore(relative)) and ignored(relative, False)
+    )
+
+
+def _with_ignore_file(layers: tuple[_Layer, ...], base: str, directory: int) -> tuple[_Layer, ...]:
+    """``layers`` and the ``.gitignore`` of ``directory`` (a descriptor of ``base``) if it has
+    rules; read through ``read_capped``."""
+    spec = _load_spec(read_capped(".gitignore", METADATA_CAP, directory=directory))
+    return layers if spec is None else (*layers, _Layer.of(base, spec))
+
+
+def _top_layers(meta: GitMeta) -> tuple[_Layer, ...]:
+    """The layers of ``core.excludesFile`` and ``info/exclude``, in that order."""
+    layers: list[_Layer] = []
+    for content in (meta.excludes_file, meta.info_exclude):
+        spec = _load_spec(content)
+        if spec is not None:
+            layers.append(_Layer.of("", spec))
+    return tuple(layers)
+
+
 class Lister:
     """Walks one workspace and returns its non-ignored nodes.
 
@@ -278,29 +399,30 @@ class Lister:
 
         Git's facts (index, config) are re-read on each call so the listing is current.
         """
-        meta = read_git_meta(self._confinement)
-        layers, ignored = self._ancestor_layers(relative, self._top_layers(meta))
-        if ignored and relative not in meta.tracked_directories:
+        view = GitView(read_git_meta(self._confinement))
+        layers, ignored = self._ancestor_layers(relative, view.top.layers)
+        if ignored and relative not in view.meta.tracked_directories:
             return []
         found = _Found()
         top = _OpenDirectory(os.dup(directory), 1)
-        stack = [_Pending(top, ".", relative, layers, ignored, False)]
+        stack = [_Pending(top, ".", GitScope(relative, layers, only_tracked=ignored))]
         try:
             while stack:
-                stack += self._walk_one(stack.pop(), meta, found)
+                stack += self._walk_one(stack.pop(), view, found)
         finally:
             for pending in stack:  # only after a failure: release what is still open
                 pending.parent.expect(-1)
         return self._nodes(relative, found)
 
-    def _walk_one(self, pending: _Pending, meta: GitMeta, found: _Found) -> list[_Pending]:
+    def _walk_one(self, pending: _Pending, view: GitView, found: _Found) -> list[_Pending]:
         """Record the files of one directory in ``found``; return its subdirectories to walk.
 
         One loop over the entries, kept flat on purpose: it runs once per file of the tree.
         ``d_type`` answers the kind without a system call (nothing is stat-ed); ignore rules
         are skipped when none applies here.
         """
-        found.directories[pending.relative] = 0
+        scope = pending.scope
+        found.directories[scope.relative] = 0
         fd = pending.parent.open_child(pending.name)
         if fd is None:
             return []
@@ -308,30 +430,23 @@ class Lister:
         children: list[_Pending] = []
         try:
             entries = list(os.scandir(fd))
-            if pending.may_be_repository and self._nested_repository(pending, entries, meta):
+            rules = view.enter(scope, fd, entries)
+            if rules is None:
                 return []  # a nested repository: listed, never entered
-            layers = self._with_own_ignore_file(pending, entries, fd)
-            rules = _DirectoryRules.of(pending.relative, layers)
-            may_ignore = None if pending.only_tracked else rules.file_may_be_ignored()
-            prefix = f"{pending.relative}/" if pending.relative else ""
-            tracked, only_tracked = meta.tracked_files, pending.only_tracked
+            excluded = rules.excluded
+            prefix = f"{scope.relative}/" if scope.relative else ""
             files, file_kind = found.files, NodeKind.FILE
             count = 0
             for entry in entries:
                 name = entry.name
                 if entry.is_dir(follow_symlinks=False):
                     if name != ".git" and not (prefix == "" and self._is_staging(fd, name)):
-                        child = self._child_directory(
-                            pending, here, name, layers=layers, rules=rules, meta=meta
-                        )
+                        child = rules.subdirectory(name)
                         if child is not None:
-                            children.append(child)
+                            children.append(_Pending(here, name, child))
                     continue
                 relative = prefix + name
-                if relative not in tracked and (
-                    only_tracked
-                    or (may_ignore and may_ignore(relative) and rules.ignored(relative, False))
-                ):
+                if excluded is not None and excluded(relative):
                     continue
                 if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
                     continue  # sockets, fifos, devices: git does not list them
@@ -339,56 +454,13 @@ class Lister:
                     continue  # .git as a file: a worktree's pointer, never listed
                 files.append(_new_node(TreeNode, (relative, file_kind, 0, False)))
                 count += 1
-            found.directories[pending.relative] = count
+            found.directories[scope.relative] = count
             return children
         finally:
             here.expect(len(children))
 
     def _is_staging(self, fd: int, name: str) -> bool:
         return self._staging.is_staging_folder(fd, name)
-
-    @staticmethod
-    def _nested_repository(
-        pending: _Pending, entries: list[os.DirEntry[str]], meta: GitMeta
-    ) -> bool:
-        return pending.relative not in meta.tracked_directories and any(
-            entry.name == ".git" for entry in entries
-        )
-
-    def _with_own_ignore_file(
-        self, pending: _Pending, entries: list[os.DirEntry[str]], fd: int
-    ) -> tuple[_Layer, ...]:
-        if pending.only_tracked or not any(entry.name == ".gitignore" for entry in entries):
-            return pending.layers
-        spec = _load_spec(read_capped(".gitignore", METADATA_CAP, directory=fd))
-        if spec is None:
-            return pending.layers
-        return (*pending.layers, _Layer.of(pending.relative, spec))
-
-    def _child_directory(
-        self,
-        parent: _Pending,
-        here: _OpenDirectory,
-        name: str,
-        *,
-        layers: tuple[_Layer, ...],
-        rules: _DirectoryRules,
-        meta: GitMeta,
-    ) -> _Pending | None:
-        relative = f"{parent.relative}/{name}" if parent.relative else name
-        if parent.only_tracked or rules.ignored(relative, True):
-            if relative not in meta.tracked_directories:
-                return None
-            return _Pending(here, name, relative, layers, True, False)
-        return _Pending(here, name, relative, layers, False, True)
-
-    def _top_layers(self, meta: GitMeta) -> tuple[_Layer, ...]:
-        layers: list[_Layer] = []
-        for content in (meta.excludes_file, meta.info_exclude):
-            spec = _load_spec(content)
-            if spec is not None:
-                layers.append(_Layer.of("", spec))
-        return tuple(layers)
 
     def _ancestor_layers(
         self, relative: str, layers: tuple[_Layer, ...]
@@ -406,9 +478,7 @@ class Lister:
             for depth in range(len(parts)):
                 base = "/".join(parts[:depth])
                 if directory is not None:
-                    spec = _load_spec(read_capped(".gitignore", METADATA_CAP, directory=directory))
-                    if spec is not None:
-                        layers = (*layers, _Layer.of(base, spec))
+                    layers = _with_ignore_file(layers, base, directory)
                     directory = _enter(directory, parts[depth])
                 if _ignored("/".join(parts[: depth + 1]), True, layers):
                     return layers, True

@@ -25,13 +25,14 @@ import contextlib
 import os
 import stat
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sa3p_engine import FileSystemError
 from sa3p_host._local._confinement import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Confinement
 from sa3p_host._local._regular_files import read_capped
 
-__all__ = ["INDEX_CAP", "METADATA_CAP", "GitMeta", "read_git_meta"]
+__all__ = ["INDEX_CAP", "METADATA_CAP", "GitMeta", "open_git_directory", "read_git_meta"]
 
 METADATA_CAP = 4 << 20
 """Bytes read at most from an ignore, config, ``.git`` or ``commondir`` file (4 MiB)."""
@@ -62,6 +63,14 @@ class GitMeta:
     info_exclude: bytes | None
     excludes_file: bytes | None
 
+    def is_nested_repository(self, relative: str, entries: Iterable[os.DirEntry[str]]) -> bool:
+        """Whether the directory ``relative`` (below the top), holding ``entries``, is a
+        repository of its own: it holds ``.git`` and nothing tracked lies below it. git lists
+        such a directory (as ``dir/``) and never enters it."""
+        return relative not in self.tracked_directories and any(
+            entry.name == ".git" for entry in entries
+        )
+
 
 def read_git_meta(confinement: Confinement) -> GitMeta:
     """Read the git facts for the work tree at ``confinement``'s root (or a plain directory)."""
@@ -87,6 +96,16 @@ def read_git_meta(confinement: Confinement) -> GitMeta:
         for fd in {git_dir, common_dir}:
             if fd is not None:
                 os.close(fd)
+
+
+def open_git_directory(confinement: Confinement) -> int | None:
+    """A descriptor (the caller's to close) of the git directory of the work tree at
+    ``confinement``'s root, the one holding its index; None outside a repository. Found as
+    ``read_git_meta`` finds it: ``.git`` beneath the root, or where a ``.git`` file points."""
+    git_dir, common_dir = _find_git_dirs(confinement)
+    if common_dir is not None and common_dir != git_dir:
+        os.close(common_dir)
+    return git_dir
 
 
 def _find_git_dirs(confinement: Confinement) -> tuple[int | None, int | None]:
