@@ -192,6 +192,9 @@ if TYPE_CHECKING:
     from sa3p_engine._prompt import (
         generate_system_prompt as generate_system_prompt,
     )
+    from sa3p_engine._terminal_text import (
+        clean_terminal_text as clean_terminal_text,
+    )
 
 _MODULE_OF = {
     "Approval": "sa3p_engine._approval_request",
@@ -254,6 +257,7 @@ _MODULE_OF = {
     "CommandSpec": "sa3p_engine._prompt",
     "build_manifest": "sa3p_engine._prompt",
     "generate_system_prompt": "sa3p_engine._prompt",
+    "clean_terminal_text": "sa3p_engine._terminal_text",
 }
 """Where each public name lives."""
 

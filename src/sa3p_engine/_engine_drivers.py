@@ -183,6 +183,7 @@ class Engine(_Driver[VirtualFileSystem, TerminalProvider, SyncApprover]):
         on_output = self._on_output
         if on_output is not None and isinstance(effect, LiveEffect):
             subject = effect.subject
+            on_output(LiveOutput(subject, b""))  # it starts
             return effect.call_live(
                 self._vfs, self._terminal, lambda data: on_output(LiveOutput(subject, data))
             )
@@ -267,6 +268,7 @@ class AsyncEngine(
         on_output = self._on_output
         if on_output is not None and isinstance(effect, LiveEffect):
             subject = effect.subject
+            on_output(LiveOutput(subject, b""))  # it starts
             if native:  # it calls back in the loop's thread already
 
                 def relay(data: bytes) -> None:

@@ -70,7 +70,9 @@ def shown_subject(subject: str) -> str:
 @dataclass(frozen=True, slots=True)
 class LiveOutput:
     """A piece of a running ``terminal`` command's output, as it arrives (for people watching;
-    the model sees the result's capped, cleaned output). Chunk boundaries carry no meaning.
+    the model sees the result's capped, cleaned output). Chunk boundaries carry no meaning, but
+    the first piece of each run or poll is empty: it says the command started (a view shows the
+    time elapsed from it); the command's result says it ended.
 
     Attributes:
         subject: the command line, or ``pid N`` for a poll: the subject of the result that

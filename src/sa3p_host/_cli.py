@@ -1,12 +1,14 @@
 """The ``sa3p`` command: ``sa3p run``, ``sa3p session``, ``sa3p history``, ``sa3p undo``,
-``sa3p prompt`` and ``sa3p serve``.
+``sa3p prompt``, ``sa3p schema`` and ``sa3p serve``.
 
 Argument parsing (``build_parser`` → a frozen options value) is kept apart from execution (one
 small ``execute_*`` function per subcommand), so a subcommand or an option is added in one place.
-Exit status: 0 when the stream was processed (failed commands are results, not failures of
-sa3p), 1 when the input could not be read, the guest could not be reached or refused the
-token (nothing was executed), the output was closed or sa3p was interrupted (SIGINT/SIGTERM;
-every process it started is ended first), 2 for bad arguments (a bad ``--policy`` file too).
+Exit status (docs/COMMANDS.md, "Exit status"): 0 when the stream was processed (failed,
+denied and quoted commands are results, not failures of sa3p); 1 when sa3p could not do its
+job: the input could not be read, the guest could not be reached or refused the token (nothing
+was executed), the guest was lost during the run (stderr says what ran and what did not), the
+output was closed or sa3p was interrupted (SIGINT/SIGTERM; every process it started is ended
+first); 2 for bad arguments (a bad ``--policy`` file too).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import contextlib
 import fcntl
 import importlib.metadata
+import json
 import os
 import signal
 import sys
@@ -28,6 +31,7 @@ from sa3p_engine import (
     CommandOutput,
     Engine,
     OutputCallback,
+    OutputCode,
     Policy,
     PolicyError,
     RunResult,
@@ -39,6 +43,7 @@ from sa3p_engine import (
 from sa3p_host._approval import terminal_approver
 from sa3p_host._cli_arguments import add_serve_arguments, positive_seconds
 from sa3p_host._cli_output import Printer
+from sa3p_host._live_view import LiveView
 from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_parser import InstructionParser
 
@@ -49,6 +54,7 @@ __all__ = [
     "HistoryOptions",
     "PromptOptions",
     "RunOptions",
+    "SchemaOptions",
     "ServeOptions",
     "SessionOptions",
     "UndoOptions",
@@ -56,6 +62,7 @@ __all__ = [
     "execute_history",
     "execute_prompt",
     "execute_run",
+    "execute_schema",
     "execute_serve",
     "execute_session",
     "execute_undo",
@@ -137,6 +144,11 @@ class ServeOptions:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PromptOptions:
     """``sa3p prompt``: no options yet."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaOptions:
+    """``sa3p schema``: the JSON Schema of ``sa3p run --json`` lines."""
 
 
 def _add_run(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -270,6 +282,11 @@ def _add_checkpoints(subcommands: argparse._SubParsersAction[argparse.ArgumentPa
 def _add_prompt(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prompt = subcommands.add_parser("prompt", help="print the system prompt for the model")
     prompt.set_defaults(build=lambda ns: PromptOptions())
+    schema = subcommands.add_parser(
+        "schema",
+        help="print the JSON Schema (draft 2020-12) every `sa3p run --json` line validates against",
+    )
+    schema.set_defaults(build=lambda ns: SchemaOptions())
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
@@ -318,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return execute_history(options, sys.stdout, sys.stderr)
         case PromptOptions():
             return execute_prompt(options, sys.stdout.buffer)
+        case SchemaOptions():
+            return execute_schema(options, sys.stdout.buffer)
         case ServeOptions():
             return execute_serve(options, sys.stderr)
         case _:
@@ -331,6 +350,19 @@ def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
         out.flush()
     except BrokenPipeError:
         _silence_closed_output(out)  # `sa3p prompt | head`: the reader had enough
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def execute_schema(options: SchemaOptions, out: BinaryIO) -> int:
+    """Print the JSON Schema of ``sa3p run --json`` lines."""
+    from sa3p_host._json_schema import run_json_schema  # noqa: PLC0415
+
+    try:
+        out.write(json.dumps(run_json_schema(), indent=2).encode("utf-8") + b"\n")
+        out.flush()
+    except BrokenPipeError:
+        _silence_closed_output(out)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -451,21 +483,23 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
         print(f"sa3p run: cannot read {options.source!r}: {exc.strerror}", file=errors)
         return EXIT_FAILURE
     previous = _on_sigterm(_raise_interrupt)
+    printer = Printer(out, json_lines=options.json)
+    view = None if options.json else LiveView(errors, compact=_is_terminal(errors))
     try:
-        with _open_backends(options, errors) as (vfs, terminal):
-            printer = Printer(out, json_lines=options.json)
-            with (
-                _checkpointed(options, errors) as outputs,
-                terminal_approver() if policy is not None else contextlib.nullcontext() as approver,
-                Engine(
-                    vfs,
-                    terminal,
-                    terminal_timeout=options.timeout,
-                    policy=policy,
-                    approver=approver,
-                ) as engine,
-            ):
-                return _stream(fd, engine, printer, options.source, errors, outputs=outputs)
+        with (
+            _open_backends(options, errors) as (vfs, terminal),
+            _checkpointed(options, errors) as outputs,
+            terminal_approver() if policy is not None else contextlib.nullcontext() as approver,
+            Engine(
+                vfs,
+                terminal,
+                terminal_timeout=options.timeout,
+                policy=policy,
+                approver=approver,
+                on_output=printer.live if view is None else view,
+            ) as engine,
+        ):
+            return _stream(fd, engine, _Results(printer, view, outputs), options.source, errors)
     except _BackendsUnavailable as exc:
         print(f"sa3p run: {exc}; nothing was executed", file=errors)
         return EXIT_FAILURE
@@ -478,10 +512,19 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
         print("sa3p run: the output was closed; stopped", file=errors)
         return EXIT_FAILURE
     finally:
+        if view is not None:
+            view.close()
         if previous is not None:
             _on_sigterm(previous)
         if fd != 0:
             os.close(fd)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
@@ -652,15 +695,37 @@ class _DeferredTerminal:
             self._real.close()
 
 
-def _stream(
-    fd: int,
-    engine: Engine,
-    printer: Printer,
-    source: str,
-    errors: TextIO,
-    *,
-    outputs: list[CommandOutput],
-) -> int:
+class _Results:
+    """Where ``sa3p run`` puts each result: printed (the live view erased first) and kept for
+    the checkpoint; it notes the first result that found the guest gone."""
+
+    def __init__(self, printer: Printer, view: LiveView | None, kept: list[CommandOutput]):
+        self.printer, self.view, self.kept = printer, view, kept
+        self.lost_at: int | None = None
+        """The index in ``kept`` of the first result that found the guest gone."""
+
+    def add(self, output: CommandOutput) -> None:
+        if self.view is not None:
+            self.view.end()
+        self.printer.output(output)
+        if self.lost_at is None and output.code is OutputCode.CONNECTION_LOST:
+            self.lost_at = len(self.kept)
+        self.kept.append(output)
+
+    def loss_report(self) -> str:
+        """What ran before the guest was lost, and what did not run (or not wholly)."""
+        assert self.lost_at is not None
+        lost = self.kept[self.lost_at]
+        after = len(self.kept) - self.lost_at - 1
+        where = f" (line {lost.position.line})" if lost.position is not None else ""
+        return (
+            f"sa3p run: the guest was lost during <{lost.command}>{where}: the {self.lost_at} "
+            f"results before it are complete; that command may have run in part, and the "
+            f"{after} commands after it did not run (their results say connection_lost)"
+        )
+
+
+def _stream(fd: int, engine: Engine, results: _Results, source: str, errors: TextIO) -> int:
     _widen_pipe(fd)
     parser = InstructionParser()
     printed = 0
@@ -673,16 +738,17 @@ def _stream(
         instructions = parser.feed(chunk) if chunk else parser.finish()
         for instruction in instructions:
             for output in engine.feed(instruction):
-                printer.output(output)
-                outputs.append(output)
+                results.add(output)
                 printed += 1
         if not chunk:
             break
     turn = engine.finish_turn()
     for output in turn.outputs[printed:]:
-        printer.output(output)
-        outputs.append(output)
-    printer.state_header(turn.state_header)
+        results.add(output)
+    results.printer.state_header(turn.state_header)
+    if results.lost_at is not None:
+        print(results.loss_report(), file=errors)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
