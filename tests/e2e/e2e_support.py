@@ -43,16 +43,20 @@ class CliRun:
 
     @property
     def outputs(self) -> list[dict[str, Any]]:
-        """The command results, without the final state header line."""
-        return [record for record in self.records if "state_header" not in record]
+        """The results and notices, without live output and the final state line."""
+        return [record for record in self.records if record["type"] in ("result", "notice")]
+
+    @property
+    def live(self) -> list[dict[str, Any]]:
+        """The live output lines."""
+        return [record for record in self.records if record["type"] == "output"]
 
     @property
     def header(self) -> dict[str, Any]:
         """The state header (the last JSON line)."""
-        last = self.records[-1]
-        assert set(last) == {"state_header"}, last
-        header: dict[str, Any] = last["state_header"]
-        return header
+        last: dict[str, Any] = self.records[-1]
+        assert last["type"] == "state", last
+        return last
 
 
 def run_cli(

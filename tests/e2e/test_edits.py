@@ -452,7 +452,7 @@ def test_an_unrecognised_marker_refuses_every_block_with_its_line(tmp_path: Path
     run = run_cli(tmp_path, reply, "--json")
     (output,) = run.outputs
     assert not output["ok"] and "line 7 of the body" in output["error"]
-    assert output["position"] == {"line": 1, "column": 1, "offset": 0}
+    assert (output["line"], output["column"]) == (1, 1)
     assert "FAILED (line 1, column 1)" in output["rendered"]
     assert (tmp_path / "m.py").read_bytes() == COMPUTE
 
@@ -461,7 +461,7 @@ def test_a_misspelt_terminal_attribute_is_refused_not_run(tmp_path: Path) -> Non
     run = run_cli(tmp_path, b'\n<terminal timeout_s="120">touch ran.txt</terminal>\n', "--json")
     (output,) = run.outputs
     assert not output["ok"] and 'timeout_s="120"' in output["error"]
-    assert output["position"]["line"] == 2
+    assert output["line"] == 2
     assert not (tmp_path / "ran.txt").exists()
 
 

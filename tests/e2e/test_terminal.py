@@ -57,11 +57,14 @@ def test_a_prompt_does_not_read_the_model_reply_from_stdin(tmp_path: Path) -> No
 
 
 def _read_record(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The next JSON line that is not live output."""
     assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], PROCESS_SECONDS)
-    assert ready, "sa3p run printed nothing in time"
-    record: dict[str, Any] = json.loads(process.stdout.readline())
-    return record
+    while True:
+        ready, _, _ = select.select([process.stdout], [], [], PROCESS_SECONDS)
+        assert ready, "sa3p run printed nothing in time"
+        record: dict[str, Any] = json.loads(process.stdout.readline())
+        if record["type"] != "output":
+            return record
 
 
 def _send(process: subprocess.Popen[bytes], text: str) -> None:
@@ -104,7 +107,7 @@ def test_detached_commands_are_listed_signalled_and_ended_through_the_cli(
         if process.poll() is None:
             process.kill()
             process.wait()
-    header = json.loads(stdout.decode().splitlines()[-1])["state_header"]
+    header = json.loads(stdout.decode().splitlines()[-1])
     assert header["active_pids"] == [second["pid"]]
     assert process.returncode == 0
     assert not psutil.pid_exists(second["pid"])  # sa3p ended what it started when it finished
@@ -182,8 +185,8 @@ def test_fifty_megabytes_of_output_stay_bounded(tmp_path: Path) -> None:
     (tmp_path / "ws").mkdir()
     run, maxrss_kib = run_cli_measured(tmp_path / "ws", reply)
     assert run.returncode == 0
-    (output, header) = run.records
-    assert header["state_header"]["active_pids"] == []
+    (output,) = run.outputs
+    assert run.header["active_pids"] == []
     assert output["exit_code"] == 0
     assert output["total_bytes"] == 50_000_000 + 1 + len("the end\n")
     assert len(output["output"].encode()) <= SHOWN_BYTES + MARKER_ROOM

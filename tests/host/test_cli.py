@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -33,11 +34,15 @@ def _start(workspace: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _read_line(process: subprocess.Popen[bytes], seconds: float = 20.0) -> bytes:
+def _read_result(process: subprocess.Popen[bytes], seconds: float = 20.0) -> dict[str, Any]:
+    """The next JSON line that is not live output."""
     assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], seconds)
-    assert ready, "no output in time"
-    return process.stdout.readline()
+    while True:
+        ready, _, _ = select.select([process.stdout], [], [], seconds)
+        assert ready, "no output in time"
+        line: dict[str, Any] = json.loads(process.stdout.readline())
+        if line["type"] != "output":
+            return line
 
 
 def _wait_until(condition: object, seconds: float = 20.0) -> None:
@@ -55,12 +60,12 @@ def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> N
     try:
         process.stdin.write(b'Some prose first.\n<write_file path="a.txt">hello</write_file>\n')
         process.stdin.flush()
-        first = json.loads(_read_line(process))
+        first = _read_result(process)
         assert (first["command"], first["ok"], first["path"]) == ("write_file", True, "a.txt")
         assert (tmp_path / "a.txt").read_bytes() == b"hello"
         process.stdin.write(b"<terminal>cat a.txt</terminal>")
         process.stdin.flush()
-        second = json.loads(_read_line(process))
+        second = _read_result(process)
         assert (second["command"], second["output"]) == ("terminal", "hello")
         assert process.poll() is None  # still reading: stdin is open
     finally:
@@ -68,7 +73,7 @@ def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> N
     assert process.wait(timeout=20) == 0
     assert process.stdout is not None
     last = json.loads(process.stdout.read().splitlines()[-1])
-    assert last["state_header"]["recent_hashes"][0]["path"] == "a.txt"
+    assert last["type"] == "state" and last["recent_hashes"][0]["path"] == "a.txt"
 
 
 def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path: Path) -> None:
@@ -92,7 +97,7 @@ def test_sigterm_ends_every_process_it_started(tmp_path: Path) -> None:
     assert process.stdin is not None
     process.stdin.write(b'<terminal timeout="0.3">sleep 60</terminal>')
     process.stdin.flush()
-    detached = json.loads(_read_line(process))
+    detached = _read_result(process)
     assert detached["exit_code"] is None
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 1
@@ -110,7 +115,7 @@ def test_cut_off_write_writes_nothing_and_says_so(tmp_path: Path) -> None:
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["ok"] is False and lines[0]["error"]
-    assert "state_header" in lines[-1]
+    assert lines[-1]["type"] == "state"
     assert not (tmp_path / "half.txt").exists()
 
 
@@ -122,13 +127,13 @@ def test_example_runs_end_to_end(tmp_path: Path) -> None:
         check=True,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    outputs, header = lines[:-1], lines[-1]["state_header"]
+    outputs = [line for line in lines if line["type"] == "result"]
     assert all(line["ok"] for line in outputs), [o for o in outputs if not o["ok"]]
     commands = [line["command"] for line in outputs]
     assert {"write_file", "read_file", "apply_edit", "list_files", "terminal"} <= set(commands)
     terminals = [line for line in outputs if line["command"] == "terminal"]
     assert "FAILED" in terminals[0]["output"] and terminals[-1]["output"].rstrip().endswith("OK")
-    assert header["active_pids"] == []
+    assert lines[-1]["type"] == "state" and lines[-1]["active_pids"] == []
 
 
 def test_text_output_shows_results_then_state(tmp_path: Path) -> None:
@@ -216,10 +221,11 @@ def test_an_ephemeral_run_detaches_at_its_timeout_and_ends_what_it_started(
         check=True,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [line for line in lines if line["type"] != "output"]
     assert (tmp_path / "here.txt").read_bytes() == b"x"
     terminal = lines[1]
     assert terminal["exit_code"] is None and terminal["timeout"] == 0.3
-    assert lines[-1]["state_header"]["active_pids"] == [terminal["pid"]]
+    assert lines[-1]["active_pids"] == [terminal["pid"]]
     _wait_until(lambda: not psutil.pid_exists(terminal["pid"]))  # ended when sa3p run ended
 
 

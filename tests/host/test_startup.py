@@ -61,7 +61,9 @@ def test_a_terminal_command_still_runs_through_the_deferred_terminal(tmp_path: P
         check=True,
         timeout=60,
     )
-    first = json.loads(result.stdout.splitlines()[0])
+    first = next(
+        line for line in map(json.loads, result.stdout.splitlines()) if line["type"] == "result"
+    )
     assert first["ok"] is True and "made-on-demand" in first["rendered"]
 
 

@@ -78,7 +78,8 @@ def terminal_output(stdout: str) -> str:
 
 
 def active_pids(stdout: str) -> list[int]:
-    state = json.loads(stdout.splitlines()[-1])["state_header"]
+    state = json.loads(stdout.splitlines()[-1])
+    assert state["type"] == "state", state
     return list(state["active_pids"])
 
 
