@@ -20,15 +20,14 @@ _ESCAPE = re.compile(
     r"""
     \x1b\[ [0-?]* [ -/]* [@-~]          # CSI: parameters, intermediates, final byte
     | \x1b\] .{0,1024}? (?: \x07 | \x1b\\ )  # OSC: up to BEL or ST (bounded: no rescans)
-    | \x1b [ -/]* [0-~]                  # two-character escapes (charset, keypad, …)
     | \x1b\[? [0-?]* [ -/]* \Z           # a sequence cut off at the end of the text
-    | \x1b \Z
+    | \x1b [ -/]* [0-~]                  # two-character escapes (charset, keypad, …)
     """,
     re.VERBOSE | re.DOTALL,
 )
 _CLEAR_LINE = re.compile(r"\x1b\[[012]?K")
-_NEEDS_WORK = re.compile(r"[\r\b\x1b]")
-_LINE_TOKENS = re.compile(r"\r|\b|\x1b\[[012]?K|[^\r\b\x1b]+|\x1b")
+_NEEDS_WORK = re.compile(r"[\r\x08\x1b]")
+_LINE_TOKENS = re.compile(r"\r|\x08|\x1b\[[012]?K|[^\r\x08\x1b]+|\x1b")
 
 
 def clean_terminal_text(text: str) -> str:

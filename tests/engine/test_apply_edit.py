@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from sa3p_engine import ApplyEditOutput, CommandOutput, EditTier
+from sa3p_engine import ApplyEditOutput, CommandOutput, EditTier, OutputCode
 from sa3p_parser import Instruction
 
 from .engine_helpers import edit, make_engine, run_one, text_edit
@@ -297,3 +297,28 @@ def test_fuzzy_below_threshold_is_refused() -> None:
 def test_empty_file_edit_refused() -> None:
     error = refused({"e.txt": b""}, edit("e.txt", ("a\n", "b\n")))
     assert "empty" in error
+
+
+@pytest.mark.parametrize("digits", [12, 16, 64])
+def test_expected_sha256_may_be_a_prefix_of_12_digits_or_more(digits: int) -> None:
+    prefix = hashlib.sha256(SOURCE).hexdigest()[:digits]
+    output, _ = applied(
+        {"m.py": SOURCE}, edit("m.py", ("return 1", "return 5"), expected_sha256=prefix)
+    )
+    assert len(output.sha256) == 64
+    assert (
+        f"sha256 {output.sha256[:16]}" in output.render() and output.sha256 not in output.render()
+    )
+
+
+def test_a_prefix_too_short_is_refused_as_ambiguous_and_a_wrong_one_as_stale() -> None:
+    digest = hashlib.sha256(SOURCE).hexdigest()
+    short, _ = apply(
+        {"m.py": SOURCE}, edit("m.py", ("return 1", "return 5"), expected_sha256=digest[:11])
+    )
+    assert short.code is OutputCode.AMBIGUOUS_HASH and "at least 12" in (short.error or "")
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:16]
+    stale, _ = apply(
+        {"m.py": SOURCE}, edit("m.py", ("return 1", "return 5"), expected_sha256=wrong)
+    )
+    assert stale.code is OutputCode.STALE_HASH and f"now {digest[:16]}," in (stale.error or "")
