@@ -135,7 +135,7 @@ class DirectoryView:
     rules: EntryRules | None
 
     @property
-    def excluded(self) -> Callable[[str], bool] | None:
+    def excluded(self) -> Callable[[str], object] | None:
         """The test that leaves a file of this directory out (``EntryRules.excluded``)."""
         return None if self.rules is None else self.rules.excluded
 

@@ -295,7 +295,7 @@ class EntryRules:
     relative: str
     layers: tuple[_Layer, ...]
     only_tracked: bool
-    excluded: Callable[[str], bool] | None
+    excluded: Callable[[str], object] | None
     rules: _DirectoryRules
     tracked_directories: frozenset[str]
 
@@ -352,8 +352,9 @@ class GitView:
 
 def _excluded_test(
     rules: _DirectoryRules, only_tracked: bool, tracked: frozenset[str]
-) -> Callable[[str], bool] | None:
-    """``EntryRules.excluded``: a tracked file is never left out (gitignore(5))."""
+) -> Callable[[str], object] | None:
+    """``EntryRules.excluded``: a tracked file is never left out (gitignore(5)). The cheap test
+    goes first (it runs once per file and is nearly always false); a truthy value excludes."""
     if only_tracked:
         return lambda relative: relative not in tracked
     may_ignore = rules.file_may_be_ignored()
@@ -361,7 +362,7 @@ def _excluded_test(
         return None
     ignored = rules.ignored
     return lambda relative: (
-        relative not in tracked and bool(may_ignore(relative)) and ignored(relative, False)
+        may_ignore(relative) and relative not in tracked and ignored(relative, False)
     )
 
 
