@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sa3p_engine import CommandOutput, NoticeOutput
+from sa3p_engine import CommandOutput, NoticeOutput, ProblemOutput
 from sa3p_host._local._atomic_writes import _write_all
 from sa3p_host._local._regular_files import READ_FLAGS
 from sa3p_host._workspace_tree import (
@@ -619,7 +619,7 @@ def _describe(command: str | CommandOutput) -> str | None:
     """One line for a command the turn ran (None: a notice, not a command)."""
     if isinstance(command, str):
         return command
-    if isinstance(command, NoticeOutput) or command.command == "markup":
+    if isinstance(command, (NoticeOutput, ProblemOutput)):  # markup, or a notice: not a command
         return None
     subject = (command.subject.strip().splitlines() or [""])[0][:200]
     line = f"{command.command} {subject}".rstrip()
