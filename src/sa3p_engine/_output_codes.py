@@ -4,7 +4,8 @@ Every output that is not ok carries one (``CommandOutput.code``): programs branc
 ``sa3p run --json`` prints it, the model reads the sentence instead. Where a backend failed, the
 code is the backend's ``ErrorCode`` value under the same name (``not_found``,
 ``outside_workspace``, ``write_mismatch``…); the engine's own refusals have the names below.
-The values are part of the JSON contract (docs/JSON.md): a value is never renamed or reused.
+The values are part of the JSON contract (docs/COMMANDS.md, "JSON lines"): a value is never
+renamed or reused.
 """
 
 from __future__ import annotations
