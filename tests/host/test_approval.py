@@ -7,8 +7,10 @@ import io
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,18 @@ def test_no_controlling_terminal_means_no_approver(tmp_path: Path) -> None:
     assert open_terminal_approver(str(tmp_path / "no-such-tty")) is None
 
 
+def _read_until(fd: int, wanted: bytes, seconds: float = 10.0) -> bytes:
+    """What the terminal shows, read until ``wanted`` is in it (a pty hands it over in pieces:
+    the echo of the typed-ahead answers, then the question)."""
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while wanted not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        if ready:
+            seen += os.read(fd, 65536)
+    return seen
+
+
 def test_the_engine_asks_the_person_on_a_terminal() -> None:
     controller, device = pty.openpty()
     try:
@@ -114,7 +128,7 @@ def test_the_engine_asks_the_person_on_a_terminal() -> None:
         first, second = turn.outputs
         assert isinstance(first, DeniedOutput) and "the user refused" in first.render()
         assert second.ok and terminal.commands_run == ["git push"]
-        assert b"terminal: git push" in os.read(controller, 65536)
+        assert b"terminal: git push" in _read_until(controller, b"terminal: git push")
     finally:
         os.close(controller)
         os.close(device)
