@@ -14,7 +14,10 @@ Each figure is measured against its baseline in the same run:
 - 64 concurrent clients doing ``stat``s: aggregate operations per second against one client
   alone;
 - guest memory under a slow reader: a process writing 2 GB to a client that reads nothing for
-  two seconds; the guest's resident memory growth (absolute goal: 32 MiB).
+  two seconds; the guest's resident memory growth (absolute goal: 32 MiB);
+- guest memory after 1,000 unauthenticated connections, each announcing a 1 MiB frame and
+  sending 2 KiB of it, have come and gone (in rounds of 250) and a good client is served again:
+  its resident memory against before (goal: ratio <= 1.2).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import anyio
 import psutil
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
-from sa3p_host import connect, open_remote_backends
+from sa3p_host import RemoteConnectionError, connect, open_remote_backends
 from sa3p_protocol.messages import SpawnRequest
 
 GROUP = "remote"
@@ -258,6 +261,54 @@ def slow_reader_memory(quick: bool) -> Iterable[Measurement]:
         baseline=before,
         goal="subject<=",
         target=32.0,
+    )
+
+
+def _served(address: str) -> bool:
+    try:
+        with open_remote_backends(address) as (vfs, _terminal):
+            vfs.stat(".")
+    except RemoteConnectionError:  # not admitted yet: the guest is still busy with the others
+        return False
+    return True
+
+
+@case(GROUP)
+def unauthenticated_peers_memory(quick: bool) -> Iterable[Measurement]:
+    rounds = 2 if quick else 4
+    # A HELLO frame header announcing a 1 MiB payload, and the first 2 KiB of it.
+    greeting = b"SA3P\0\0\0\0\x70\0\x10\0\0" + b"x" * 2048
+    with tempfile.TemporaryDirectory() as top:
+        workspace = Path(top, "ws")
+        workspace.mkdir()
+        with _guest(workspace) as (address, guest_process):
+            guest = psutil.Process(guest_process.pid)
+            assert _served(address)
+            before = guest.memory_info().rss / MIB
+            for _ in range(rounds):
+                peers = []
+                for _ in range(250):
+                    peer = socket.socket(socket.AF_UNIX)
+                    peer.setblocking(False)
+                    with contextlib.suppress(OSError):
+                        peer.connect(address.removeprefix("unix:"))
+                        peer.send(greeting)
+                    peers.append(peer)
+                for peer in peers:
+                    peer.close()
+            deadline = time.monotonic() + 30
+            while not _served(address):
+                assert time.monotonic() < deadline, "the guest serves no one after the peers"
+            after = guest.memory_info().rss / MIB
+    yield measurement(
+        group=GROUP,
+        case=f"guest RSS after {rounds * 250} unauthenticated connections came and went",
+        unit="MiB",
+        subject=after,
+        baseline_name="guest RSS before them",
+        baseline=before,
+        goal="ratio<=",
+        target=1.2,
     )
 
 
