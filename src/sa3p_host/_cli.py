@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import importlib.metadata
+import importlib
 import os
 import signal
 import sys
@@ -22,24 +22,25 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from sa3p_engine import (
-    CommandOutput,
-    Engine,
-    Policy,
-    PolicyError,
-    RunResult,
-    SignalResult,
-    TerminalProvider,
-    VirtualFileSystem,
-    generate_system_prompt,
-)
-from sa3p_host._approval import terminal_approver
+from sa3p_engine import Policy, PolicyError
 from sa3p_host._cli_arguments import add_serve_arguments, positive_seconds
-from sa3p_host._cli_output import Printer
-from sa3p_host._local._local_vfs import LocalVfs
-from sa3p_parser import InstructionParser
+
+if TYPE_CHECKING:
+    from sa3p_engine import (
+        CommandOutput,
+        Engine,
+        RunResult,
+        SignalResult,
+        TerminalProvider,
+        VirtualFileSystem,
+    )
+    from sa3p_host._cli_output import Printer
+
+# The engine, the parser and the local backends are imported where a run needs them, not here:
+# a run on a session starts its guest first and loads them while the guest starts
+# (``_load_run_modules``), so the two costs overlap.
 
 __all__ = [
     "HistoryOptions",
@@ -278,14 +279,26 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]]
 """Each adds one subcommand; its ``build`` default turns the namespace into an options value."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked
+    (``importlib.metadata`` alone costs ~40 ms at every start otherwise)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        import importlib.metadata  # noqa: PLC0415 - the point of this
+
+        print(f"sa3p {importlib.metadata.version('sa3p')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sa3p``."""
     parser = argparse.ArgumentParser(
         prog="sa3p", description="Let a language model act on a workspace through its output."
     )
-    parser.add_argument(
-        "--version", action="version", version=f"sa3p {importlib.metadata.version('sa3p')}"
-    )
+    parser.add_argument("--version", action=_VersionAction)
     subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subcommands)
@@ -323,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
     """Print the system prompt."""
     try:
+        from sa3p_engine import generate_system_prompt  # noqa: PLC0415
+
         out.write(generate_system_prompt().encode("utf-8") + b"\n")
         out.flush()
     except BrokenPipeError:
@@ -449,6 +464,10 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
     previous = _on_sigterm(_raise_interrupt)
     try:
         with _open_backends(options, errors) as (vfs, terminal):
+            from sa3p_engine import Engine  # noqa: PLC0415 - see _load_run_modules
+            from sa3p_host._approval import terminal_approver  # noqa: PLC0415
+            from sa3p_host._cli_output import Printer  # noqa: PLC0415
+
             printer = Printer(out, json_lines=options.json)
             with (
                 _checkpointed(options, errors) as outputs,
@@ -559,6 +578,8 @@ def _open_backends(
         return
     assert options.workspace is not None
     if options.ephemeral and options.sandbox == "none":
+        from sa3p_host._local._local_vfs import LocalVfs  # noqa: PLC0415
+
         yield LocalVfs(options.workspace), _DeferredTerminal(options.workspace)
         return
     from sa3p_host._sandbox import SandboxUnavailable  # noqa: PLC0415
@@ -578,11 +599,18 @@ def _open_backends(
                     idle_timeout=options.idle_timeout,
                     ephemeral=options.ephemeral,
                     on_wait=waiting,
+                    while_starting=_load_run_modules,
                 )
             )
         except (SessionError, SandboxUnavailable) as exc:
             raise _BackendsUnavailable(str(exc)) from exc
         yield session.vfs, session.terminal
+
+
+def _load_run_modules() -> None:
+    """Import what a run needs besides its backends; called while a session's guest starts."""
+    for module in ("sa3p_engine._engine_drivers", "sa3p_parser", "sa3p_host._cli_output"):
+        importlib.import_module(module)
 
 
 def _connected_backends(
@@ -653,6 +681,8 @@ def _stream(
     *,
     outputs: list[CommandOutput],
 ) -> int:
+    from sa3p_parser import InstructionParser  # noqa: PLC0415
+
     _widen_pipe(fd)
     parser = InstructionParser()
     printed = 0

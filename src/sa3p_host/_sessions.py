@@ -202,9 +202,9 @@ def open_session(
                 env=env,
                 idle_timeout=idle_timeout,
             )
-            info = _start(launch, directory, while_starting)
-        elif while_starting is not None:
-            while_starting()
+            info = _start(launch, directory, lambda: _while_starting(while_starting))
+        else:
+            _while_starting(while_starting)
         from sa3p_host._remote import open_remote_backends  # noqa: PLC0415 - see the imports
         from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
 
@@ -217,6 +217,14 @@ def open_session(
             if ephemeral:
                 _stop(info)
                 _remove_dir(directory)
+
+
+def _while_starting(caller_s: Callable[[], None] | None) -> None:
+    """What overlaps the guest's start: loading the remote client, then the caller's work."""
+    import sa3p_host._remote  # noqa: F401, PLC0415 - see the imports
+
+    if caller_s is not None:
+        caller_s()
 
 
 def _private_dir(directory: Path) -> str:
@@ -276,9 +284,7 @@ def _answers(path: str) -> bool:
     return True
 
 
-def _start(
-    launch: _Launch, directory: Path, while_starting: Callable[[], None] | None
-) -> SessionInfo:
+def _start(launch: _Launch, directory: Path, while_starting: Callable[[], None]) -> SessionInfo:
     socket_path = str(directory / _SOCKET)
     workspace = launch.workspace
     guest = [
@@ -313,8 +319,7 @@ def _start(
         network=launch.network or launch.sandbox == "none",
         socket=socket_path,
     )
-    if while_starting is not None:
-        while_starting()
+    while_starting()
     _wait_ready(info, process, directory)
     temporary = directory / f".{_RECORD}.{os.getpid()}"
     temporary.write_text(json.dumps(asdict(info)))
