@@ -4,7 +4,6 @@ never authenticate, floods of them; it keeps serving a good client and gives mem
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import socket
 import subprocess
