@@ -18,7 +18,6 @@ from sa3p_host import LocalVfs
 
 from .host_helpers import staged_bytes
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SA3P = [sys.executable, "-m", "sa3p_host"]
 ONE_RUN = ["--ephemeral", "--sandbox", "none"]
 """Today's one-run behaviour: in-process backends, host pids, every process ended with the run."""
@@ -112,23 +111,6 @@ def test_cut_off_write_writes_nothing_and_says_so(tmp_path: Path) -> None:
     assert lines[0]["ok"] is False and lines[0]["error"]
     assert "state_header" in lines[-1]
     assert not (tmp_path / "half.txt").exists()
-
-
-def test_example_runs_end_to_end(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*SA3P, "run", str(EXAMPLES / "fix_a_bug.txt"), "--workspace", str(tmp_path), "--json"],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    outputs, header = lines[:-1], lines[-1]["state_header"]
-    assert all(line["ok"] for line in outputs), [o for o in outputs if not o["ok"]]
-    commands = [line["command"] for line in outputs]
-    assert {"write_file", "read_file", "apply_edit", "list_files", "terminal"} <= set(commands)
-    terminals = [line for line in outputs if line["command"] == "terminal"]
-    assert "FAILED" in terminals[0]["output"] and terminals[-1]["output"].rstrip().endswith("OK")
-    assert header["active_pids"] == []
 
 
 def test_text_output_shows_results_then_state(tmp_path: Path) -> None:
@@ -228,10 +210,16 @@ def test_version() -> None:
     assert done.stdout.startswith("sa3p ") and done.stdout.strip().split()[1][0].isdigit()
 
 
-def test_windows_gets_a_clear_error_not_an_import_crash() -> None:
-    script = "import sys; sys.platform = 'win32'; import sa3p_host; sys.exit(sa3p_host.main())"
-    command = [sys.executable, "-c", script]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 2
-    assert done.stderr.startswith("sa3p: sa3p runs on Linux") and "WSL2" in done.stderr
-    assert "Traceback" not in done.stderr
+@pytest.mark.parametrize(
+    "entry",
+    ["import sa3p_host; sys.exit(sa3p_host.main())", "import runpy; runpy.run_module('sa3p_host')"],
+    ids=["console-script", "python-m"],
+)
+def test_windows_gets_one_clear_line_not_an_import_crash(entry: str) -> None:
+    script = f"import sys; sys.platform = 'win32'; {entry}"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("sa3p: sa3p runs on Linux (macOS: untested); Windows is not")
+    assert done.stderr.count("\n") == 1 and "WSL2" in done.stderr and not done.stdout

@@ -4,7 +4,6 @@ never authenticate, floods of them; it keeps serving a good client and gives mem
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import socket
 import subprocess
@@ -46,7 +45,7 @@ def guest_process(workspace: Path, *, descriptors: int | None = None) -> Iterato
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_until(lambda: os.path.exists(path), 20, "the guest listens")
+        _wait_until(lambda: _accepts(path), 20, "the guest listens")
         yield f"unix:{path}", process.pid
     finally:
         process.terminate()
@@ -55,6 +54,15 @@ def guest_process(workspace: Path, *, descriptors: int | None = None) -> Iterato
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:  # not bound yet, or bound and not yet listening
+            return False
+    return True
 
 
 def _idle_connections(path: str, count: int) -> list[socket.socket]:
