@@ -8,7 +8,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -16,6 +15,7 @@ import pytest
 
 from sa3p_host import LocalVfs
 
+from ..waiting import wait_until
 from .host_helpers import staged_bytes
 
 SA3P = [sys.executable, "-m", "sa3p_host"]
@@ -37,15 +37,6 @@ def _read_line(process: subprocess.Popen[bytes], seconds: float = 20.0) -> bytes
     ready, _, _ = select.select([process.stdout], [], [], seconds)
     assert ready, "no output in time"
     return process.stdout.readline()
-
-
-def _wait_until(condition: object, seconds: float = 20.0) -> None:
-    give_up = time.monotonic() + seconds
-    while time.monotonic() < give_up:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition never became true")
 
 
 def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> None:
@@ -77,7 +68,7 @@ def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path:
     process.stdin.write(b'<write_file path="big.txt">' + b"x" * (4 << 20))
     process.stdin.flush()
 
-    _wait_until(lambda: staged_bytes(process.pid, str(tmp_path)) > 0)
+    wait_until(lambda: staged_bytes(process.pid, str(tmp_path)) > 0, 20, "the write staged")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=20)
     process.stdin.close()
@@ -96,7 +87,7 @@ def test_sigterm_ends_every_process_it_started(tmp_path: Path) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 1
     process.stdin.close()
-    _wait_until(lambda: not psutil.pid_exists(detached["pid"]))
+    wait_until(lambda: not psutil.pid_exists(detached["pid"]), 20, "the detached process ended")
 
 
 def test_cut_off_write_writes_nothing_and_says_so(tmp_path: Path) -> None:
@@ -202,7 +193,8 @@ def test_an_ephemeral_run_detaches_at_its_timeout_and_ends_what_it_started(
     terminal = lines[1]
     assert terminal["exit_code"] is None and terminal["timeout"] == 0.3
     assert lines[-1]["state_header"]["active_pids"] == [terminal["pid"]]
-    _wait_until(lambda: not psutil.pid_exists(terminal["pid"]))  # ended when sa3p run ended
+    ended = "the terminal process ended when sa3p run ended"
+    wait_until(lambda: not psutil.pid_exists(terminal["pid"]), 20, ended)
 
 
 def test_version() -> None:
