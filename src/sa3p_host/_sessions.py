@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # imported when first used: `sa3p run` starts a guest before loading them
+    import psutil
+
     from sa3p_host._checkpoints import Checkpoints
     from sa3p_host._remote import RemoteTerminal, RemoteVfs
 
@@ -405,11 +407,31 @@ def _stop(info: SessionInfo) -> None:
     for proc in guests:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=_STOP_SECONDS)
+    alive = _wait_ended(tree)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    psutil.wait_procs(alive, timeout=_STOP_SECONDS)
+    _wait_ended(alive)
+
+
+def _wait_ended(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``procs`` still running after at most ``_STOP_SECONDS``. A zombie has ended: a
+    session's processes are not our children, and whoever reaps them (init, a subreaper) may
+    take its time (``psutil.wait_procs`` would wait for that)."""
+    import psutil  # noqa: PLC0415
+
+    def running(proc: psutil.Process) -> bool:
+        try:
+            return proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + _STOP_SECONDS
+    alive = [proc for proc in procs if running(proc)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        alive = [proc for proc in alive if running(proc)]
+    return alive
 
 
 def _is_guest(proc: object) -> bool:
@@ -432,7 +454,7 @@ def _end_processes(pid: int) -> None:
         for proc in tree:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(tree, timeout=_STOP_SECONDS)
+        _wait_ended(tree)
 
 
 def list_sessions() -> list[SessionInfo]:
