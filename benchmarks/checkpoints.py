@@ -10,7 +10,9 @@ on the same tree with the same three files changed (a process, as an agent runs 
 Two rows: one ``Checkpoints`` object across turns (a library user's agent loop: its watches
 name what changed, nothing is walked again), and a new object for every turn (what each
 ``sa3p run`` process pays: the saved tree read back, git's facts, one stat walk of the whole
-tree, then the watched end).
+tree, then the watched end), and a floor row: the one stat walk alone, done the cheapest way
+Python has (``os.scandir`` and one ``lstat`` per entry, keeping each file's signature), which a
+new process cannot skip since anything may have changed the tree between two runs.
 """
 
 from __future__ import annotations
@@ -63,6 +65,22 @@ def _turn_seconds(store: Checkpoints, paths: list[Path], turn: int) -> float:
     return begin + end
 
 
+def _stat_walk(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file's (mtime, size, inode) below ``root`` except ``.git``, by scandir + lstat."""
+    signatures, directories = {}, [str(root)]
+    while directories:
+        with os.scandir(directories.pop()) as entries:
+            for entry in entries:
+                if entry.name == ".git":
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    directories.append(entry.path)
+                else:
+                    status = entry.stat(follow_symlinks=False)
+                    signatures[entry.path] = (status.st_mtime_ns, status.st_size, status.st_ino)
+    return signatures
+
+
 def _paired(
     subject: Callable[[int], float], root: Path, repeat: int, first: int
 ) -> tuple[float, float]:
@@ -100,6 +118,7 @@ def checkpoint_turn_10k(quick: bool) -> Iterable[Measurement]:
 
             fresh(100)  # warm up (the previous turn's files are read again: they are racy)
             new, git_new = _paired(fresh, root, repeat, 101)
+            walk, git_walk = _paired(lambda _: timed(lambda: _stat_walk(root)), root, repeat, 0)
         finally:
             if previous is None:
                 os.environ.pop("XDG_STATE_HOME", None)
@@ -108,6 +127,7 @@ def checkpoint_turn_10k(quick: bool) -> Iterable[Measurement]:
     for name, seconds, baseline in (
         ("one Checkpoints object across turns (watched)", kept, git_kept),
         ("a new Checkpoints object each turn (each `sa3p run`)", new, git_new),
+        ("floor: one scandir + lstat walk of the tree in Python, nothing else", walk, git_walk),
     ):
         yield measurement(
             group=GROUP,

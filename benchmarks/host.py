@@ -10,6 +10,9 @@ Each figure is measured against its baseline in the same run:
   before each run, so no run pays for the write-back of the previous one's dirty pages;
 - ``<terminal>true</terminal>`` through parser + engine + ``LocalTerminal`` against
   ``subprocess.run(["bash", "-c", "true"])``;
+- the peak resident memory of ``sa3p run`` over one turn of 12,000 ``read_file`` commands of a
+  5 KB file (60 MB of results in full; the turn's output budget reduces them) against the same
+  ``sa3p run`` reading an empty reply (absolute goal, 64 MiB);
 - ``<list_files/>`` over a 10,000-file tree (engine + ``LocalVfs``) against ``git ls-files
   --cached --others --exclude-standard`` on the same tree.
 """
@@ -31,6 +34,11 @@ from sa3p_parser import InstructionParser
 
 GROUP = "host"
 MIB = 1 << 20
+# This run's own local backends: the local figures, apart from sessions (benchmarks/sessions.py).
+_SA3P_RUN = [
+    *(sys.executable, "-m", "sa3p_host", "run", "--ephemeral", "--sandbox", "none"),
+    "--workspace",
+]
 
 # Runs a command and prints the peak RSS (KiB) of its process tree's largest process (the
 # wrapper's RUSAGE_CHILDREN only covers what it waited for, i.e. exactly that command) and the
@@ -102,7 +110,7 @@ def streamed_write_through_sa3p_run(quick: bool) -> Iterable[Measurement]:
         document, raw = _write_inputs(directory, size)
         workspace = directory / "ws"
         workspace.mkdir()
-        sa3p = [sys.executable, "-m", "sa3p_host", "run", "--workspace", str(workspace), "--json"]
+        sa3p = [*_SA3P_RUN, str(workspace), "--json"]
         copy = directory / "cat-copy.bin"
         best = _interleaved_best(
             {
@@ -226,3 +234,32 @@ def list_files_10k(quick: bool) -> Iterable[Measurement]:
             goal="ratio<=",
             target=2.0,
         )
+
+
+@case(GROUP)
+def many_reads_in_one_turn(quick: bool) -> Iterable[Measurement]:
+    reads = 2_000 if quick else 12_000
+    with tempfile.TemporaryDirectory() as temporary:
+        directory = Path(temporary)
+        workspace = directory / "ws"
+        workspace.mkdir()
+        (workspace / "big.txt").write_bytes(
+            "".join(f"line {n}: {'x' * 40}\n" for n in range(100)).encode()
+        )
+        reply, empty = directory / "reads.txt", directory / "empty.txt"
+        reply.write_bytes(b'<read_file path="big.txt"/>\n' * reads)
+        empty.write_bytes(b"")
+        command = [*_SA3P_RUN, str(workspace), "--json"]
+        best = _interleaved_best(
+            {"reads": (reply, command), "empty": (empty, command)}, repeat=2 if quick else 3
+        )
+    yield measurement(
+        group=GROUP,
+        case=f"peak RSS of sa3p run over one turn of {reads} read_file (5 KB file)",
+        unit="MiB",
+        subject=best["reads"][0],
+        baseline_name="the same sa3p run on an empty reply",
+        baseline=best["empty"][0],
+        goal="subject<=",
+        target=64,
+    )

@@ -14,7 +14,10 @@ Each figure is measured against its baseline in the same run:
 - 64 concurrent clients doing ``stat``s: aggregate operations per second against one client
   alone;
 - guest memory under a slow reader: a process writing 2 GB to a client that reads nothing for
-  two seconds; the guest's resident memory growth (absolute goal: 32 MiB).
+  two seconds; the guest's resident memory growth (absolute goal: 32 MiB);
+- guest memory after 1,000 unauthenticated connections, each announcing a 1 MiB frame and
+  sending 2 KiB of it, have come and gone (in rounds of 250) and a good client is served again:
+  its resident memory against before (goal: ratio <= 1.2).
 """
 
 from __future__ import annotations
@@ -35,8 +38,15 @@ import anyio
 import psutil
 
 from benchmarks._harness import Measurement, case, measurement, paired_best
-from sa3p_host import connect, open_remote_backends
-from sa3p_protocol.messages import SpawnRequest
+from sa3p_host import RemoteConnectionError, connect, open_remote_backends
+from sa3p_protocol import (
+    Connection,
+    HandshakeCompleted,
+    MessageReceived,
+    Role,
+    StreamEnded,
+)
+from sa3p_protocol.messages import ReadRequest, SpawnRequest
 
 GROUP = "remote"
 MIB = 1 << 20
@@ -73,6 +83,61 @@ _ANYIO_ECHO = textwrap.dedent(
     anyio.run(main)
     """
 )
+
+
+# The least a guest on a Python event loop that speaks the protocol does per request: an anyio
+# server with one Sans-IO Connection per peer, answering each READ with 100 bytes from memory
+# (no dispatch, no file, no workspace).
+_PROTOCOL_ECHO = textwrap.dedent(
+    """
+    import anyio, sys
+    from sa3p_protocol import Connection, RequestReceived, Role
+    from sa3p_protocol.messages import ReadData
+    async def serve(stream):
+        connection, data = Connection(Role.SERVER), ReadData(b"x" * 100)
+        while True:
+            for event in connection.receive_data(await stream.receive()):
+                if isinstance(event, RequestReceived):
+                    connection.acknowledge(event.stream_id, event.flow_length)
+                    connection.send(event.stream_id, data, end_stream=True)
+            await stream.send(connection.data_to_send())
+    async def main():
+        listener = await anyio.create_unix_listener(sys.argv[1])
+        print("ready", flush=True)
+        await listener.serve(serve)
+    anyio.run(main)
+    """
+)
+
+
+def _protocol_client(path: str) -> tuple[socket.socket, Connection]:
+    """A blocking socket and a client Connection past the handshake with ``_PROTOCOL_ECHO``."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(path)
+    connection = Connection(Role.CLIENT)
+    while not any(
+        isinstance(event, HandshakeCompleted)
+        for event in connection.receive_data(_exchange(sock, connection))
+    ):
+        pass
+    sock.sendall(connection.data_to_send())
+    return sock, connection
+
+
+def _exchange(sock: socket.socket, connection: Connection) -> bytes:
+    sock.sendall(connection.data_to_send())
+    return sock.recv(65536)
+
+
+def _protocol_round_trips(sock: socket.socket, connection: Connection, count: int) -> None:
+    for _ in range(count):
+        stream_id = connection.open_stream(ReadRequest("small.txt", 0, None), end_stream=True)
+        ended = False
+        while not ended:
+            for event in connection.receive_data(_exchange(sock, connection)):
+                if isinstance(event, MessageReceived):
+                    connection.acknowledge(stream_id, event.flow_length)
+                ended = ended or isinstance(event, StreamEnded)
 
 
 @contextlib.contextmanager
@@ -153,39 +218,57 @@ def write_256_mib(quick: bool) -> Iterable[Measurement]:
 
 @case(GROUP)
 def small_read_round_trip(quick: bool) -> Iterable[Measurement]:
-    """A 100-byte read through the blocking client against the guest, and the floor under it:
-    the same machine's round trip through a bare anyio echo server process (no sa3p code)."""
+    """A 100-byte read through the blocking client against the guest, and the floors under it:
+    the same machine's round trip through a bare anyio echo server process (no sa3p code), and
+    through the least guest that speaks the protocol (``_PROTOCOL_ECHO``)."""
     count = 300 if quick else 2000
+    repeat = 3 if quick else 7
     with tempfile.TemporaryDirectory() as top:
         workspace = Path(top, "ws")
         workspace.mkdir()
         (workspace / "small.txt").write_bytes(b"x" * 100)
-        echo_socket = os.path.join(tempfile.mkdtemp(prefix="sa3p-echo-", dir="/tmp"), "e")
+        echo_socket, protocol_socket = os.path.join(top, "e"), os.path.join(top, "p")
         with (
             _guest(workspace) as (address, _),
             _process([sys.executable, "-c", _ANYIO_ECHO, echo_socket]),
+            _process([sys.executable, "-c", _PROTOCOL_ECHO, protocol_socket]),
             open_remote_backends(address) as (vfs, _terminal),
             socket.socket(socket.AF_UNIX) as echo,
         ):
             echo.connect(echo_socket)
+            sock, connection = _protocol_client(protocol_socket)
 
             def reads() -> None:
                 for _ in range(count):
                     vfs.read("small.txt")
 
-            subject, baseline = paired_best(
-                reads, lambda: _echo_round_trip(echo, count), repeat=3 if quick else 7
+            def echoes() -> None:
+                _echo_round_trip(echo, count)
+
+            subject, baseline = paired_best(reads, echoes, repeat=repeat)
+            floor, floor_baseline = paired_best(
+                lambda: _protocol_round_trips(sock, connection, count), echoes, repeat=repeat
             )
-    yield measurement(
-        group=GROUP,
-        case="read_file 100 B round trip (sync RemoteVfs, guest on a Unix socket)",
-        unit="us",
-        subject=subject / count * 1e6,
-        baseline_name="bare anyio stream echo server round trip (64 B)",
-        baseline=baseline / count * 1e6,
-        goal="ratio<=",
-        target=2.0,
-    )
+            sock.close()
+    for name, seconds, base in [
+        ("read_file 100 B round trip (sync RemoteVfs, guest on a Unix socket)", subject, baseline),
+        (
+            "floor: the least protocol-speaking guest (anyio server, one Connection, READ "
+            "answered from memory) and a blocking client with one Connection",
+            floor,
+            floor_baseline,
+        ),
+    ]:
+        yield measurement(
+            group=GROUP,
+            case=name,
+            unit="us",
+            subject=seconds / count * 1e6,
+            baseline_name="bare anyio stream echo server round trip (64 B)",
+            baseline=base / count * 1e6,
+            goal="ratio<=",
+            target=2.0,
+        )
 
 
 def _echo_round_trip(sock: socket.socket, count: int) -> None:
@@ -258,6 +341,54 @@ def slow_reader_memory(quick: bool) -> Iterable[Measurement]:
         baseline=before,
         goal="subject<=",
         target=32.0,
+    )
+
+
+def _served(address: str) -> bool:
+    try:
+        with open_remote_backends(address) as (vfs, _terminal):
+            vfs.stat(".")
+    except RemoteConnectionError:  # not admitted yet: the guest is still busy with the others
+        return False
+    return True
+
+
+@case(GROUP)
+def unauthenticated_peers_memory(quick: bool) -> Iterable[Measurement]:
+    rounds = 2 if quick else 4
+    # A HELLO frame header announcing a 1 MiB payload, and the first 2 KiB of it.
+    greeting = b"SA3P\0\0\0\0\x70\0\x10\0\0" + b"x" * 2048
+    with tempfile.TemporaryDirectory() as top:
+        workspace = Path(top, "ws")
+        workspace.mkdir()
+        with _guest(workspace) as (address, guest_process):
+            guest = psutil.Process(guest_process.pid)
+            assert _served(address)
+            before = guest.memory_info().rss / MIB
+            for _ in range(rounds):
+                peers = []
+                for _ in range(250):
+                    peer = socket.socket(socket.AF_UNIX)
+                    peer.setblocking(False)
+                    with contextlib.suppress(OSError):
+                        peer.connect(address.removeprefix("unix:"))
+                        peer.send(greeting)
+                    peers.append(peer)
+                for peer in peers:
+                    peer.close()
+            deadline = time.monotonic() + 30
+            while not _served(address):
+                assert time.monotonic() < deadline, "the guest serves no one after the peers"
+            after = guest.memory_info().rss / MIB
+    yield measurement(
+        group=GROUP,
+        case=f"guest RSS after {rounds * 250} unauthenticated connections came and went",
+        unit="MiB",
+        subject=after,
+        baseline_name="guest RSS before them",
+        baseline=before,
+        goal="ratio<=",
+        target=1.2,
     )
 
 

@@ -186,8 +186,11 @@ def build_manifest(limits: Limits | None = None) -> CapabilityManifest:
 _SYNTAX = """\
 ## How to act
 Write commands as XML-style tags in your reply; each runs as soon as its closing tag arrives,
-in order, and you see every result at the start of your next turn (after a [state] header with
-the working directory, recently used files with their sha256, and running process ids).
+in order, while you are still writing, and you see every result at the start of your next turn
+(after a [state] header with the working directory, recently used files with their sha256, and
+running process ids). You see no result in the reply that gave the command: never guess one.
+When what you do next depends on a result (a test run, a file's content), end your reply right
+after that command and go on when the results arrive.
 
 Rules:
 - Bodies of write_file, terminal, search, replace and apply_patch are raw: taken byte for
@@ -201,6 +204,19 @@ Rules:
   commands outside code.
 - Close every command before the next one. A command cut off (reply ended early) does nothing:
   a partial write_file writes nothing.
+"""
+
+_SHELL = """\
+## The terminal
+- Each terminal command is a fresh `bash -c` in the workspace root: `cd`, `export`, variables
+  and functions do not carry over to the next command (write `cd sub && make` each time).
+- stdin is empty and there is no TTY: a prompt reads end-of-file, so pass `-y`, `--no-pager`...
+  stdout and stderr come back merged, with the exit code.
+- A pipe reports its last command's exit code (`pytest | tail` shows 0 when tests fail): start
+  with `set -o pipefail;` when a pipe must not hide a failure.
+- A command still running at its timeout keeps running (servers, watchers, long builds): its
+  pid comes back and stays in the [state] header while it runs. `<terminal pid="N"/>` shows
+  what it printed since, waiting up to its timeout for it to end; terminal_signal stops it.
 """
 
 _EDITS = """\
@@ -285,6 +301,7 @@ def generate_system_prompt(capabilities: CapabilityManifest | None = None) -> st
             lines.append(f"- {attribute.name} ({need}): {attribute.description}")
         lines.append(f"- body: {command.body}")
         lines += ["Example:", command.example, ""]
+    lines.append(_SHELL)
     lines.append(_EDITS.format(threshold=manifest.fuzzy_threshold, min_chars=FUZZY_MIN_CHARS))
     lines.append(_RESULTS.format(budget=f"{manifest.limits.turn_output_bytes:,}"))
     return "\n".join(lines)

@@ -170,7 +170,7 @@ def main() -> int:
     """The ``sa3p`` console script: a clear error on an unsupported platform, else the CLI."""
     if sys.platform == "win32":
         print(f"sa3p: {UNSUPPORTED.format(platform='Windows')}", file=sys.stderr)
-        return 2
+        return 1  # before any POSIX-only import (fcntl, in _cli)
     from sa3p_host._cli import main as cli  # noqa: PLC0415 - after the platform check
 
     return cli()

@@ -1,7 +1,7 @@
-"""``python -m sa3p_host``: the ``sa3p`` command."""
+"""``python -m sa3p_host``: the ``sa3p`` command (its platform check first)."""
 
 import sys
 
-from sa3p_host._cli import main
+from sa3p_host import main
 
 sys.exit(main())

@@ -66,7 +66,8 @@ class Channel:
         self._inboxes: dict[int, _Inbox] = {}
         self.handshake_done = False
         self.first_bytes = b""
-        """The start of what the peer sent first (to say what a non-sa3p peer is)."""
+        """The first bytes the peer sent, however they were split (to say what a non-sa3p peer
+        is)."""
         self.closed: RemoteConnectionError | None = None
         self.goaway: GoAwayReceived | None = None
 
@@ -77,8 +78,8 @@ class Channel:
         if not data:
             self.lose(RemoteConnectionError(WireErrorCode.CONNECTION_LOST, self._ended_reason()))
             return
-        if not self.first_bytes:
-            self.first_bytes = data[:_FIRST_BYTES]
+        if len(self.first_bytes) < _FIRST_BYTES:
+            self.first_bytes += data[: _FIRST_BYTES - len(self.first_bytes)]
         events = self.connection.receive_data(data)
         if events and isinstance(failed := events[-1], ConnectionFailed):
             self._dispatch(failed)  # its streams are gone: nothing before it can be answered

@@ -16,8 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import importlib.metadata
-import json
+import importlib
 import os
 import signal
 import sys
@@ -27,28 +26,26 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from sa3p_engine import (
-    CommandOutput,
-    Engine,
-    OutputCallback,
-    OutputCode,
-    Policy,
-    PolicyError,
-    RunResult,
-    SignalResult,
-    TerminalProvider,
-    VirtualFileSystem,
-    generate_system_prompt,
-)
-from sa3p_host._approval import terminal_approver
+from sa3p_engine import Policy, PolicyError
 from sa3p_host._cli_arguments import add_serve_arguments, positive_seconds
-from sa3p_host._cli_output import Printer
-from sa3p_host._live_view import LiveView
-from sa3p_host._local._local_vfs import LocalVfs
-from sa3p_parser import InstructionParser
 
 if TYPE_CHECKING:
+    from sa3p_engine import (
+        CommandOutput,
+        Engine,
+        OutputCallback,
+        RunResult,
+        SignalResult,
+        TerminalProvider,
+        VirtualFileSystem,
+    )
+    from sa3p_host._cli_output import Printer
+    from sa3p_host._live_view import LiveView
     from sa3p_host._local._local_terminal import LocalTerminal
+
+# The engine, the parser and the local backends are imported where a run needs them, not here:
+# a run on a session starts its guest first and loads them while the guest starts
+# (``_load_run_modules``), so the two costs overlap.
 
 __all__ = [
     "HistoryOptions",
@@ -299,14 +296,26 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]]
 """Each adds one subcommand; its ``build`` default turns the namespace into an options value."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked
+    (``importlib.metadata`` alone costs ~40 ms at every start otherwise)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        import importlib.metadata  # noqa: PLC0415 - the point of this
+
+        print(f"sa3p {importlib.metadata.version('sa3p')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sa3p``."""
     parser = argparse.ArgumentParser(
         prog="sa3p", description="Let a language model act on a workspace through its output."
     )
-    parser.add_argument(
-        "--version", action="version", version=f"sa3p {importlib.metadata.version('sa3p')}"
-    )
+    parser.add_argument("--version", action=_VersionAction)
     subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subcommands)
@@ -346,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
     """Print the system prompt."""
     try:
+        from sa3p_engine import generate_system_prompt  # noqa: PLC0415
+
         out.write(generate_system_prompt().encode("utf-8") + b"\n")
         out.flush()
     except BrokenPipeError:
@@ -356,6 +367,8 @@ def execute_prompt(options: PromptOptions, out: BinaryIO) -> int:
 
 def execute_schema(options: SchemaOptions, out: BinaryIO) -> int:
     """Print the JSON Schema of ``sa3p run --json`` lines."""
+    import json  # noqa: PLC0415
+
     from sa3p_host._json_schema import run_json_schema  # noqa: PLC0415
 
     try:
@@ -483,23 +496,30 @@ def execute_run(options: RunOptions, out: BinaryIO, err: TextIO | None = None) -
         print(f"sa3p run: cannot read {options.source!r}: {exc.strerror}", file=errors)
         return EXIT_FAILURE
     previous = _on_sigterm(_raise_interrupt)
-    printer = Printer(out, json_lines=options.json)
-    view = None if options.json else LiveView(errors, compact=_is_terminal(errors))
+    view: LiveView | None = None
     try:
-        with (
-            _open_backends(options, errors) as (vfs, terminal),
-            _checkpointed(options, errors) as outputs,
-            terminal_approver() if policy is not None else contextlib.nullcontext() as approver,
-            Engine(
-                vfs,
-                terminal,
-                terminal_timeout=options.timeout,
-                policy=policy,
-                approver=approver,
-                on_output=printer.live if view is None else view,
-            ) as engine,
-        ):
-            return _stream(fd, engine, _Results(printer, view, outputs), options.source, errors)
+        with _open_backends(options, errors) as (vfs, terminal):
+            from sa3p_engine import Engine  # noqa: PLC0415 - see _load_run_modules
+            from sa3p_host._approval import terminal_approver  # noqa: PLC0415
+            from sa3p_host._cli_output import Printer  # noqa: PLC0415
+            from sa3p_host._live_view import LiveView  # noqa: PLC0415
+
+            printer = Printer(out, json_lines=options.json)
+            view = None if options.json else LiveView(errors, compact=_is_terminal(errors))
+            with (
+                _checkpointed(options, errors) as outputs,
+                terminal_approver() if policy is not None else contextlib.nullcontext() as approver,
+                Engine(
+                    vfs,
+                    terminal,
+                    terminal_timeout=options.timeout,
+                    policy=policy,
+                    approver=approver,
+                    on_output=printer.live if view is None else view,
+                ) as engine,
+            ):
+                results = _Results(printer, view, outputs)
+                return _stream(fd, engine, results, options.source, errors)
     except _BackendsUnavailable as exc:
         print(f"sa3p run: {exc}; nothing was executed", file=errors)
         return EXIT_FAILURE
@@ -606,6 +626,8 @@ def _open_backends(
         return
     assert options.workspace is not None
     if options.ephemeral and options.sandbox == "none":
+        from sa3p_host._local._local_vfs import LocalVfs  # noqa: PLC0415
+
         yield LocalVfs(options.workspace), _DeferredTerminal(options.workspace)
         return
     from sa3p_host._sandbox import SandboxUnavailable  # noqa: PLC0415
@@ -625,11 +647,23 @@ def _open_backends(
                     idle_timeout=options.idle_timeout,
                     ephemeral=options.ephemeral,
                     on_wait=waiting,
+                    while_starting=_load_run_modules,
                 )
             )
         except (SessionError, SandboxUnavailable) as exc:
             raise _BackendsUnavailable(str(exc)) from exc
         yield session.vfs, session.terminal
+
+
+def _load_run_modules() -> None:
+    """Import what a run needs besides its backends; called while a session's guest starts."""
+    for module in (
+        "sa3p_engine._engine_drivers",
+        "sa3p_parser",
+        "sa3p_host._cli_output",
+        "sa3p_host._live_view",
+    ):
+        importlib.import_module(module)
 
 
 def _connected_backends(
@@ -700,7 +734,10 @@ class _Results:
     the checkpoint; it notes the first result that found the guest gone."""
 
     def __init__(self, printer: Printer, view: LiveView | None, kept: list[CommandOutput]):
+        from sa3p_engine import OutputCode  # noqa: PLC0415 - see _load_run_modules
+
         self.printer, self.view, self.kept = printer, view, kept
+        self._lost = OutputCode.CONNECTION_LOST
         self.lost_at: int | None = None
         """The index in ``kept`` of the first result that found the guest gone."""
 
@@ -708,7 +745,7 @@ class _Results:
         if self.view is not None:
             self.view.end()
         self.printer.output(output)
-        if self.lost_at is None and output.code is OutputCode.CONNECTION_LOST:
+        if self.lost_at is None and output.code is self._lost:
             self.lost_at = len(self.kept)
         self.kept.append(output)
 
@@ -726,6 +763,8 @@ class _Results:
 
 
 def _stream(fd: int, engine: Engine, results: _Results, source: str, errors: TextIO) -> int:
+    from sa3p_parser import InstructionParser  # noqa: PLC0415
+
     _widen_pipe(fd)
     parser = InstructionParser()
     printed = 0

@@ -222,8 +222,12 @@ class BlockingLink:
             self._condition.notify_all()
 
     def _receive(self) -> tuple[bytes, RemoteConnectionError | None]:
+        """The next bytes, or why the connection is lost. A timeout (``set_timeout``, while
+        connecting) raises ``TimeoutError`` to the caller, as ``anyio.fail_after`` does."""
         try:
             return self._sock.recv(_RECEIVE_SIZE), None
+        except TimeoutError:
+            raise
         except OSError as error:
             return b"", _lost(error)
 

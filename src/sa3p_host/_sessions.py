@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # imported when first used: `sa3p run` starts a guest before loading them
+    import psutil
+
     from sa3p_host._checkpoints import Checkpoints
     from sa3p_host._remote import RemoteTerminal, RemoteVfs
 
@@ -202,9 +204,9 @@ def open_session(
                 env=env,
                 idle_timeout=idle_timeout,
             )
-            info = _start(launch, directory, while_starting)
-        elif while_starting is not None:
-            while_starting()
+            info = _start(launch, directory, lambda: _while_starting(while_starting))
+        else:
+            _while_starting(while_starting)
         from sa3p_host._remote import open_remote_backends  # noqa: PLC0415 - see the imports
         from sa3p_host._remote_errors import RemoteConnectionError  # noqa: PLC0415
 
@@ -217,6 +219,14 @@ def open_session(
             if ephemeral:
                 _stop(info)
                 _remove_dir(directory)
+
+
+def _while_starting(caller_s: Callable[[], None] | None) -> None:
+    """What overlaps the guest's start: loading the remote client, then the caller's work."""
+    import sa3p_host._remote  # noqa: F401, PLC0415 - see the imports
+
+    if caller_s is not None:
+        caller_s()
 
 
 def _private_dir(directory: Path) -> str:
@@ -276,9 +286,7 @@ def _answers(path: str) -> bool:
     return True
 
 
-def _start(
-    launch: _Launch, directory: Path, while_starting: Callable[[], None] | None
-) -> SessionInfo:
+def _start(launch: _Launch, directory: Path, while_starting: Callable[[], None]) -> SessionInfo:
     socket_path = str(directory / _SOCKET)
     workspace = launch.workspace
     guest = [
@@ -313,8 +321,7 @@ def _start(
         network=launch.network or launch.sandbox == "none",
         socket=socket_path,
     )
-    if while_starting is not None:
-        while_starting()
+    while_starting()
     _wait_ready(info, process, directory)
     temporary = directory / f".{_RECORD}.{os.getpid()}"
     temporary.write_text(json.dumps(asdict(info)))
@@ -400,11 +407,31 @@ def _stop(info: SessionInfo) -> None:
     for proc in guests:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=_STOP_SECONDS)
+    alive = _wait_ended(tree)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    psutil.wait_procs(alive, timeout=_STOP_SECONDS)
+    _wait_ended(alive)
+
+
+def _wait_ended(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``procs`` still running after at most ``_STOP_SECONDS``. A zombie has ended: a
+    session's processes are not our children, and whoever reaps them (init, a subreaper) may
+    take its time (``psutil.wait_procs`` would wait for that)."""
+    import psutil  # noqa: PLC0415
+
+    def running(proc: psutil.Process) -> bool:
+        try:
+            return proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + _STOP_SECONDS
+    alive = [proc for proc in procs if running(proc)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        alive = [proc for proc in alive if running(proc)]
+    return alive
 
 
 def _is_guest(proc: object) -> bool:
@@ -427,7 +454,7 @@ def _end_processes(pid: int) -> None:
         for proc in tree:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(tree, timeout=_STOP_SECONDS)
+        _wait_ended(tree)
 
 
 def list_sessions() -> list[SessionInfo]:

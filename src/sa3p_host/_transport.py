@@ -200,7 +200,11 @@ async def listen_address(address: Address) -> SocketListener:
 
 
 def _refuse_if_live(path: str) -> None:
-    """Remove a stale socket file at ``path``; raise if something listens there."""
+    """Remove a stale socket file at ``path``; raise if something listens there.
+
+    Stale means the kernel refused a connection (ECONNREFUSED: no listener). Anything else (it
+    accepted, its backlog is full, it timed out) counts as live: a busy guest keeps its address.
+    """
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             return  # not a socket: binding fails with EADDRINUSE, the file is left alone
@@ -210,12 +214,18 @@ def _refuse_if_live(path: str) -> None:
     probe.settimeout(_PROBE_SECONDS)
     try:
         probe.connect(path)
-    except OSError:
-        os.unlink(path)  # nobody answers: left by a guest that died
+    except ConnectionRefusedError:
+        os.unlink(path)  # nobody listens: left by a guest that died
         return
+    except OSError:
+        pass  # someone holds it, too busy to accept now
     finally:
         probe.close()
-    raise OSError(errno.EADDRINUSE, f"a live server already listens at {path}")
+    raise OSError(
+        errno.EADDRINUSE,
+        f"a live server (another sa3p serve?) already listens at {path}; stop it or choose "
+        "another path",
+    )
 
 
 async def _listen_unix(path: str) -> SocketListener:

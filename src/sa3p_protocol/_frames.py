@@ -186,13 +186,24 @@ def _check_header(
     return stream_id, opcode, length
 
 
+def _check_magic_prefix(
+    data: bytes | bytearray | memoryview, position: int, end: int, base: int
+) -> None:
+    """Fail on a partial header whose bytes already differ from ``MAGIC``: a peer that is not
+    an sa3p peer is known by its first byte, not after 13 (what the Rust decoder waits for)."""
+    found = bytes(data[position : min(end, position + len(MAGIC))])
+    if not MAGIC.startswith(found):
+        raise InvalidMagic(found=found, offset=base + position)
+
+
 class FrameCodec:
     """Incremental decoder: feed bytes as they arrive, get every complete frame.
 
     Chunk boundaries carry no meaning. Bytes are never rescanned: a partial frame waits in a
     ``bytearray`` with a read offset, compacted only once 64 KiB have been consumed. A header
     announcing more than ``max_payload`` fails at once, before its payload is buffered; bad
-    magic is fatal (no resynchronisation). After an error every further ``feed`` raises it again.
+    magic fails on its first wrong byte, even before the header is complete, and is fatal (no
+    resynchronisation). After an error every further ``feed`` raises it again.
 
     Args:
         max_payload: the largest payload accepted (16 MiB by default).
@@ -289,6 +300,8 @@ class FrameCodec:
                 break  # its header is checked: nothing unacceptable gets buffered
             add((stream_id, opcode, data[position + 13 : stop]))
             position = stop
+        if last < position < end:  # a partial header: its magic checked as far as it came
+            _check_magic_prefix(data, position, end, self._consumed)
         return frames, position
 
 

@@ -91,7 +91,12 @@ class FrameTooShort(ProtocolError):
 
 
 class InvalidMagic(ProtocolError):
-    """A header did not start with ``b"SA3P"``; fatal, there is no resynchronisation."""
+    """A header did not start with ``b"SA3P"``; fatal, there is no resynchronisation.
+
+    Attributes:
+        found: the header's first bytes, up to 4: fewer when they differed before 4 arrived.
+        offset: where the header starts in the stream.
+    """
 
     def __init__(self, *, found: bytes, offset: int) -> None:
         super().__init__(WireErrorCode.INVALID_MAGIC, f"invalid magic {found!r} at byte {offset}")

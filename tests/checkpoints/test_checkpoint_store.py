@@ -25,7 +25,7 @@ from sa3p_host import (
 )
 from sa3p_host._workspace_tree import Tree
 
-from ..sandbox.sandbox_support import wait_until
+from ..waiting import wait_until
 from .checkpoint_support import snapshot
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from sa3p_host._checkpoints import store_directory
 
-from ..sandbox.sandbox_support import wait_until
+from ..waiting import wait_until
 from .checkpoint_support import SA3P, run_reply, sa3p, snapshot
 
 TURN_ONE = """I'll make the changes.

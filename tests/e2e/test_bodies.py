@@ -11,7 +11,6 @@ import hashlib
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -21,6 +20,7 @@ from sa3p_engine import WriteFileOutput
 from sa3p_parser import ParseProblem, ProblemKind, Text
 from tests.host.host_helpers import staged_bytes
 
+from ..waiting import wait_until
 from .e2e_support import (
     ONE_RUN,
     PROCESS_SECONDS,
@@ -240,10 +240,8 @@ def test_sa3p_stopped_mid_write_leaves_nothing_behind(tmp_path: Path) -> None:
         assert process.stdin is not None
         process.stdin.write(b'<write_file path="big.txt">' + b"x" * 3_000_000)
         process.stdin.flush()
-        give_up = time.monotonic() + PROCESS_SECONDS
-        while not staged_bytes(process.pid, str(tmp_path)) and time.monotonic() < give_up:
-            time.sleep(0.01)  # until the body is streaming into its (unnamed) staged file
-        assert staged_bytes(process.pid, str(tmp_path)) > 0
+        streaming = "the body streaming into its (unnamed) staged file"
+        wait_until(lambda: staged_bytes(process.pid, str(tmp_path)) > 0, PROCESS_SECONDS, streaming)
         assert not (tmp_path / "big.txt").exists()
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=PROCESS_SECONDS)

@@ -71,3 +71,22 @@ def test_prompt_describes_apply_patch_expected_replacements_and_the_preferred_fo
         "expected_sha256",
         "expected_replacements",
     ]
+
+
+def test_prompt_teaches_the_turn_and_the_shell() -> None:
+    prompt = " ".join(generate_system_prompt().split())  # the rules, whatever the line breaks
+    for needle in (
+        "while you are still writing",  # commands run as they close...
+        "at the start of your next turn",  # ...results come back only next turn
+        "never guess one",
+        "end your reply right after that command",
+        "a fresh `bash -c` in the workspace root",
+        "`cd`, `export`, variables and functions do not carry over",
+        "stdin is empty and there is no TTY",
+        "`set -o pipefail;`",
+        "keeps running",
+        '`<terminal pid="N"/>`',
+        "DENIED",  # a policy's refusal, and what to do about it
+        "approval",
+    ):
+        assert needle in prompt, needle

@@ -1,25 +1,13 @@
-"""Helpers for the host tests: waiting on a condition with a deadline, never a fixed sleep."""
+"""Helpers for the host tests: a call that must not hang, what a process has staged, a tree."""
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
-
-POLL = 0.01
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    """Return as soon as ``condition()`` holds; fail naming ``what`` after ``seconds``."""
-    give_up = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() >= give_up:
-            raise AssertionError(f"{what}: not so after {seconds} s")
-        time.sleep(POLL)
 
 
 def finishes_within(seconds: float, action: Callable[[], T]) -> T | BaseException:

@@ -22,7 +22,7 @@ from sa3p_engine.testing import TERMINAL_CONFORMANCE, ConformanceCheck
 from sa3p_host import LocalTerminal
 from sa3p_host._local import _linux_calls, _process_groups
 
-from .host_helpers import wait_until
+from ..waiting import wait_until
 
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
 ATTEMPTS = 50

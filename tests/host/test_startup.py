@@ -35,6 +35,17 @@ def test_every_export_resolves_and_unknown_names_fail() -> None:
         _ = sa3p_host.no_such_name
 
 
+def test_the_command_starts_without_the_engine_the_parser_or_package_metadata() -> None:
+    # A run on a session starts its guest first and loads these meanwhile (_load_run_modules).
+    script = (
+        "import sys, sa3p_host._cli; print(*sorted(n for n in sys.modules if n in ("
+        "'sa3p_parser', 'sa3p_engine._engine_drivers', 'sa3p_host._cli_output', "
+        "'importlib.metadata', 'anyio')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    assert done.stdout.decode().strip() == ""
+
+
 def test_a_reply_without_terminal_or_edit_loads_none_of_their_modules(tmp_path: Path) -> None:
     reply = tmp_path / "reply.txt"
     reply.write_bytes(b'Writing.\n<write_file path="a.txt">hello\n</write_file>\n')

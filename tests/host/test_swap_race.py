@@ -18,7 +18,7 @@ import pytest
 from sa3p_engine import FileSystemError, NodeKind
 from sa3p_host import LocalVfs
 
-from .host_helpers import wait_until
+from ..waiting import wait_until
 
 ATTEMPTS = 2000
 INSIDE = b"inside"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import psutil
@@ -12,6 +12,8 @@ import pytest
 
 from sa3p_engine import ErrorCode, TerminalError
 from sa3p_host import LocalTerminal
+
+from ..waiting import wait_for, wait_until
 
 
 def _gone(pid: int) -> bool:
@@ -21,14 +23,29 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _wait_for_file(path: Path, seconds: float = 10.0) -> str:
-    give_up = time.monotonic() + seconds
-    while time.monotonic() < give_up:
-        if path.exists() and path.read_text().strip():
-            time.sleep(0.05)
-            return path.read_text()
-        time.sleep(0.02)
-    raise AssertionError(f"{path} never appeared")
+def _written_line(path: Path) -> str:
+    """The line a command writes to ``path``, once it is there whole."""
+
+    def line() -> str | None:
+        with contextlib.suppress(FileNotFoundError):
+            text = path.read_text()
+            if text.endswith("\n"):
+                return text
+        return None
+
+    return wait_for(line, 10, f"a line in {path.name}")
+
+
+def _polled_until(terminal: LocalTerminal, pid: int, wanted: bytes, collected: bytes) -> bytes:
+    """``collected`` and the output of polling ``pid`` until ``wanted`` is among it."""
+    output = bytearray(collected)
+
+    def arrived() -> bool:
+        output.extend(terminal.poll(pid, timeout=0.1).head)
+        return wanted in output
+
+    wait_until(arrived, 10, f"{wanted!r} in the output")
+    return bytes(output)
 
 
 def test_runs_in_the_workspace_and_nothing_but_files_persist(
@@ -95,11 +112,7 @@ def test_background_job_output_after_the_shell_exits(terminal: LocalTerminal) ->
     result = terminal.run("(sleep 0.3; echo late) & echo now", timeout=10)
     assert (result.head, result.exit_code) == (b"now\n", 0)
     assert terminal.active_pids() == [result.pid]  # its group still runs the subshell
-    give_up = time.monotonic() + 10
-    collected = b""
-    while b"late" not in collected and time.monotonic() < give_up:
-        collected += terminal.poll(result.pid, timeout=0.1).head
-    assert collected == b"late\n"
+    assert _polled_until(terminal, result.pid, b"late", b"") == b"late\n"
     assert terminal.poll(result.pid, timeout=10).exit_code == 0
     assert terminal.active_pids() == []
 
@@ -108,7 +121,7 @@ def test_backgrounded_server_is_active_until_its_group_is_empty(
     terminal: LocalTerminal, tmp_path: Path
 ) -> None:
     result = terminal.run("sleep 60 >/dev/null & echo $! > server.pid; echo up", timeout=10)
-    server = int(_wait_for_file(tmp_path / "server.pid"))
+    server = int(_written_line(tmp_path / "server.pid"))
     assert (result.head, result.exit_code) == (b"up\n", 0)
     assert terminal.active_pids() == [result.pid]
     polled = terminal.poll(result.pid, timeout=0.1)  # waits for the group, up to the timeout
@@ -124,10 +137,7 @@ def test_backgrounded_server_output_is_polled_after_the_shell_exits(
 ) -> None:
     result = terminal.run("(echo ready; sleep 0.2; echo served; sleep 60) & echo up", timeout=10)
     assert result.exit_code == 0 and terminal.active_pids() == [result.pid]
-    give_up = time.monotonic() + 10
-    collected = result.head
-    while b"served" not in collected and time.monotonic() < give_up:
-        collected += terminal.poll(result.pid, timeout=0.1).head
+    collected = _polled_until(terminal, result.pid, b"served", result.head)
     assert sorted(collected.splitlines()) == [b"ready", b"served", b"up"]
     assert terminal.signal(result.pid, signal.SIGKILL).exited
     assert terminal.active_pids() == []
@@ -152,22 +162,17 @@ def test_group_members_that_left_with_setsid_do_not_keep_a_command_active(
 ) -> None:
     result = terminal.run("setsid sleep 60 >/dev/null 2>&1 & echo $!", timeout=10)
     assert result.exit_code == 0
-    give_up = time.monotonic() + 10  # the child is in the group until it calls setsid()
-    while terminal.active_pids() and time.monotonic() < give_up:
-        time.sleep(0.02)
-    assert terminal.active_pids() == []  # documented: close() still ends it
+    # the child is in the group until it calls setsid(); documented: close() still ends it
+    wait_until(lambda: terminal.active_pids() == [], 10, "the setsid child to leave the group")
     assert psutil.pid_exists(int(result.head))
 
 
 def test_signal_goes_to_the_whole_group(terminal: LocalTerminal, tmp_path: Path) -> None:
     result = terminal.run("sleep 30 & echo $! > child.pid; sleep 30", timeout=0.5)
-    child = int(_wait_for_file(tmp_path / "child.pid"))
+    child = int(_written_line(tmp_path / "child.pid"))
     outcome = terminal.signal(result.pid, signal.SIGTERM)
     assert outcome.exited and outcome.exit_code == -signal.SIGTERM
-    give_up = time.monotonic() + 5
-    while not _gone(child) and time.monotonic() < give_up:
-        time.sleep(0.02)
-    assert _gone(child)
+    wait_until(lambda: _gone(child), 5, "the child to end")
 
 
 def test_only_own_processes_can_be_signalled(terminal: LocalTerminal) -> None:
@@ -192,22 +197,29 @@ def test_close_leaves_no_orphans(tmp_path: Path) -> None:
         "setsid bash -c 'sleep 60 & echo $! >> pids; echo $$ >> pids; wait' & "
         "sleep 0.5; echo ready; sleep 60"
     )
-    result = local.run(script, timeout=3)
+    result = local.run(script, timeout=1)
     assert result.running
-    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
-    assert len(pids) == 4
+    pids = wait_for(lambda: _pids(tmp_path / "pids", 4), 10, "the four pids written")
     others = local.run("setsid sleep 60 & echo $!", timeout=5)
     pids.append(int(others.head))
     local.close()
     started = [result.pid, *pids]
-    give_up = time.monotonic() + 10
-    while any(psutil.pid_exists(pid) for pid in started) and time.monotonic() < give_up:
-        time.sleep(0.02)  # killed at close(); a loaded machine may take a moment to reap
-    assert [pid for pid in started if psutil.pid_exists(pid)] == []  # reaped too
+    # killed at close(), and reaped too; a loaded machine may take a moment to reap
+    reaped = "every process started to be killed and reaped"
+    wait_until(lambda: not any(psutil.pid_exists(pid) for pid in started), 10, reaped)
     with pytest.raises(TerminalError) as caught:
         local.run("true", timeout=1)
     assert caught.value.code is ErrorCode.CLOSED
     local.close()  # idempotent
+
+
+def _pids(path: Path, count: int) -> list[int] | None:
+    """The ``count`` pids written to ``path``, once they all are (whole lines)."""
+    with contextlib.suppress(FileNotFoundError):
+        lines = path.read_text().splitlines(keepends=True)
+        if len(lines) == count and all(line.endswith("\n") for line in lines):
+            return [int(line) for line in lines]
+    return None
 
 
 def test_unstartable_shell_is_a_spawn_failure(tmp_path: Path) -> None:

@@ -183,6 +183,19 @@ def test_bad_magic_is_fatal_no_resync_and_offset_is_in_the_stream() -> None:
         codec.feed(good)
 
 
+def test_bad_magic_fails_on_its_first_wrong_byte_not_after_a_whole_header() -> None:
+    codec = FrameCodec()
+    assert codec.feed(b"SA") == [] and codec.feed(b"3") == []  # so far, a header's start
+    with pytest.raises(InvalidMagic) as error:
+        codec.feed(b"X")
+    assert (error.value.found, error.value.offset) == (b"SA3X", 0)
+    good = Frame(1, Opcode.PTY_INPUT, b"ok").encode()
+    codec = FrameCodec()
+    with pytest.raises(InvalidMagic) as error:
+        codec.feed(good + b"SSH")  # what an SSH server says first, after one good frame
+    assert (error.value.found, error.value.offset) == (b"SSH", len(good))
+
+
 def test_large_frame_in_small_pieces_is_linear() -> None:
     # 4 MiB in 4 KiB pieces: a rescanning codec would do ~1000x the work (and time out).
     payload = bytes(range(256)) * 16384

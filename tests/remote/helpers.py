@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from sa3p_host._guest import Guest, GuestSettings
 from sa3p_host._transport import parse_address
+
+from ..waiting import wait_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +101,20 @@ def spawn_guest_process(
     if token_file is not None:
         command += ["--token-file", str(token_file)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
     target = parse_address(address)
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"guest exited: {process.stderr.read() if process.stderr else ''!r}")
-        if _accepts(target):
-            return process
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("guest did not start listening")
+        return _accepts(target)
+
+    try:
+        wait_until(listening, 20, f"the guest to listen on {address}")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process
 
 
 def _accepts(target: object) -> bool:

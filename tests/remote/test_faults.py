@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import psutil
 import pytest
 
@@ -22,6 +22,7 @@ from sa3p_engine import TerminalError
 from sa3p_host import RemoteConnectionError, connect, open_remote_backends
 from sa3p_protocol import WireErrorCode as ErrorCode
 
+from ..waiting import wait_until, wait_until_async
 from .helpers import free_tcp_port, short_socket_path, spawn_guest_process
 
 
@@ -60,13 +61,34 @@ def test_a_guest_killed_mid_command_is_a_clear_error(
 ) -> None:
     address, guest = guest_process
     with open_remote_backends(address) as (_vfs, terminal):
-        threading.Timer(0.5, guest.kill).start()
+        killer = threading.Thread(target=_kill_once_running, args=(guest, "sleep"), daemon=True)
+        killer.start()
         started = time.monotonic()
         with pytest.raises(TerminalError) as caught:
             terminal.run("sleep 60", timeout=30)
         assert time.monotonic() - started < 20
         assert caught.value.code is EngineCode.CONNECTION_LOST
         assert address in caught.value.message
+
+
+def _kill_once_running(guest: subprocess.Popen[bytes], program: str) -> None:
+    """SIGKILL ``guest`` once one of its processes runs ``program`` (in a thread: a failed wait
+    leaves the guest alive, and the test fails on the command that then does not fail)."""
+
+    def running() -> bool:
+        with contextlib.suppress(psutil.Error):
+            children = psutil.Process(guest.pid).children(recursive=True)
+            return any(_runs(child, program) for child in children)
+        return False
+
+    wait_until(running, 20, f"the guest to run {program}")
+    guest.kill()
+
+
+def _runs(process: psutil.Process, program: str) -> bool:
+    with contextlib.suppress(psutil.Error):  # it may be gone already
+        return process.name() == program
+    return False
 
 
 CLIENT_KILLED_MID_WRITE = textwrap.dedent(
@@ -94,10 +116,8 @@ def test_a_client_killed_mid_write_commits_nothing(
     assert client.stdout.readline() == b"written\n"
     client.kill()
     client.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while os.listdir(workspace) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert os.listdir(workspace) == []  # neither the file nor a temporary
+    # neither the file nor a temporary
+    wait_until(lambda: os.listdir(workspace) == [], 10, "the guest to drop the write")
     assert guest.poll() is None
     with open_remote_backends(address) as (vfs, _terminal):
         assert vfs.list_tree(".") == []
@@ -135,9 +155,8 @@ async def test_sigterm_reaches_the_client_as_goaway_shutting_down(
     address, guest = guest_process
     async with connect(address) as client:
         guest.send_signal(signal.SIGTERM)
-        with anyio.fail_after(20):
-            while client.connection_error is None:
-                await anyio.sleep(0.02)
+        await wait_until_async(lambda: client.connection_error is not None, 20, "the GOAWAY")
+        assert client.connection_error is not None
         assert client.connection_error.code is ErrorCode.SHUTTING_DOWN
         assert "shutting down" in client.connection_error.message
     assert guest.wait(timeout=20) == 0

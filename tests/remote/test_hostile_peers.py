@@ -4,12 +4,10 @@ never authenticate, floods of them; it keeps serving a good client and gives mem
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +15,10 @@ import psutil
 
 from sa3p_host import RemoteConnectionError, open_remote_backends
 
+from ..waiting import wait_until
 from .helpers import short_socket_path
 
 DESCRIPTORS = 64
-
-
-def _wait_until(predicate: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -46,7 +37,7 @@ def guest_process(workspace: Path, *, descriptors: int | None = None) -> Iterato
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_until(lambda: os.path.exists(path), 20, "the guest listens")
+        wait_until(lambda: _accepts(path), 20, "the guest listens")
         yield f"unix:{path}", process.pid
     finally:
         process.terminate()
@@ -55,6 +46,15 @@ def guest_process(workspace: Path, *, descriptors: int | None = None) -> Iterato
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:  # not bound yet, or bound and not yet listening
+            return False
+    return True
 
 
 def _idle_connections(path: str, count: int) -> list[socket.socket]:
@@ -80,7 +80,7 @@ def test_the_guest_survives_descriptor_exhaustion_and_keeps_serving(tmp_path: Pa
     with guest_process(tmp_path, descriptors=DESCRIPTORS) as (address, pid):
         idle = _idle_connections(address[5:], 3 * DESCRIPTORS)  # more than it has descriptors
         try:
-            _wait_until(lambda: _good_client_works(address), 30, "a good client is served")
+            wait_until(lambda: _good_client_works(address), 30, "a good client is served")
             assert psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
         finally:
             for sock in idle:
@@ -100,5 +100,5 @@ def test_memory_returns_after_unauthenticated_peers_are_gone(tmp_path: Path) -> 
                     sock.send(b"SA3P\0\0\0\0\x70\0\x10\0\0" + b"x" * 2048)
             for sock in idle:
                 sock.close()
-        _wait_until(lambda: _good_client_works(address), 30, "a good client is served")
+        wait_until(lambda: _good_client_works(address), 30, "a good client is served")
         assert guest.memory_info().rss <= 1.2 * before + 4 * 1024 * 1024

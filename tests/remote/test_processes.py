@@ -6,19 +6,31 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sa3p_host import RemoteOperationError, connect
 from sa3p_host._guest import OutputLog
+from sa3p_host._guest._process_table import ProcessTable
 from sa3p_protocol import WireErrorCode as ErrorCode
 from sa3p_protocol.messages import PtyExit, PtyOutput, SignalReply, SpawnRequest
 
+from ..waiting import wait_until_async
 from .helpers import RunningGuest, running_guest, short_socket_path
 
 pytestmark = pytest.mark.anyio
+
+
+def _table(guest: RunningGuest) -> ProcessTable:
+    """The in-process guest's table of streamed processes."""
+    assert guest.guest is not None and guest.guest._processes is not None
+    return guest.guest._processes
+
+
+def _finished(guest: RunningGuest, pid: int) -> bool:
+    """Whether the guest has seen ``pid`` exit and has read all its output."""
+    return _table(guest).get(pid).finished
 
 
 async def test_pipes_input_output_and_exit(unix_guest: RunningGuest) -> None:
@@ -78,8 +90,9 @@ async def test_reattach_replays_what_was_missed(unix_guest: RunningGuest) -> Non
         assert isinstance(event, PtyOutput) and event.data == b"first"
         pid, offset = process.pid, process.next_offset
         await process.write(b"go\n")
-    # The connection is gone; the process lives on. A new connection picks it up.
-    await anyio.sleep(0.5)
+    # The connection is gone; the process lives on, and ends with nobody to read it.
+    await wait_until_async(lambda: _finished(unix_guest, pid), 10, "the process to finish")
+    # A new connection picks it up.
     async with connect(unix_guest.address) as client:
         again = await client.attach(pid, from_offset=offset)
         missed, exit_ = await again.read_until_exit()
@@ -96,7 +109,7 @@ async def test_a_small_replay_buffer_shows_its_gap_as_an_offset_jump(workspace: 
             process = await client.spawn(SpawnRequest(command="sleep 0.3; head -c 5000 /dev/zero"))
             pid = process.pid
             process.detach()
-            await anyio.sleep(1.0)
+            await wait_until_async(lambda: _finished(guest, pid), 10, "the process to finish")
             again = await client.attach(pid, from_offset=0)
             first = await again.receive()
             assert isinstance(first, PtyOutput)
@@ -111,7 +124,8 @@ async def test_an_unclaimed_process_is_ended_after_the_grace_period(workspace: P
         async with connect(guest.address) as client:
             process = await client.spawn(SpawnRequest(command="sleep 30"))
             pid = process.pid
-        await anyio.sleep(1.5)
+        forgotten = "the guest to forget the unclaimed process"
+        await wait_until_async(lambda: pid not in _table(guest).pids, 10, forgotten)
         async with connect(guest.address) as client:
             with pytest.raises(RemoteOperationError) as caught:
                 await client.attach(pid)
@@ -123,9 +137,12 @@ async def test_a_slow_reader_stalls_the_process_not_the_guest(workspace: Path) -
     with running_guest(f"unix:{short_socket_path()}", workspace, replay_bytes=replay) as guest:
         async with connect(guest.address) as client:
             process = await client.spawn(SpawnRequest(command="head -c 100000000 /dev/zero"))
-            await anyio.sleep(1.0)  # read nothing
             assert guest.guest is not None
-            held = guest.guest.held_output_bytes()
+            held_output_bytes = guest.guest.held_output_bytes
+            # read nothing while the process writes more than the guest may hold
+            full = "the guest's replay log to fill"
+            await wait_until_async(lambda: held_output_bytes() >= replay, 10, full)
+            held = held_output_bytes()
             # the client's window (4 MiB) + the guest's log: nothing more is buffered
             assert held <= replay
             received = 0

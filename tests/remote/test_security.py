@@ -8,7 +8,6 @@ import io
 import os
 import socket
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from sa3p_protocol import (
 from sa3p_protocol import WireErrorCode as ErrorCode
 from sa3p_protocol.messages import StatRequest
 
+from ..waiting import wait_for
 from .helpers import (
     RecordingRelay,
     RunningGuest,
@@ -261,10 +261,11 @@ def test_a_wrong_token_is_reported_plainly_on_both_sides(workspace: Path) -> Non
                 open_remote_backends(address, b"wrong"),
             ):
                 pass  # pragma: no cover
-            deadline = time.monotonic() + 10
-            while not any("authentication" in line for line in logged):
-                assert time.monotonic() < deadline, logged
-                time.sleep(0.01)
+            line = wait_for(
+                lambda: next((line for line in logged if "authentication" in line), None),
+                10,
+                "the guest to log the failed authentication",
+            )
         finally:
             portal.call(guest.shutdown)
             future.result(timeout=30)
@@ -272,7 +273,6 @@ def test_a_wrong_token_is_reported_plainly_on_both_sides(workspace: Path) -> Non
     text = str(caught.value)
     assert "authentication failed" in text and "token" in text and "differ" in text
     assert "broke the protocol" not in text
-    line = next(line for line in logged if "authentication" in line)
     assert "AUTH_FAILED" in line and "differ" in line
 
 

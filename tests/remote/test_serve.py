@@ -1,4 +1,4 @@
-"""``sa3p serve``: one ready line, never takes a live guest's address, replaces a stale socket."""
+"""``sa3p serve``: one ready line, never takes a live server's address, replaces a stale socket."""
 
 from __future__ import annotations
 
@@ -29,9 +29,23 @@ def test_serve_refuses_the_address_of_a_live_guest(tmp_path: Path) -> None:
     with guest_process(tmp_path) as (address, _pid):
         second = _serve(address[5:], tmp_path)
         assert second.returncode == 1
-        assert "a live server already listens" in second.stderr
+        assert second.stderr.splitlines() == [
+            f"sa3p serve: cannot listen on {address}: a live server (another sa3p serve?) "
+            f"already listens at {address[5:]}; stop it or choose another path"
+        ]
+        assert os.path.exists(address[5:])  # its socket is not deleted
         with open_remote_backends(address) as (vfs, _terminal):  # the first one still serves
             assert vfs.cwd() == str(tmp_path.resolve())
+
+
+def test_serve_leaves_the_socket_of_any_listening_server_alone(tmp_path: Path) -> None:
+    path = short_socket_path()
+    with socket.socket(socket.AF_UNIX) as other:
+        other.bind(path)
+        other.listen(1)
+        second = _serve(path, tmp_path)
+        assert second.returncode == 1 and "a live server" in second.stderr
+        assert os.path.exists(path)  # neither unlinked nor taken over
 
 
 def test_serve_replaces_a_stale_socket_and_says_it_is_ready(tmp_path: Path) -> None:

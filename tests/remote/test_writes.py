@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import anyio
@@ -22,6 +21,7 @@ from sa3p_protocol import Message
 from sa3p_protocol import WireErrorCode as ErrorCode
 from sa3p_protocol.messages import ErrorReply, WriteChunkData, WriteCommit, WriteOpenRequest
 
+from ..waiting import wait_until
 from .helpers import RunningGuest
 
 pytestmark = pytest.mark.anyio
@@ -171,10 +171,8 @@ def test_a_write_file_reaches_the_guest_disk_before_its_close_tag(
         for _ in range(3):
             for instruction in parser.feed(chunk):
                 assert e.feed(instruction) == []
-        deadline = time.monotonic() + 10
-        while not _staged_bytes(unix_guest.workspace) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _staged_bytes(unix_guest.workspace) > 0  # on the guest's disk, unnamed...
+        staged = "the write's bytes on the guest's disk, in an unnamed file"
+        wait_until(lambda: _staged_bytes(unix_guest.workspace) > 0, 10, staged)
         assert list(unix_guest.workspace.iterdir()) == []  # ...and nothing visible yet
         outputs = [o for i in parser.feed(b"</write_file>") for o in e.feed(i)]
         assert [o.ok for o in outputs] == [True]
@@ -191,9 +189,7 @@ def test_a_turn_cut_off_mid_write_commits_nothing(unix_guest: RunningGuest) -> N
         # the connection ends here, with the write open (the host process dies, say)
     # Wait for the guest to finish that session (its write's abort included): a temporary file
     # may appear only after the client has gone, when queued chunks reach the disk.
-    assert unix_guest.guest is not None
-    deadline = time.monotonic() + 10
-    while unix_guest.guest.connections_open and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert unix_guest.guest.connections_open == 0
+    guest = unix_guest.guest
+    assert guest is not None
+    wait_until(lambda: guest.connections_open == 0, 10, "the guest to end that connection")
     assert list(unix_guest.workspace.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Running commands in real sandboxes, and waiting on what the host sees."""
+"""Running commands in real sandboxes, and finding their processes on the host."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import psutil
 
@@ -53,14 +52,6 @@ def shell_inside(
 def python_inside(bwrap: str, policy: SandboxPolicy, code: str) -> subprocess.CompletedProcess[str]:
     """Run Python code inside with this interpreter (which the sandbox keeps visible)."""
     return run_inside(bwrap, policy, [sys.executable, "-c", code])
-
-
-def wait_until(predicate: Callable[[], bool], *, seconds: float, what: str) -> None:
-    """Return as soon as ``predicate()`` holds; fail the test if it does not within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"still waiting after {seconds} s for {what}"
-        time.sleep(0.01)
 
 
 def unique_name(prefix: str) -> str:

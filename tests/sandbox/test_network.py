@@ -14,7 +14,8 @@ import pytest
 
 from sa3p_host._sandbox import SandboxPolicy, sandboxed_command, sandboxed_environment
 
-from .sandbox_support import COMMAND_SECONDS, python_inside, wait_until
+from ..waiting import wait_until
+from .sandbox_support import COMMAND_SECONDS, python_inside
 
 CONNECT = (
     "import socket, sys\n"

@@ -19,6 +19,7 @@ from sa3p_host._sandbox import (
     sandboxed_environment,
 )
 
+from ..waiting import wait_until
 from .sandbox_support import (
     COMMAND_SECONDS,
     processes_with_argument,
@@ -26,7 +27,6 @@ from .sandbox_support import (
     run_inside,
     shell_inside,
     unique_sleep,
-    wait_until,
 )
 
 
@@ -83,7 +83,9 @@ def test_nothing_outlives_the_main_process(bwrap: str, policy: SandboxPolicy) ->
         f"sleep {marker} >/dev/null 2>&1 & "
         f"setsid -f sleep {marker} >/dev/null 2>&1; "
         f"nohup sleep {marker} >/dev/null 2>&1 & "
-        "sleep 0.2; echo started"  # let them start so there is something to outlive
+        # let them start, so there is something to outlive (COMMAND_SECONDS bound the wait)
+        f"until [ \"$(pgrep -cxf 'sleep {marker}')\" = 3 ]; do sleep 0.01; done; "
+        "echo started"
     )
     try:
         done = shell_inside(bwrap, policy, script)

@@ -13,23 +13,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import psutil
 import pytest
 
+from ..waiting import wait_until
+
 SA3P = [sys.executable, "-m", "sa3p_host"]
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -102,6 +95,12 @@ def session_processes(runtime: Path) -> list[psutil.Process]:
     return found
 
 
+def _named(process: psutil.Process, name: str) -> bool:
+    with contextlib.suppress(psutil.Error):  # it may be gone already
+        return process.name() == name
+    return False
+
+
 def test_a_detached_process_lives_on_between_runs(runtime: Path, workspace: Path) -> None:
     first = run(workspace, '<terminal timeout="1">echo started; sleep 300</terminal>')
     [pid] = active_pids(first)
@@ -136,9 +135,12 @@ def test_stop_ends_every_process_whatever_it_did(runtime: Path, workspace: Path)
         "nohup sleep 304 >/dev/null 2>&1 &",
     )
     run(workspace, "".join(f"<terminal>{command}</terminal>" for command in escapes))
+
+    def sleeping() -> int:  # a forked escape runs `sleep` once it has exec'd it
+        return sum(_named(p, "sleep") for p in session_processes(runtime))
+
+    wait_until(lambda: sleeping() == len(escapes), 20, "every escape running sleep")
     started = session_processes(runtime)
-    sleeps = [p for p in started if p.name() == "sleep"]
-    assert len(sleeps) == len(escapes)
     stop(workspace)
     _, alive = psutil.wait_procs(started, timeout=20)
     assert alive == []

@@ -1,19 +1,18 @@
-"""What both clients share to set up a connection: limits, the channel, a refusal said plainly."""
+"""What both clients share to set up a connection: limits, the channel, failures said plainly."""
 
 from __future__ import annotations
 
 from sa3p_host._channel import Channel
 from sa3p_host._remote_errors import RemoteConnectionError, RemoteOperationError
 from sa3p_host._transport import Address
-from sa3p_protocol import Connection, ConnectionLimits, Feature, Role, WireErrorCode
+from sa3p_protocol import MAGIC, Connection, ConnectionLimits, Feature, Role, WireErrorCode
 
 __all__ = [
     "ANSWER_SECONDS",
     "CLIENT_LIMITS",
     "HANDSHAKE_SECONDS",
     "client_channel",
-    "refusal",
-    "silence",
+    "setup_failure",
     "unreachable",
     "unsupported",
 ]
@@ -26,11 +25,18 @@ CLIENT_LIMITS = ConnectionLimits(
 """What a client accepts: replies (read data, process output) flow 4 MiB ahead per stream."""
 
 ANSWER_SECONDS = 2.0
-"""How long a client waits for the guest's HELLO: a guest answers at once, so silence means
-the peer is not one."""
+"""How long a client waits for the guest's greeting (its HELLO): a guest answers at once, so
+silence means the peer is not one."""
 
 HANDSHAKE_SECONDS = 30.0
 """How long a client then waits for its first round trip (a busy guest may take a while)."""
+
+_KNOWN_PEERS = (
+    (b"SSH-", "an SSH server"),
+    (b"HTTP/", "an HTTP server"),
+    (b"\x15\x03", "a TLS server"),  # an alert record (RFC 8446 §5.1): it wanted a ClientHello
+    (b"\x16\x03", "a TLS server"),
+)
 
 
 def client_channel(
@@ -58,27 +64,52 @@ def unreachable(address: Address, error: OSError) -> RemoteConnectionError:
     )
 
 
-def silence(address: Address) -> RemoteConnectionError:
-    return RemoteConnectionError(
-        WireErrorCode.HANDSHAKE_FAILED,
-        f"nothing at {address} answered the sa3p handshake within {ANSWER_SECONDS:g} s; is an "
-        f"sa3p guest (sa3p serve) listening there?",
-    )
-
-
-def refusal(
-    address: Address, channel: Channel, error: RemoteConnectionError | RemoteOperationError
+def setup_failure(
+    address: Address,
+    channel: Channel,
+    error: RemoteConnectionError | RemoteOperationError | None,
 ) -> RemoteConnectionError:
-    """Why the connection was refused during setup, said plainly (a peer that does not speak
-    sa3p is named by what it sent)."""
+    """Why a connection could not be set up, said plainly; ``error`` None: time ran out
+    (``ANSWER_SECONDS`` for the greeting, then ``HANDSHAKE_SECONDS``).
+
+    A peer that is not an sa3p guest is named by what it sent first (docs/PROTOCOL.md §8): the
+    codec rejects it on its first byte that differs from ``b"SA3P"``.
+    """
+    first = channel.first_bytes
     reason = channel.closed or error
-    if reason.code is WireErrorCode.INVALID_MAGIC and not channel.handshake_done:
+    if not channel.handshake_done and not MAGIC.startswith(first[: len(MAGIC)]):
         return RemoteConnectionError(
-            reason.code,
-            f"the peer at {address} is not an sa3p guest: it answered {channel.first_bytes!r} "
-            f"(a guest's answer starts with b'SA3P'); is the address right?",
+            WireErrorCode.INVALID_MAGIC,
+            f"the peer at {address} is not an sa3p guest{_peer_kind(first)}: it sent {first!r}, "
+            f"where a guest's greeting starts with {MAGIC!r}; is the address right?",
+        )
+    if reason is None or (
+        not channel.handshake_done and reason.code is WireErrorCode.CONNECTION_LOST
+    ):
+        return RemoteConnectionError(
+            WireErrorCode.HANDSHAKE_FAILED, _unanswered(address, channel, timed_out=not reason)
         )
     message = reason.message if isinstance(reason, RemoteConnectionError) else str(error)
     return RemoteConnectionError(
         reason.code, f"the guest at {address} refused the connection: {message}"
     )
+
+
+def _unanswered(address: Address, channel: Channel, *, timed_out: bool) -> str:
+    if channel.handshake_done:
+        return f"the guest at {address} did not answer its first request in {HANDSHAKE_SECONDS:g} s"
+    first = channel.first_bytes
+    if timed_out:
+        said = f"sent {first!r} but no whole greeting" if first else "sent no greeting"
+        said += f" within {ANSWER_SECONDS:g} s"
+    else:
+        said = f"sent {first!r} and " if first else ""
+        said += "closed the connection without a greeting"
+    return f"the peer at {address} {said}; is an sa3p guest (sa3p serve) listening there?"
+
+
+def _peer_kind(first: bytes) -> str:
+    for prefix, kind in _KNOWN_PEERS:
+        if first.startswith(prefix):
+            return f" but {kind}"
+    return ""

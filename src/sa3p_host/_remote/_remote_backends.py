@@ -38,8 +38,7 @@ from sa3p_host._remote._client_setup import (
     ANSWER_SECONDS,
     HANDSHAKE_SECONDS,
     client_channel,
-    refusal,
-    silence,
+    setup_failure,
     unreachable,
     unsupported,
 )
@@ -258,11 +257,10 @@ def open_remote_backends(
         link.set_timeout(HANDSHAKE_SECONDS)
         workspace = link.run_steps(call(channel, wire.cwd()))
         link.set_timeout(None)
-    except (RemoteConnectionError, RemoteOperationError) as error:
+    except (RemoteConnectionError, RemoteOperationError, TimeoutError) as error:
+        failure = setup_failure(target, channel, None if isinstance(error, TimeoutError) else error)
         link.close()
-        if not channel.first_bytes:
-            raise silence(target) from error
-        raise refusal(target, channel, error) from error
+        raise failure from error
     connection = _Connection(link, target, workspace)
     try:
         yield RemoteVfs(connection), RemoteTerminal(connection)

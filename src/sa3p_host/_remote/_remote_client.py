@@ -29,8 +29,7 @@ from sa3p_host._remote._client_setup import (
     ANSWER_SECONDS,
     HANDSHAKE_SECONDS,
     client_channel,
-    refusal,
-    silence,
+    setup_failure,
     unreachable,
     unsupported,
 )
@@ -44,7 +43,7 @@ from sa3p_host._stream_routines import (
     until,
 )
 from sa3p_host._transport import Address, connect_address, parse_address
-from sa3p_protocol import ConnectionLimits, Feature, WireErrorCode
+from sa3p_protocol import ConnectionLimits, Feature
 from sa3p_protocol.messages import AttachRequest, PtyExit, PtyOutput, SpawnRequest
 
 __all__ = ["RemoteClient", "RemoteProcess", "RemoteWriteStream", "connect"]
@@ -247,13 +246,6 @@ class RemoteProcess:
         return await self._link.run_steps(steps)
 
 
-def _slow(target: Address) -> RemoteConnectionError:
-    return RemoteConnectionError(
-        WireErrorCode.HANDSHAKE_FAILED,
-        f"the guest at {target} did not answer its first request in {HANDSHAKE_SECONDS:g} s",
-    )
-
-
 @asynccontextmanager
 async def connect(
     address: Address | str,
@@ -288,9 +280,9 @@ async def connect(
             with anyio.fail_after(HANDSHAKE_SECONDS):
                 workspace = await link.run_steps(call(channel, wire.cwd()))
         except (RemoteConnectionError, RemoteOperationError) as error:
-            failure = refusal(target, channel, error)
+            failure = setup_failure(target, channel, error)
         except TimeoutError:
-            failure = silence(target) if not channel.first_bytes else _slow(target)
+            failure = setup_failure(target, channel, None)
         if failure is None:
             try:
                 yield RemoteClient(link, target, workspace)
