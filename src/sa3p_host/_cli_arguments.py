@@ -1,12 +1,16 @@
-"""Arguments shared by ``sa3p`` (``_cli.py``) and a guest started as
-``python -m sa3p_host._guest``: only argparse is imported here, so a guest starts without
-loading the engine or the parser."""
+"""Arguments and exit statuses shared by ``sa3p`` (``_cli.py``, ``_run_command.py``) and a guest
+started as ``python -m sa3p_host._guest``: only argparse is imported here, so a guest starts
+without loading the engine or the parser."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_serve_arguments", "positive_seconds"]
+__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "add_serve_arguments", "positive_seconds"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+"""docs/COMMANDS.md, "Exit status": done (failed commands are results), sa3p could not do its
+job, a usage error."""
 
 
 def positive_seconds(text: str) -> float:

@@ -14,8 +14,8 @@ import pytest
 import sa3p_host
 from sa3p_engine import ErrorCode, TerminalError
 from sa3p_host import LocalVfs
-from sa3p_host._cli import _DeferredTerminal
 from sa3p_host._local import _atomic_writes as writer_module
+from sa3p_host._run_command import _DeferredTerminal
 
 _LOADED_AFTER_RUN = """
 import sys

@@ -15,13 +15,11 @@ from typing import TextIO
 
 import anyio
 
-from sa3p_host._cli_arguments import add_serve_arguments
+from sa3p_host._cli_arguments import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_serve_arguments
 from sa3p_host._guest._guest_server import Guest, GuestSettings
 from sa3p_host._transport import AddressError, TcpAddress, is_loopback, parse_address
 
 __all__ = ["main", "read_token", "serve_forever", "serve_with_token_file"]
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def read_token(path: str) -> bytes:
