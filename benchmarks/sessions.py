@@ -148,7 +148,12 @@ def write_256_mib(quick: bool) -> Iterable[Measurement]:
         source.write_bytes(b'<write_file path="big.bin">' + body + b"</write_file>")
         plain_source = Path(top, "body.bin")
         plain_source.write_bytes(body)
-        subprocess.run([*SA3P, "run", "--workspace", str(workspace)], input=b"", check=True)
+        subprocess.run(
+            [*SA3P, "run", "--workspace", str(workspace)],
+            input=b"",
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
         peaks: dict[int, int] = {}
 
         def through_session() -> None:
@@ -167,7 +172,12 @@ def write_256_mib(quick: bool) -> Iterable[Measurement]:
             )
 
         def empty_run() -> None:
-            subprocess.run([*SA3P, "run", "--workspace", str(workspace)], input=b"", check=True)
+            subprocess.run(
+                [*SA3P, "run", "--workspace", str(workspace)],
+                input=b"",
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
 
         subject, baseline = paired_best(through_session, cat_and_sync, repeat=2 if quick else 3)
         empty, _ = paired_best(empty_run, cat_and_sync, repeat=2 if quick else 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import anyio
@@ -193,3 +194,36 @@ def test_a_turn_cut_off_mid_write_commits_nothing(unix_guest: RunningGuest) -> N
     assert guest is not None
     wait_until(lambda: guest.connections_open == 0, 10, "the guest to end that connection")
     assert list(unix_guest.workspace.iterdir()) == []
+
+
+def test_a_write_waits_for_its_hashing_thread_instead_of_queueing_without_bound() -> None:
+    from sa3p_host._remote import _remote_backends as backends
+
+    class GatedDigest:
+        def __init__(self) -> None:
+            self.gate, self.hashed = threading.Event(), hashlib.sha256()
+
+        def update(self, data: bytes) -> None:
+            self.gate.wait(30)
+            self.hashed.update(data)
+
+    hash_behind, digest = backends._HashBehind(), GatedDigest()
+    hash_behind._digest = digest  # type: ignore[assignment]
+    chunk, chunks, fed = b"x" * (1 << 20), 12, []
+
+    def feed() -> None:
+        for _ in range(chunks):
+            hash_behind.update(chunk)
+            fed.append(len(chunk))
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    held = backends._HASH_BACKLOG // len(chunk)  # chunks the hasher may have waiting
+    wait_until(lambda: len(fed) >= held, 10, "the writer filling the backlog")
+    feeder.join(0.2)
+    assert feeder.is_alive() and len(fed) <= held + 1  # held back while the hasher is stuck
+    digest.gate.set()
+    feeder.join(10)
+    assert len(fed) == chunks
+    hash_behind.finish()
+    assert digest.hashed.digest() == hashlib.sha256(chunk * chunks).digest()

@@ -15,6 +15,7 @@ routines (``_stream_routines``).
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ __all__ = ["RemoteFileWriter", "RemoteTerminal", "RemoteVfs", "open_remote_backe
 
 T = TypeVar("T")
 _HASH_BEHIND_AFTER = 1 << 20
+_HASH_BACKLOG = 4 << 20
+"""At most this many bytes wait for the hashing thread: a writer that outruns it waits."""
 
 
 class _Connection:
@@ -166,13 +169,15 @@ class RemoteTerminal:
 
 class _HashBehind:
     """SHA-256 of a write's body, computed in a helper thread once the body is large, so
-    hashing overlaps sending (``hashlib`` releases the GIL on large buffers)."""
+    hashing overlaps sending (``hashlib`` releases the GIL on large buffers). The chunks waiting
+    for it are bounded (``_HASH_BACKLOG``), so a busy machine slows the writer, never grows it."""
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
         self._size = 0
         self._executor: ThreadPoolExecutor | None = None
-        self._last: Future[None] | None = None
+        self._waiting: deque[tuple[Future[None], int]] = deque()
+        self._backlog = 0
 
     def update(self, data: bytes, /) -> None:
         self._size += len(data)
@@ -181,7 +186,12 @@ class _HashBehind:
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="sa3p-hash")
-        self._last = self._executor.submit(self._digest.update, bytes(data))
+        self._waiting.append((self._executor.submit(self._digest.update, bytes(data)), len(data)))
+        self._backlog += len(data)
+        while self._backlog > _HASH_BACKLOG:
+            hashed, size = self._waiting.popleft()
+            hashed.result()
+            self._backlog -= size
 
     def digest(self) -> bytes:
         self.finish()
@@ -191,6 +201,8 @@ class _HashBehind:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+            self._waiting.clear()
+            self._backlog = 0
 
 
 class RemoteFileWriter:
