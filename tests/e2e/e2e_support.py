@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import select
 import subprocess
 import sys
 import time
@@ -99,6 +100,32 @@ def _feed_slowly(
         if pause:
             time.sleep(pause)
     return process.communicate(timeout=PROCESS_SECONDS)
+
+
+def start_cli(workspace: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``sa3p run --workspace WORKSPACE ARGS`` reading its stdin, read with ``next_record``.
+
+    Unbuffered (``bufsize=0``): a buffered reader may hold lines that ``select`` on the pipe
+    cannot see, and the next wait would miss them.
+    """
+    return subprocess.Popen(
+        [*SA3P, "run", "--workspace", str(workspace), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+
+
+def next_record(process: subprocess.Popen[bytes], seconds: float = PROCESS_SECONDS) -> Any:
+    """The next ``--json`` line of ``process`` (from ``start_cli``) that is not live output."""
+    assert process.stdout is not None
+    while True:
+        ready, _, _ = select.select([process.stdout], [], [], seconds)
+        assert ready, f"sa3p run printed nothing in {seconds} s"
+        record = json.loads(process.stdout.readline())
+        if record["type"] != "output":
+            return record
 
 
 def run_cli_file(workspace: Path, source: Path, *args: str) -> CliRun:

@@ -8,16 +8,21 @@ its timeout is detached with its pid in the state header, and terminal_signal en
 from __future__ import annotations
 
 import json
-import select
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from sa3p_engine import SignalOutput, TerminalOutput
 
-from .e2e_support import PROCESS_SECONDS, SA3P, run_cli, run_cli_measured, run_in_process
+from .e2e_support import (
+    PROCESS_SECONDS,
+    next_record,
+    run_cli,
+    run_cli_measured,
+    run_in_process,
+    start_cli,
+)
 
 SHOWN_BYTES = 20_000  # Limits().terminal_output_bytes
 MARKER_ROOM = 100  # the "[… N bytes omitted …]" line between head and tail
@@ -56,17 +61,6 @@ def test_a_prompt_does_not_read_the_model_reply_from_stdin(tmp_path: Path) -> No
     assert (tmp_path / "after.txt").read_bytes() == b"still here"
 
 
-def _read_record(process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """The next JSON line that is not live output."""
-    assert process.stdout is not None
-    while True:
-        ready, _, _ = select.select([process.stdout], [], [], PROCESS_SECONDS)
-        assert ready, "sa3p run printed nothing in time"
-        record: dict[str, Any] = json.loads(process.stdout.readline())
-        if record["type"] != "output":
-            return record
-
-
 def _send(process: subprocess.Popen[bytes], text: str) -> None:
     assert process.stdin is not None
     process.stdin.write(text.encode())
@@ -76,17 +70,13 @@ def _send(process: subprocess.Popen[bytes], text: str) -> None:
 def test_detached_commands_are_listed_signalled_and_ended_through_the_cli(
     tmp_path: Path,
 ) -> None:
-    process = subprocess.Popen(  # one run, unconfined: host pids, ended with the run
-        [*SA3P, "run", "--workspace", str(tmp_path), "--json", "--ephemeral", "--sandbox", "none"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    # one run, unconfined: host pids, ended with the run
+    process = start_cli(tmp_path, "--json", "--ephemeral", "--sandbox", "none")
     try:
         _send(process, 'Starting the dev server.\n<terminal timeout="1">sleep 100</terminal>\n')
-        first = _read_record(process)
+        first = next_record(process)
         _send(process, '<terminal timeout="1">echo serving; sleep 200</terminal>\n')
-        second = _read_record(process)
+        second = next_record(process)
         for record in (first, second):
             assert (record["ok"], record["exit_code"]) == (True, None)
             assert f'<terminal_signal pid="{record["pid"]}"' in record["rendered"]
@@ -95,7 +85,7 @@ def test_detached_commands_are_listed_signalled_and_ended_through_the_cli(
         # SIGTERM, not SIGINT: a test run started in the background by a non-interactive shell
         # inherits SIGINT ignored, and so would `sleep` (bash cannot reset an inherited ignore).
         _send(process, f'Stop the first.\n<terminal_signal pid="{first["pid"]}" signal="TERM"/>\n')
-        signalled = _read_record(process)
+        signalled = next_record(process)
         assert (signalled["command"], signalled["ok"], signalled["exited"]) == (
             "terminal_signal",
             True,

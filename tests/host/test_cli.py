@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from sa3p_host import LocalVfs
 
+from ..e2e.e2e_support import next_record, start_cli
 from ..waiting import wait_until
 from .host_helpers import staged_bytes
 
@@ -24,38 +23,18 @@ ONE_RUN = ["--ephemeral", "--sandbox", "none"]
 """Today's one-run behaviour: in-process backends, host pids, every process ended with the run."""
 
 
-def _start(workspace: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*SA3P, "run", "--workspace", str(workspace), *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _read_result(process: subprocess.Popen[bytes], seconds: float = 20.0) -> dict[str, Any]:
-    """The next JSON line that is not live output."""
-    assert process.stdout is not None
-    while True:
-        ready, _, _ = select.select([process.stdout], [], [], seconds)
-        assert ready, "no output in time"
-        line: dict[str, Any] = json.loads(process.stdout.readline())
-        if line["type"] != "output":
-            return line
-
-
 def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> None:
-    process = _start(tmp_path, "--json")
+    process = start_cli(tmp_path, "--json")
     assert process.stdin is not None
     try:
         process.stdin.write(b'Some prose first.\n<write_file path="a.txt">hello</write_file>\n')
         process.stdin.flush()
-        first = _read_result(process)
+        first = next_record(process)
         assert (first["command"], first["ok"], first["path"]) == ("write_file", True, "a.txt")
         assert (tmp_path / "a.txt").read_bytes() == b"hello"
         process.stdin.write(b"<terminal>cat a.txt</terminal>")
         process.stdin.flush()
-        second = _read_result(process)
+        second = next_record(process)
         assert (second["command"], second["output"]) == ("terminal", "hello")
         assert process.poll() is None  # still reading: stdin is open
     finally:
@@ -68,7 +47,7 @@ def test_commands_run_as_they_arrive_while_stdin_stays_open(tmp_path: Path) -> N
 
 def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_bytes(b"old content")
-    process = _start(tmp_path, *ONE_RUN)  # the write is staged by this very process
+    process = start_cli(tmp_path, *ONE_RUN)  # the write is staged by this very process
     assert process.stdin is not None
     process.stdin.write(b'<write_file path="big.txt">' + b"x" * (4 << 20))
     process.stdin.flush()
@@ -83,11 +62,11 @@ def test_sigkill_in_the_middle_of_a_streamed_write_leaves_the_old_file(tmp_path:
 
 
 def test_sigterm_ends_every_process_it_started(tmp_path: Path) -> None:
-    process = _start(tmp_path, "--json", *ONE_RUN)
+    process = start_cli(tmp_path, "--json", *ONE_RUN)
     assert process.stdin is not None
     process.stdin.write(b'<terminal timeout="0.3">sleep 60</terminal>')
     process.stdin.flush()
-    detached = _read_result(process)
+    detached = next_record(process)
     assert detached["exit_code"] is None
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 1
