@@ -45,7 +45,7 @@ class OutputBudget:
     def admit(self, output: CommandOutput) -> list[CommandOutput]:
         """What to deliver for ``output``: itself, its reduced form, or the notice and that."""
         text = output.render()
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
         if not self.exhausted and self.spent + size <= self.limit:
             self.spent += size
             return [output]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -185,3 +186,14 @@ def test_prompt_describes_every_command() -> None:
     text = done.stdout.decode()
     for command in ("write_file", "read_file", "apply_edit", "list_files", "terminal", "CDATA"):
         assert command in text
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_not_a_crash(tmp_path: Path) -> None:
+    os.close(os.open(os.fsencode(tmp_path) + b"/bad\xffname", os.O_CREAT, 0o644))
+    run = run_cli(tmp_path, b'<list_files/><write_file path="ok.txt">fine\n</write_file>', "--json")
+    assert run.returncode == 0, run.stderr
+    listing, written = run.outputs
+    assert listing["ok"] and "bad\udcffname" in listing["listing"]
+    assert written["ok"]
+    text = run_cli(tmp_path, b"<list_files/>")
+    assert text.returncode == 0 and b"bad\\udcffname" in text.stdout

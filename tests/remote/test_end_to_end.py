@@ -7,6 +7,7 @@ duration.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -129,3 +130,21 @@ def test_chunk_boundaries_do_not_change_remote_results(cuts: list[int]) -> None:
                 "created", "replaced"
             )
             assert split[1:] == whole[1:]
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_alike_locally_and_remotely(
+    unix_guest: RunningGuest,
+) -> None:
+    # Any cloned repository may hold one: the listing shows it, nothing raises.
+    os.close(os.open(os.fsencode(unix_guest.workspace) + b"/bad\xffname", os.O_CREAT, 0o644))
+    document = b'<list_files/><write_file path="ok.txt">fine\n</write_file>'
+    with open_remote_backends(unix_guest.address) as pair:
+        remote = run_turn(document, [], pair)
+    with tempfile.TemporaryDirectory() as local:
+        os.close(os.open(os.fsencode(local) + b"/bad\xffname", os.O_CREAT, 0o644))
+        with local_backends(Path(local)) as pair:
+            here = run_turn(document, [], pair)
+    for outputs in (remote, here):
+        assert [output.ok for output in outputs] == [True, True]
+        assert "bad\udcffname" in outputs[0].render()
+        assert len(outputs[0].render().encode("utf-8", "surrogateescape")) > 0

@@ -314,7 +314,8 @@ class Operations:
         batches: list[list[T]] = [[]]
         used = 0
         for item in items:
-            cost = len(getattr(item, "path", "").encode()) + 2 * _RECORD_OVERHEAD
+            cost = len(getattr(item, "path", "").encode("utf-8", "surrogateescape"))
+            cost += 2 * _RECORD_OVERHEAD
             if batches[-1] and used + cost > limit:
                 batches.append([])
                 used = 0
