@@ -6,7 +6,11 @@ status line with the command and the seconds elapsed (ticking while the command 
 and its last few lines of output; it is erased before the result is printed. Piped (a log, CI)
 it is plain lines, each written once: ``[terminal CMD] running``, then the output's lines.
 Both show the text as the model will read it (``clean_terminal_text``: no escape sequences,
-overprinted lines collapsed).
+overprinted lines collapsed). A line still being written (a progress bar redrawn with carriage
+returns) shows in the compact view as it stands; only the last ``_PARTIAL_KEPT`` characters of
+a line without its newline are kept, so a long one costs neither memory nor time. The compact
+view fits each line to the terminal's width in screen columns (tabs expanded, wide characters
+counted twice, control characters dropped), so a redraw never wraps.
 
 Hand-written rather than with ``rich``: the view is a status line and a few tail lines redrawn
 with three escape sequences (cursor up, carriage return, erase down), and ``rich`` would cost
@@ -16,9 +20,12 @@ with three escape sequences (cursor up, carriage return, erase down), and ``rich
 from __future__ import annotations
 
 import codecs
+import os
+import re
 import shutil
 import threading
 import time
+import unicodedata
 from typing import TextIO
 
 from sa3p_engine import LiveOutput, clean_terminal_text
@@ -26,6 +33,8 @@ from sa3p_engine import LiveOutput, clean_terminal_text
 __all__ = ["LiveView"]
 
 _TAIL_LINES = 4
+_PARTIAL_KEPT = 4096
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TICK_SECONDS = 0.25
 _UP, _ERASE_DOWN = "\x1b[{}A", "\x1b[J"
 
@@ -61,7 +70,8 @@ class LiveView:
             if self._subject is None:
                 self._start(piece.subject)
             text = self._partial + self._decoder.decode(piece.data)
-            *lines, self._partial = text.replace("\r\n", "\n").split("\n")
+            *lines, partial = text.replace("\r\n", "\n").split("\n")
+            self._partial = partial[-_PARTIAL_KEPT:]
             cleaned = [clean_terminal_text(line) for line in lines]
             if self._compact:
                 self._tail = [*self._tail, *cleaned][-_TAIL_LINES:]
@@ -97,7 +107,7 @@ class LiveView:
         self._partial, self._tail = "", []
         self._decoder.reset()
         if not self._compact:
-            self._write(f"[terminal {_first_line(subject, 100)}] running\n")
+            self._write(f"[terminal {_fitted(subject, 100)}] running\n")
             return
         self._draw()
         if self._ticker is None:
@@ -112,12 +122,22 @@ class LiveView:
 
     def _draw(self) -> None:
         assert self._subject is not None
-        width = max(shutil.get_terminal_size().columns - 1, 20)
+        width = max(self._columns() - 1, 20)
         elapsed = time.monotonic() - self._started
-        status = f"▸ {_first_line(self._subject, width - 12)}  {elapsed:.1f}s"
-        lines = [status, *(f"  {_first_line(line, width - 2)}" for line in self._tail)]
+        status = f"▸ {_fitted(self._subject, width - 12)}  {elapsed:.1f}s"
+        partial = clean_terminal_text(self._partial)
+        tail = [*self._tail, partial][-_TAIL_LINES:] if partial else self._tail
+        lines = [status, *(f"  {_fitted(line, width - 2)}" for line in tail)]
         self._write(self._erasure() + "\n".join(lines) + "\n")
         self._drawn = len(lines)
+
+    def _columns(self) -> int:
+        """The width of the terminal the view is drawn on (standard error's, not standard
+        output's: that one may be a file)."""
+        try:
+            return os.get_terminal_size(self._err.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size().columns
 
     def _erase(self) -> None:
         self._write(self._erasure())
@@ -134,6 +154,24 @@ class LiveView:
             pass
 
 
-def _first_line(text: str, width: int) -> str:
-    first = text.split("\n", 1)[0]
-    return first if len(first) <= width else first[: max(width - 1, 1)] + "…"
+def _fitted(text: str, width: int) -> str:
+    """The first line of ``text`` in at most ``width`` screen columns (cut with "…")."""
+    line = _CONTROLS.sub("", text.split("\n", 1)[0].expandtabs())
+    if line.isascii():
+        return line if len(line) <= width else line[: max(width - 1, 1)] + "…"
+    widths = [_columns_of(character) for character in line]
+    if sum(widths) <= width:
+        return line
+    kept, used = [], 0
+    for character, columns in zip(line, widths, strict=True):
+        if used + columns > width - 1:
+            break
+        kept.append(character)
+        used += columns
+    return "".join(kept) + "…"
+
+
+def _columns_of(character: str) -> int:
+    if unicodedata.combining(character):
+        return 0
+    return 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1

@@ -33,21 +33,35 @@ from .engine_helpers import command, make_engine, run_one
         ("cut off at the end \x1b[3", "cut off at the end "),
         ("|\r/\r-\r\\\rok", "ok"),
         ("spinner |\rok", "okinner |"),
+        ("downloading 50%\x1b[2K\rdone\n", "done\n"),  # erase the whole line
+        ("progress 10%\x1b[1G\x1b[0Kprogress 100%\n", "progress 100%\n"),  # Node's readline
+        ("abcdef\x1b[1Kx\n", "      x\n"),  # erase up to the cursor
+        ("abc\x1b[99999999Gfar\n", "abc" + " " * 1020 + "far\n"),  # an edge, not memory
+        ("before\x1b]0;a title cut off", "before"),  # an OSC that never ends
+        ("a\x1b]1337;File=" + "x" * 5000 + "\x07b\n", "ab\n"),  # a long OSC (inline image)
+        ("a\x1bPq#0;2;0;0;0\x1b\\b\n", "ab\n"),  # DCS (sixel) up to its ST
+        ("build failed\x07\n", "build failed\n"),  # a bell rings nothing for the model
     ],
 )
 def test_what_a_terminal_would_finally_show(raw: str, shown: str) -> None:
     assert clean_terminal_text(raw) == shown
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="\r\b\x1b")))
+@given(st.text(alphabet=st.characters(blacklist_characters="\r\b\x1b\x07")))
 def test_text_without_escapes_or_overprints_is_unchanged(text: str) -> None:
     assert clean_terminal_text(text) is text
 
 
-@given(st.text(alphabet=st.sampled_from(["a", "b", " ", "\n", "\r", "\b", "\x1b", "[", "K", "3"])))
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            ["a", "b", " ", "\n", "\r", "\b", "\x1b", "\x07", "[", "]", "\\", "K", "G", "3"]
+        )
+    )
+)
 def test_cleaned_text_has_no_escapes_and_cleaning_is_idempotent(text: str) -> None:
     cleaned = clean_terminal_text(text)
-    assert "\x1b" not in cleaned and "\r" not in cleaned and "\b" not in cleaned
+    assert not any(c in cleaned for c in "\x1b\r\b\x07")
     assert clean_terminal_text(cleaned) == cleaned
 
 
