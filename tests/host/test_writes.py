@@ -303,3 +303,30 @@ def test_an_aborting_writer_never_removes_a_directory_still_in_use(tmp_path: Pat
         kept = paths[1 - attempt % 2]
         assert (tmp_path / kept).read_bytes() == kept.encode()
         assert not (tmp_path / paths[attempt % 2]).exists()
+
+
+def test_a_commit_makes_its_folder_again_when_an_abort_removes_a_parent_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rare interleaving of the race above, made certain: while this commit makes "r/shared"
+    # again, the aborting writer removes "r" under it (mkdir in a removed folder: ENOENT).
+    from sa3p_host._local import _confinement
+
+    writer = LocalVfs(tmp_path).open_writer("r/shared/a.txt")
+    writer.write(b"kept")
+    os.rmdir(tmp_path / "r" / "shared")  # the other writer's abort: both were empty
+    os.rmdir(tmp_path / "r")
+    make = _confinement.Confinement._make_directory
+    vanished: list[str] = []
+
+    def make_once_too_late(walk: object, name: str) -> None:
+        if not vanished:
+            vanished.append(name)
+            raise FileSystemError(ErrorCode.NOT_FOUND, "the parent was removed meanwhile")
+        make(walk, name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(
+        _confinement.Confinement, "_make_directory", staticmethod(make_once_too_late)
+    )
+    writer.commit()
+    assert vanished and (tmp_path / "r" / "shared" / "a.txt").read_bytes() == b"kept"

@@ -296,7 +296,13 @@ class LocalFileWriter:
         assert self._staged is not None
         fd = self._staged.fd
         for _ in range(_COMMIT_ATTEMPTS):
-            with self._locate_target() as place:
+            try:
+                located = self._locate_target()
+            except FileSystemError as error:
+                if error.code is not ErrorCode.NOT_FOUND:
+                    raise
+                continue  # a concurrent abort removed a parent while it was being made again
+            with located as place:
                 old = _stat_or_none(place)
                 if old is not None and stat.S_ISDIR(old.st_mode):
                     raise error_from_os(
