@@ -64,19 +64,35 @@ class AsyncLink:
         self._progress = anyio.Event()
         self._writing = False
         self._running = anyio.CancelScope()
+        self._ended = anyio.Event()
 
     async def run(self) -> None:
         """Read and write until the transport ends, the connection fails or ``abort``, then
         close the transport."""
         self.wake()  # a client's HELLO is queued from the start
-        with self._running:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._write_loop)
-                try:
-                    await self._read_loop()
-                finally:
-                    tasks.cancel_scope.cancel()
-        await self.aclose()
+        try:
+            with self._running:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(self._write_loop)
+                    try:
+                        await self._read_loop()
+                    finally:
+                        tasks.cancel_scope.cancel()
+            await self.aclose()
+        finally:
+            self._ended.set()
+
+    async def shut_down(self) -> None:
+        """End the connection from this side: send what is queued, then end the stream, and let
+        ``run`` read on until the peer closes too (at most ``_FINAL_FLUSH_SECONDS``). Closing
+        the transport under a pending read instead can meet a race in anyio's Unix socket
+        streams (a cancelled or resolved wait whose reader still fires: InvalidStateError)."""
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(_FINAL_FLUSH_SECONDS), contextlib.suppress(Exception):
+                await self.flush()
+                await self._stream.send_eof()
+            with anyio.move_on_after(_FINAL_FLUSH_SECONDS):
+                await self._ended.wait()
 
     def abort(self) -> None:
         """End ``run`` from anywhere on the loop: it closes the transport itself (closing it

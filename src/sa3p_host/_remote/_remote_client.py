@@ -288,6 +288,8 @@ async def connect(
                 yield RemoteClient(link, target, workspace)
             except BaseException as error:  # re-raised below, outside the task group, as is
                 failure = error
+            else:
+                await link.shut_down()
         await link.aclose()
         tasks.cancel_scope.cancel()
     if failure is not None:
