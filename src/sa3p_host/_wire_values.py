@@ -62,6 +62,8 @@ from sa3p_protocol.messages import (
 __all__ = [
     "Exchange",
     "as_backend_error",
+    "batches",
+    "encoded_size",
     "error_reply",
     "hash_entry",
     "one",
@@ -241,23 +243,33 @@ def recent_file_hashes(limit: int) -> Exchange[list[FileHash]]:
     return Exchange(RecentHashesRequest(limit), decode)
 
 
+def batches(items: Sequence[T], max_bytes: int, cost: Callable[[T], int]) -> list[tuple[T, ...]]:
+    """``items`` cut into runs whose summed ``cost`` stays within ``max_bytes``, so that each
+    request or reply fits in one frame of the peer (an item costing more still goes alone)."""
+    runs: list[tuple[T, ...]] = []
+    run: list[T] = []
+    used = 0
+    for item in items:
+        size = cost(item)
+        if run and used + size > max_bytes:
+            runs.append(tuple(run))
+            run, used = [], 0
+        run.append(item)
+        used += size
+    if run:
+        runs.append(tuple(run))
+    return runs
+
+
+def encoded_size(text: str) -> int:
+    """Bytes of ``text`` on the wire (a name that is not UTF-8 travels as its own bytes)."""
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
 def path_batches(paths: Sequence[str], max_bytes: int) -> list[tuple[str, ...]]:
     """``paths`` cut into lists whose encoding (a u32 count, then each path's u32 length and
-    bytes) stays within ``max_bytes``, so each request fits in one frame of the peer (one
-    over-long path still goes alone)."""
-    batches: list[tuple[str, ...]] = []
-    batch: list[str] = []
-    size = 4
-    for path in paths:
-        cost = len(path.encode("utf-8", "surrogateescape")) + 4
-        if batch and size + cost > max_bytes:
-            batches.append(tuple(batch))
-            batch, size = [], 4
-        batch.append(path)
-        size += cost
-    if batch:
-        batches.append(tuple(batch))
-    return batches
+    bytes) stays within ``max_bytes``."""
+    return batches(paths, max_bytes - 4, lambda path: encoded_size(path) + 4)
 
 
 def recently_modified(paths: tuple[str, ...]) -> Exchange[list[str]]:

@@ -41,6 +41,8 @@ from sa3p_host._local._local_vfs import LocalVfs
 from sa3p_host._remote_errors import RemoteConnectionError, StreamAborted
 from sa3p_host._stream_routines import send_output, writable
 from sa3p_host._wire_values import (
+    batches,
+    encoded_size,
     error_reply,
     hash_entry,
     run_reply,
@@ -305,23 +307,15 @@ class Operations:
     async def _send_batches(
         self, stream_id: int, entries: list[T], reply: Callable[[tuple[T, ...]], Message]
     ) -> None:
-        for batch in self._batches(entries):
-            await self._link.send(stream_id, reply(tuple(batch)))
-        self._channel.end(stream_id)
-
-    def _batches(self, items: list[T]) -> list[list[T]]:
+        """``entries`` in replies that each fit one frame (at least one reply, maybe empty)."""
         limit = self._channel.connection.max_send_payload - _RECORD_OVERHEAD
-        batches: list[list[T]] = [[]]
-        used = 0
-        for item in items:
-            cost = len(getattr(item, "path", "").encode("utf-8", "surrogateescape"))
-            cost += 2 * _RECORD_OVERHEAD
-            if batches[-1] and used + cost > limit:
-                batches.append([])
-                used = 0
-            batches[-1].append(item)
-            used += cost
-        return batches
+
+        def cost(entry: T) -> int:
+            return encoded_size(getattr(entry, "path", "")) + 2 * _RECORD_OVERHEAD
+
+        for batch in batches(entries, limit, cost) or [()]:
+            await self._link.send(stream_id, reply(batch))
+        self._channel.end(stream_id)
 
     # ---- threads ----------------------------------------------------------------------------
 
